@@ -1,0 +1,226 @@
+//! The last steps before the container's process runs: limits, identity, privileges, seccomp,
+//! working directory, and finding the executable inside the container.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::sys::resource::{setrlimit, Resource};
+use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
+use oci_spec::runtime::{PosixRlimitType, Process};
+
+use crate::capabilities;
+use crate::error::{Context, Error, Result};
+use crate::seccomp;
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+fn resource(typ: PosixRlimitType) -> Result<Resource> {
+    Ok(match typ {
+        PosixRlimitType::RlimitCpu => Resource::RLIMIT_CPU,
+        PosixRlimitType::RlimitFsize => Resource::RLIMIT_FSIZE,
+        PosixRlimitType::RlimitData => Resource::RLIMIT_DATA,
+        PosixRlimitType::RlimitStack => Resource::RLIMIT_STACK,
+        PosixRlimitType::RlimitCore => Resource::RLIMIT_CORE,
+        PosixRlimitType::RlimitRss => Resource::RLIMIT_RSS,
+        PosixRlimitType::RlimitNproc => Resource::RLIMIT_NPROC,
+        PosixRlimitType::RlimitNofile => Resource::RLIMIT_NOFILE,
+        PosixRlimitType::RlimitMemlock => Resource::RLIMIT_MEMLOCK,
+        PosixRlimitType::RlimitAs => Resource::RLIMIT_AS,
+        PosixRlimitType::RlimitLocks => Resource::RLIMIT_LOCKS,
+        PosixRlimitType::RlimitSigpending => Resource::RLIMIT_SIGPENDING,
+        PosixRlimitType::RlimitMsgqueue => Resource::RLIMIT_MSGQUEUE,
+        PosixRlimitType::RlimitNice => Resource::RLIMIT_NICE,
+        PosixRlimitType::RlimitRtprio => Resource::RLIMIT_RTPRIO,
+        PosixRlimitType::RlimitRttime => Resource::RLIMIT_RTTIME,
+    })
+}
+
+/// Sets `process.rlimits`.
+pub fn set_rlimits(process: &Process) -> Result<()> {
+    for limit in process.rlimits().iter().flatten() {
+        setrlimit(resource(limit.typ())?, limit.soft(), limit.hard()).context(|| {
+            format!(
+                "set {:?} to soft {} hard {}",
+                limit.typ(),
+                limit.soft(),
+                limit.hard()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Applies the AppArmor profile or SELinux label for the next exec, or explains why it cannot.
+pub fn set_security_labels(process: &Process) -> Result<()> {
+    if let Some(profile) = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+    {
+        if !Path::new("/sys/kernel/security/apparmor").exists() {
+            return Err(Error::InvalidSpec(format!(
+                "apparmor profile {profile:?} requested but AppArmor is not enabled on this host"
+            )));
+        }
+        let attr = if Path::new("/proc/self/attr/apparmor/exec").exists() {
+            "/proc/self/attr/apparmor/exec"
+        } else {
+            "/proc/self/attr/exec"
+        };
+        std::fs::write(attr, format!("exec {profile}"))
+            .context(|| format!("apply apparmor profile {profile}"))?;
+    }
+    if let Some(label) = process.selinux_label().as_deref().filter(|l| !l.is_empty()) {
+        if !Path::new("/sys/fs/selinux/enforce").exists() {
+            return Err(Error::InvalidSpec(format!(
+                "selinux label {label:?} requested but SELinux is not enabled on this host"
+            )));
+        }
+        std::fs::write("/proc/self/attr/exec", label)
+            .context(|| format!("apply selinux label {label}"))?;
+    }
+    Ok(())
+}
+
+/// Drops privileges to `process`'s user, capabilities and seccomp filter. Returns the seccomp
+/// notify listener when the filter has one.
+pub fn drop_privileges(
+    process: &Process,
+    seccomp_filter: Option<&oci_spec::runtime::LinuxSeccomp>,
+) -> Result<Option<std::os::fd::OwnedFd>> {
+    let no_new_privs = process.no_new_privileges() == Some(true);
+    let filter = seccomp_filter.map(seccomp::build).transpose()?;
+    let notify = seccomp_filter.is_some_and(seccomp::uses_notify);
+    let mut listener = None;
+    if no_new_privs {
+        nix::sys::prctl::set_no_new_privs().context(|| "set no_new_privs")?;
+    }
+    // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before dropping.
+    if let (Some(filter), false) = (&filter, no_new_privs) {
+        listener = seccomp::load(filter, notify)?;
+    }
+    if let Some(caps) = process.capabilities() {
+        capabilities::drop_bounding(caps)?;
+    }
+    let user = process.user();
+    let mut groups: Vec<Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
+    groups.dedup();
+    if let Err(e) = setgroups(&groups) {
+        // A user namespace with setgroups denied cannot change groups; only fail if asked to.
+        if !groups.is_empty() || e != nix::errno::Errno::EPERM {
+            return Err(e).context(|| "setgroups");
+        }
+    }
+    nix::sys::prctl::set_keepcaps(true).context(|| "keep capabilities across setuid")?;
+    let gid = Gid::from_raw(user.gid());
+    setresgid(gid, gid, gid).context(|| format!("setgid {}", user.gid()))?;
+    let uid = Uid::from_raw(user.uid());
+    setresuid(uid, uid, uid).context(|| format!("setuid {}", user.uid()))?;
+    nix::sys::prctl::set_keepcaps(false).context(|| "reset keepcaps")?;
+    match process.capabilities() {
+        Some(caps) => capabilities::apply_sets(caps)?,
+        None => capabilities::apply_sets(&empty_capabilities())?,
+    }
+    if let (Some(filter), true) = (&filter, no_new_privs) {
+        listener = seccomp::load(filter, notify)?;
+    }
+    Ok(listener)
+}
+
+fn empty_capabilities() -> oci_spec::runtime::LinuxCapabilities {
+    let mut caps = oci_spec::runtime::LinuxCapabilities::default();
+    caps.set_bounding(None);
+    caps.set_effective(None);
+    caps.set_inheritable(None);
+    caps.set_permitted(None);
+    caps.set_ambient(None);
+    caps
+}
+
+/// Changes into `cwd` and refuses one that lies outside the container's root (e.g. reached
+/// through a leaked descriptor, CVE-2024-21626).
+pub fn enter_cwd(cwd: &Path) -> Result<()> {
+    nix::unistd::chdir(cwd).context(|| format!("chdir to cwd {}", cwd.display()))?;
+    match nix::unistd::getcwd() {
+        Ok(path) if path.is_absolute() => Ok(()),
+        _ => Err(Error::InvalidSpec(format!(
+            "cwd {} resolves outside the container root",
+            cwd.display()
+        ))),
+    }
+}
+
+/// The value of `key` in a list of `KEY=value` strings.
+pub fn env_value<'a>(env: &'a [String], key: &str) -> Option<&'a str> {
+    env.iter()
+        .filter_map(|e| e.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
+}
+
+/// Finds `program` as the container's shell would: as given if it contains a slash, otherwise
+/// in the container's `PATH`.
+pub fn find_executable(program: &str, env: &[String]) -> Result<PathBuf> {
+    if program.contains('/') {
+        return Ok(PathBuf::from(program));
+    }
+    let path = env_value(env, "PATH").unwrap_or(DEFAULT_PATH);
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(program);
+        if nix::unistd::access(&candidate, nix::unistd::AccessFlags::X_OK).is_ok()
+            && candidate.metadata().is_ok_and(|m| m.is_file())
+        {
+            return Ok(candidate);
+        }
+    }
+    Err(Error::Init(format!(
+        "exec: {program:?}: executable file not found in $PATH"
+    )))
+}
+
+/// Converts strings for execve; a NUL byte inside is an error naming the value.
+pub fn c_strings(values: &[String]) -> Result<Vec<CString>> {
+    values
+        .iter()
+        .map(|v| {
+            CString::new(v.as_bytes())
+                .map_err(|_| Error::InvalidSpec(format!("{v:?} contains a NUL byte")))
+        })
+        .collect()
+}
+
+/// Replaces this process with the container's program.
+pub fn exec(path: &Path, args: &[String], env: &[String]) -> Error {
+    let c_path = match CString::new(path.as_os_str().as_bytes()) {
+        Ok(p) => p,
+        Err(_) => return Error::InvalidSpec("executable path contains a NUL byte".into()),
+    };
+    let (args, env) = match (c_strings(args), c_strings(env)) {
+        (Ok(a), Ok(e)) => (a, e),
+        (Err(e), _) | (_, Err(e)) => return e,
+    };
+    match nix::unistd::execve(&c_path, &args, &env) {
+        Err(e) => Error::Init(format!("exec {}: {}", path.display(), e.desc())),
+        Ok(never) => match never {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn executables_are_found_in_the_given_path_only() {
+        let env = vec!["PATH=/usr/bin:/bin".to_string()];
+        let sh = find_executable("sh", &env).unwrap();
+        assert!(sh.starts_with("/usr/bin") || sh.starts_with("/bin"));
+        assert!(find_executable("definitely-not-a-program", &env).is_err());
+        assert_eq!(find_executable("./x", &env).unwrap(), PathBuf::from("./x"));
+    }
+}

@@ -1,0 +1,160 @@
+//! Resolving paths inside a container's root without ever leaving it: every lookup goes through
+//! `openat2(RESOLVE_IN_ROOT)`, so `..` and symlinks (absolute or relative) are confined to the
+//! root, and magic links such as `/proc/self/fd/N` are refused.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::Mode;
+
+use crate::error::{Context, Result};
+
+/// What to create at the end of a path that does not exist yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leaf {
+    Directory,
+    File,
+}
+
+fn how(flags: OFlag) -> OpenHow {
+    OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS)
+}
+
+/// Strips the leading `/` so the path is looked up relative to the root descriptor.
+fn relative(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| !matches!(c, Component::RootDir | Component::CurDir))
+        .collect()
+}
+
+/// Opens `path` inside `root` as an `O_PATH` descriptor. `Ok(None)` if it does not exist.
+pub fn open(root: BorrowedFd<'_>, path: &Path) -> Result<Option<OwnedFd>> {
+    let rel = relative(path);
+    let target = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        &rel
+    };
+    match openat2(root, target, how(OFlag::O_PATH)) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(e) => Err(e).context(|| format!("resolve {} in the container root", path.display())),
+    }
+}
+
+/// Opens `path` inside `root`, creating missing directories and, if `leaf` says so, an empty
+/// file at the end. Returns an `O_PATH` descriptor of the final object.
+pub fn open_or_create(root: BorrowedFd<'_>, path: &Path, leaf: Leaf) -> Result<OwnedFd> {
+    if let Some(fd) = open(root, path)? {
+        return Ok(fd);
+    }
+    let rel = relative(path);
+    let components: Vec<_> = rel.components().collect();
+    let mut parent: OwnedFd = root
+        .try_clone_to_owned()
+        .context(|| "duplicate the root descriptor")?;
+    for (i, component) in components.iter().enumerate() {
+        // Each prefix is resolved from the root, so symlinks met on the way stay confined to it.
+        let prefix: PathBuf = components[..=i].iter().collect();
+        let fd = match openat2(root, &prefix, how(OFlag::O_PATH)) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => {
+                // mkdirat/O_EXCL never follow a symlink in the last component.
+                let name = component.as_os_str();
+                let created = if i + 1 == components.len() && leaf == Leaf::File {
+                    let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW;
+                    nix::fcntl::openat(
+                        parent.as_fd(),
+                        name,
+                        flags | OFlag::O_CLOEXEC,
+                        Mode::from_bits_truncate(0o644),
+                    )
+                    .map(drop)
+                } else {
+                    nix::sys::stat::mkdirat(parent.as_fd(), name, Mode::from_bits_truncate(0o755))
+                };
+                match created {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => {
+                        return Err(e)
+                            .context(|| format!("create {} in the container root", path.display()))
+                    }
+                }
+                openat2(root, &prefix, how(OFlag::O_PATH))
+                    .context(|| format!("open {} in the container root", prefix.display()))?
+            }
+            Err(e) => {
+                return Err(e)
+                    .context(|| format!("resolve {} in the container root", prefix.display()))
+            }
+        };
+        parent = fd;
+    }
+    Ok(parent)
+}
+
+/// The `/proc/self/fd/N` path of a descriptor, for syscalls that only take paths (`mount`).
+pub fn proc_path(fd: &impl AsRawFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::symlink;
+
+    fn temp_root(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("berth-safepath-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("root")).unwrap();
+        dir
+    }
+
+    fn open_dir(path: &Path) -> OwnedFd {
+        nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty()).unwrap()
+    }
+
+    #[test]
+    fn absolute_symlink_stays_inside_root() {
+        let dir = temp_root("abs");
+        symlink("/", dir.join("root/escape")).unwrap();
+        let root = open_dir(&dir.join("root"));
+        open_or_create(root.as_fd(), Path::new("/escape/created"), Leaf::Directory).unwrap();
+        assert!(dir.join("root/created").is_dir(), "created inside the root");
+        assert!(!Path::new("/created").exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn dot_dot_and_relative_symlinks_stay_inside_root() {
+        let dir = temp_root("dotdot");
+        fs::create_dir_all(dir.join("outside")).unwrap();
+        symlink("../../outside", dir.join("root/up")).unwrap();
+        let root = open_dir(&dir.join("root"));
+        open_or_create(root.as_fd(), Path::new("../../up/x"), Leaf::File).unwrap();
+        assert!(dir.join("root/x").exists() || dir.join("root/outside/x").exists());
+        assert!(
+            !dir.join("outside/x").exists(),
+            "nothing written outside the root"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn magic_links_are_refused() {
+        let dir = temp_root("magic");
+        symlink("/proc/self/root", dir.join("root/proc-root")).unwrap();
+        let root = open_dir(&dir.join("root"));
+        // The symlink resolves to /proc/self/root inside the root, which does not exist there.
+        assert!(open(root.as_fd(), Path::new("/proc-root/etc"))
+            .unwrap()
+            .is_none());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
