@@ -108,6 +108,14 @@ fn setup_and_exec(args: &InitArgs<'_>) -> Result<Never> {
             state_for_hooks.as_bytes(),
         )?;
     }
+    // Sysctls before /proc/sys turns read-only. The host's /proc/sys shows the namespaces of
+    // the process that opens it, which are the container's by now.
+    if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
+        for (key, value) in sysctl {
+            let path = format!("/proc/sys/{}", key.replace('.', "/"));
+            std::fs::write(&path, value).context(|| format!("set sysctl {key}={value}"))?;
+        }
+    }
     rootfs.mask_and_protect()?;
     rootfs.enter(args.no_pivot)?;
     drop(rootfs);
@@ -119,12 +127,6 @@ fn setup_and_exec(args: &InitArgs<'_>) -> Result<Never> {
         let c = std::ffi::CString::new(domain)
             .map_err(|_| Error::InvalidSpec("domainname contains NUL".into()))?;
         berth_sys::setdomainname(&c).context(|| format!("set domainname {domain}"))?;
-    }
-    if let Some(sysctl) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
-        for (key, value) in sysctl {
-            let path = format!("/proc/sys/{}", key.replace('.', "/"));
-            std::fs::write(&path, value).context(|| format!("set sysctl {key}={value}"))?;
-        }
     }
     if process.terminal() == Some(true) {
         let size = process

@@ -100,11 +100,11 @@ impl V1<'_> {
 fn apply_v1(cgroup: &CgroupPath, r: &LinuxResources) -> Result<()> {
     let v1 = V1 { cgroup };
     if let Some(memory) = r.memory() {
-        if let Some(reservation) = memory.reservation() {
+        if let Some(reservation) = set_i(memory.reservation()) {
             v1.set("memory", "memory.soft_limit_in_bytes", reservation)?;
         }
-        let limit = memory.limit();
-        let swap = memory.swap();
+        let limit = set_i(memory.limit());
+        let swap = set_i(memory.swap());
         let has_memsw = v1.exists("memory", "memory.memsw.limit_in_bytes");
         // The memory+swap limit may never be below the memory limit, so raise it first.
         if let (Some(swap), true) = (swap, has_memsw) {
@@ -129,25 +129,25 @@ fn apply_v1(cgroup: &CgroupPath, r: &LinuxResources) -> Result<()> {
         }
     }
     if let Some(cpu) = r.cpu() {
-        if let Some(shares) = cpu.shares() {
+        if let Some(shares) = set_u(cpu.shares()) {
             v1.set("cpu", "cpu.shares", shares)?;
         }
-        if let Some(period) = cpu.period() {
+        if let Some(period) = set_u(cpu.period()) {
             v1.set("cpu", "cpu.cfs_period_us", period)?;
         }
-        if let Some(quota) = cpu.quota() {
+        if let Some(quota) = set_i(cpu.quota()) {
             v1.set("cpu", "cpu.cfs_quota_us", quota)?;
         }
-        if let Some(period) = cpu.realtime_period() {
+        if let Some(period) = set_u(cpu.realtime_period()) {
             v1.set("cpu", "cpu.rt_period_us", period)?;
         }
-        if let Some(runtime) = cpu.realtime_runtime() {
+        if let Some(runtime) = set_i(cpu.realtime_runtime()) {
             v1.set("cpu", "cpu.rt_runtime_us", runtime)?;
         }
-        if let Some(cpus) = cpu.cpus() {
+        if let Some(cpus) = cpu.cpus().as_ref().filter(|c| !c.is_empty()) {
             v1.set("cpuset", "cpuset.cpus", cpus)?;
         }
-        if let Some(mems) = cpu.mems() {
+        if let Some(mems) = cpu.mems().as_ref().filter(|m| !m.is_empty()) {
             v1.set("cpuset", "cpuset.mems", mems)?;
         }
     }
@@ -155,10 +155,10 @@ fn apply_v1(cgroup: &CgroupPath, r: &LinuxResources) -> Result<()> {
         v1.set("pids", "pids.max", pids_value(pids.limit()))?;
     }
     if let Some(blkio) = r.block_io() {
-        if let Some(weight) = blkio.weight() {
+        if let Some(weight) = blkio.weight().filter(|w| *w != 0) {
             v1.set("blkio", "blkio.weight", weight)?;
         }
-        if let Some(weight) = blkio.leaf_weight() {
+        if let Some(weight) = blkio.leaf_weight().filter(|w| *w != 0) {
             v1.set("blkio", "blkio.leaf_weight", weight)?;
         }
         for device in blkio.weight_device().iter().flatten() {
@@ -248,6 +248,15 @@ fn device_rule(rule: &LinuxDeviceCgroup) -> String {
     )
 }
 
+/// Zero means "not set" in the values engines send (dockerd sends `shares: 0`), as in runc.
+fn set_u(value: Option<u64>) -> Option<u64> {
+    value.filter(|v| *v != 0)
+}
+
+fn set_i(value: Option<i64>) -> Option<i64> {
+    value.filter(|v| *v != 0)
+}
+
 fn pids_value(limit: i64) -> String {
     if limit <= 0 {
         "max".into()
@@ -259,13 +268,13 @@ fn pids_value(limit: i64) -> String {
 fn apply_v2(dir: &Path, r: &LinuxResources) -> Result<()> {
     let set = |file: &str, value: String| write(&dir.join(file), &value);
     if let Some(memory) = r.memory() {
-        if let Some(reservation) = memory.reservation() {
+        if let Some(reservation) = set_i(memory.reservation()) {
             set("memory.low", limit_value(reservation))?;
         }
-        if let Some(limit) = memory.limit() {
+        if let Some(limit) = set_i(memory.limit()) {
             set("memory.max", limit_value(limit))?;
         }
-        if let Some(swap) = memory.swap() {
+        if let Some(swap) = set_i(memory.swap()) {
             // OCI's swap is memory+swap; v2's memory.swap.max is swap alone.
             let value = match (swap, memory.limit()) {
                 (s, _) if s < 0 => "max".to_string(),
@@ -276,21 +285,21 @@ fn apply_v2(dir: &Path, r: &LinuxResources) -> Result<()> {
         }
     }
     if let Some(cpu) = r.cpu() {
-        if let Some(shares) = cpu.shares() {
+        if let Some(shares) = set_u(cpu.shares()) {
             set("cpu.weight", shares_to_weight(shares).to_string())?;
         }
-        if cpu.quota().is_some() || cpu.period().is_some() {
+        if set_i(cpu.quota()).is_some() || set_u(cpu.period()).is_some() {
             let quota = match cpu.quota() {
                 Some(q) if q > 0 => q.to_string(),
                 _ => "max".to_string(),
             };
-            let period = cpu.period().unwrap_or(100_000);
+            let period = set_u(cpu.period()).unwrap_or(100_000);
             set("cpu.max", format!("{quota} {period}"))?;
         }
-        if let Some(cpus) = cpu.cpus() {
+        if let Some(cpus) = cpu.cpus().as_ref().filter(|c| !c.is_empty()) {
             set("cpuset.cpus", cpus.clone())?;
         }
-        if let Some(mems) = cpu.mems() {
+        if let Some(mems) = cpu.mems().as_ref().filter(|m| !m.is_empty()) {
             set("cpuset.mems", mems.clone())?;
         }
         if let Some(idle) = cpu.idle() {
@@ -301,7 +310,7 @@ fn apply_v2(dir: &Path, r: &LinuxResources) -> Result<()> {
         set("pids.max", pids_value(pids.limit()))?;
     }
     if let Some(blkio) = r.block_io() {
-        if let Some(weight) = blkio.weight() {
+        if let Some(weight) = blkio.weight().filter(|w| *w != 0) {
             set("io.weight", blkio_weight_to_io(weight).to_string())?;
         }
         let throttles = [

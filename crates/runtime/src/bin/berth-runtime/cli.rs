@@ -27,9 +27,6 @@ pub struct Cli {
     /// Accepted for compatibility
     #[arg(long, global = true)]
     pub debug: bool,
-    /// Accepted for compatibility (auto|true|false)
-    #[arg(long, global = true)]
-    pub rootless: Option<String>,
     /// Accepted for compatibility
     #[arg(long, global = true, hide = true)]
     pub criu: Option<String>,
@@ -374,8 +371,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             } else {
                 spec::default_spec()
             };
-            let text = serde_json::to_string_pretty(&document)
-                .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+            let text = spec::to_pretty_json(&document);
             std::fs::write(&path, text).map_err(|e| Error::Io {
                 context: format!("write {}", path.display()),
                 source: e,
