@@ -221,7 +221,7 @@ pub fn update(root: &StateRoot, id: &str, resources: &LinuxResources) -> Result<
 
 fn merge_resources(into: &mut LinuxResources, from: &LinuxResources) {
     if from.memory().is_some() {
-        into.set_memory(from.memory().clone());
+        into.set_memory(*from.memory());
     }
     if from.cpu().is_some() {
         into.set_cpu(from.cpu().clone());

@@ -242,6 +242,11 @@ pub fn process_is_alive(pid: i32, start_time: u64) -> bool {
         && matches!(process_start_time(pid), Some((start, zombie)) if start == start_time && !zombie)
 }
 
+/// The current time in the RFC 3339 form used by state documents and logs.
+pub fn now_rfc3339() -> String {
+    crate::fsutil::rfc3339(std::time::SystemTime::now())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,9 +278,4 @@ mod tests {
         assert!(process_is_alive(pid, start));
         assert!(!process_is_alive(pid, start + 1));
     }
-}
-
-/// The current time in the RFC 3339 form used by state documents and logs.
-pub fn now_rfc3339() -> String {
-    crate::fsutil::rfc3339(std::time::SystemTime::now())
 }

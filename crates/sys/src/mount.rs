@@ -22,7 +22,7 @@ impl AsFd for MountFd {
 pub fn clone_detached_readonly_bind(path: &Path) -> io::Result<MountFd> {
     let c_path = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))?;
-    let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC as u32;
+    let flags = libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC;
     // SAFETY: c_path is a valid NUL-terminated string that outlives the call; open_tree returns a
     // new descriptor or -1 and touches no other memory.
     let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, c_path.as_ptr(), flags) };

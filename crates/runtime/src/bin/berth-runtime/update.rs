@@ -47,7 +47,7 @@ pub fn resources(args: &UpdateArgs) -> Result<LinuxResources> {
         }
         None => LinuxResources::default(),
     };
-    let mut memory = r.memory().clone().unwrap_or_default();
+    let mut memory = r.memory().unwrap_or_default();
     let mut memory_set = r.memory().is_some();
     let bytes = |v: &Option<String>| v.as_deref().map(parse_bytes).transpose();
     if let Some(v) = bytes(&args.memory)? {

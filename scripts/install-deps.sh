@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages berth builds and tests with (idempotent; needs root).
+set -euo pipefail
+packages=(
+    pkg-config libseccomp-dev    # building: libseccomp for seccomp filters
+    busybox-static               # test and demo root file systems
+    runc crun hyperfine time jq  # reference runtimes and benchmarks
+    containerd docker.io         # real engines driving berth-runtime in tests
+    iproute2 strace
+)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
