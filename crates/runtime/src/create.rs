@@ -160,6 +160,9 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, mode: StartMode) -> Result
         })
         .transpose()
         .context(|| "open cgroup directory")?;
+    // Inherited by the child: no window after the fork in which a process in the container could
+    // ptrace it or open its /proc files.
+    nix::sys::prctl::set_dumpable(false).context(|| "make the runtime non-dumpable")?;
     let clone_flags = plan.clone.bits() as u64;
     let fork = berth_sys::fork_into(clone_flags, cgroup_dir.as_ref().map(|f| f.as_fd()))
         .context(|| "clone the container's init")?;
@@ -192,9 +195,6 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, mode: StartMode) -> Result
     drop(seccomp_agent);
     rollback.child = Some(pid);
 
-    if clone_target.is_none() {
-        cgroup.add_process(pid.as_raw())?;
-    }
     if plan.new_user {
         let linux = spec.linux().as_ref();
         write_id_map(
@@ -208,7 +208,13 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, mode: StartMode) -> Result
             linux.and_then(|l| l.gid_mappings().as_deref()),
         )?;
     }
-    parent_end.send(&Message::Proceed, None)?;
+    send_to_init(&parent_end, Message::Proceed)?;
+    // On cgroup v1 moving a task is slow (the kernel waits for an RCU grace period); the child
+    // builds its mounts meanwhile and waits for this message before it needs the cgroup.
+    if clone_target.is_none() {
+        cgroup.add_process(pid.as_raw())?;
+    }
+    send_to_init(&parent_end, Message::CgroupJoined)?;
 
     let (pid_start_time, _) = crate::state::process_start_time(pid.as_raw())
         .ok_or_else(|| Error::Init("the container's init exited during set-up".into()))?;
@@ -241,7 +247,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, mode: StartMode) -> Result
                 )?;
                 let state =
                     serde_json::to_string(&record.document(Status::Created)).unwrap_or_default();
-                parent_end.send(&Message::HooksDone(state), None)?;
+                send_to_init(&parent_end, Message::HooksDone(state))?;
             }
             Some((Message::PtyMaster, fd)) => pty_master = fd,
             Some((Message::Ready, _)) => break,
@@ -264,6 +270,16 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, mode: StartMode) -> Result
         channel: parent_end,
         pty_master,
     })
+}
+
+/// Sends to the init; if it already died, its own error message explains why.
+fn send_to_init(channel: &Channel, message: Message) -> Result<()> {
+    channel
+        .send(&message, None)
+        .map_err(|send_error| match channel.recv() {
+            Ok(Some((Message::Failed(text), _))) => Error::Init(text),
+            _ => send_error,
+        })
 }
 
 fn absolute(path: &Path) -> Result<PathBuf> {

@@ -190,14 +190,13 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOptions) -> Result<i32> {
         .as_ref()
         .and_then(|l| l.seccomp().clone());
     let foreground_tty = terminal && console_socket.is_none();
+    nix::sys::prctl::set_dumpable(false).context(|| "make the runtime non-dumpable")?;
     let fork = berth_sys::fork_into(0, cgroup_dir.as_ref().map(|f| f.as_fd()))
         .context(|| "fork exec process")?;
     let pid = match fork {
         berth_sys::ForkResult::Child => {
             drop(parent_end);
             let result = (|| -> Result<std::convert::Infallible> {
-                nix::sys::prctl::set_dumpable(false)
-                    .context(|| "make exec process non-dumpable")?;
                 child_end.expect(Message::Proceed)?;
                 for (flag, fd) in &joins {
                     setns(fd.as_fd(), *flag).context(|| format!("join namespace {flag:?}"))?;

@@ -65,8 +65,6 @@ fn setup_and_exec(args: &InitArgs<'_>) -> Result<Never> {
         .process()
         .as_ref()
         .ok_or_else(|| Error::InvalidSpec("the container has no process".into()))?;
-    // Nobody in the container may ptrace us or open our /proc files while we hold host fds.
-    nix::sys::prctl::set_dumpable(false).context(|| "make init non-dumpable")?;
     args.channel.expect(Message::Proceed)?;
 
     for (flag, fd) in &args.namespaces.join {
@@ -79,6 +77,12 @@ fn setup_and_exec(args: &InitArgs<'_>) -> Result<Never> {
         setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
             .context(|| "setuid 0 in user namespace")?;
     }
+    // A cgroup namespace is rooted at the cgroup the process is in: join first.
+    let mut cgroup_joined = false;
+    if args.namespaces.new_cgroup {
+        args.channel.expect(Message::CgroupJoined)?;
+        cgroup_joined = true;
+    }
     if !args.namespaces.unshare.is_empty() {
         unshare(args.namespaces.unshare)
             .context(|| format!("unshare {:?}", args.namespaces.unshare))?;
@@ -90,6 +94,9 @@ fn setup_and_exec(args: &InitArgs<'_>) -> Result<Never> {
     }
     let mut rootfs = Rootfs::new(spec, args.rootfs, args.cgroup, args.namespaces.new_cgroup);
     rootfs.mount_all()?;
+    if !cgroup_joined {
+        args.channel.expect(Message::CgroupJoined)?;
+    }
 
     let mut state_for_hooks = String::new();
     if args.has_early_hooks {

@@ -49,6 +49,22 @@ pub fn open(root: BorrowedFd<'_>, path: &Path) -> Result<Option<OwnedFd>> {
 /// Opens `path` inside `root`, creating missing directories and, if `leaf` says so, an empty
 /// file at the end. Returns an `O_PATH` descriptor of the final object.
 pub fn open_or_create(root: BorrowedFd<'_>, path: &Path, leaf: Leaf) -> Result<OwnedFd> {
+    open_or_create_following(root, path, leaf, 0)
+}
+
+/// How many dangling symlinks a path may lead through, like the kernel's limit.
+const MAX_SYMLINKS: u32 = 40;
+
+fn open_or_create_following(
+    root: BorrowedFd<'_>,
+    path: &Path,
+    leaf: Leaf,
+    depth: u32,
+) -> Result<OwnedFd> {
+    if depth > MAX_SYMLINKS {
+        return Err(Errno::ELOOP)
+            .context(|| format!("resolve {} in the container root", path.display()));
+    }
     if let Some(fd) = open(root, path)? {
         return Ok(fd);
     }
@@ -78,7 +94,17 @@ pub fn open_or_create(root: BorrowedFd<'_>, path: &Path, leaf: Leaf) -> Result<O
                     nix::sys::stat::mkdirat(parent.as_fd(), name, Mode::from_bits_truncate(0o755))
                 };
                 match created {
-                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Ok(()) => {}
+                    // Something is there but does not resolve: a dangling symlink. Create what
+                    // it points to, read as a path inside the root.
+                    Err(Errno::EEXIST) => {
+                        if let Ok(target) = nix::fcntl::readlinkat(parent.as_fd(), name) {
+                            let base = prefix.parent().unwrap_or(Path::new(""));
+                            let mut next = Path::new("/").join(base).join(PathBuf::from(target));
+                            next.extend(&components[i + 1..]);
+                            return open_or_create_following(root, &next, leaf, depth + 1);
+                        }
+                    }
                     Err(e) => {
                         return Err(e)
                             .context(|| format!("create {} in the container root", path.display()))
@@ -143,6 +169,32 @@ mod tests {
             !dir.join("outside/x").exists(),
             "nothing written outside the root"
         );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn dangling_symlinks_are_followed_inside_the_root() {
+        let dir = temp_root("dangling");
+        fs::create_dir_all(dir.join("host-target")).unwrap();
+        symlink(dir.join("host-target"), dir.join("root/link")).unwrap();
+        let root = open_dir(&dir.join("root"));
+        open_or_create(root.as_fd(), Path::new("/link/sub"), Leaf::Directory).unwrap();
+        assert_eq!(fs::read_dir(dir.join("host-target")).unwrap().count(), 0);
+        let inside = dir
+            .join("root")
+            .join(dir.strip_prefix("/").unwrap())
+            .join("host-target/sub");
+        assert!(inside.is_dir(), "{} missing", inside.display());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn symlink_loops_end_with_an_error() {
+        let dir = temp_root("loop");
+        symlink("/b", dir.join("root/a")).unwrap();
+        symlink("/a", dir.join("root/b")).unwrap();
+        let root = open_dir(&dir.join("root"));
+        assert!(open_or_create(root.as_fd(), Path::new("/a/x"), Leaf::Directory).is_err());
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -180,7 +180,10 @@ pub fn resources_with_device_defaults(spec: &Spec) -> Option<LinuxResources> {
 /// Pretty JSON of a spec with capability lists sorted (the types keep them in hash sets).
 pub fn to_pretty_json(spec: &Spec) -> String {
     let mut value = serde_json::to_value(spec).unwrap_or_default();
-    if let Some(caps) = value.pointer_mut("/process/capabilities").and_then(|c| c.as_object_mut()) {
+    if let Some(caps) = value
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    {
         for list in caps.values_mut() {
             if let Some(items) = list.as_array_mut() {
                 items.sort_by(|a, b| a.as_str().cmp(&b.as_str()));

@@ -13,8 +13,10 @@ use crate::error::{Context, Error, Result};
 /// One message on the channel.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Message {
-    /// Parent → child: cgroup joined and id maps written; carry on.
+    /// Parent → child: id maps written; carry on.
     Proceed,
+    /// Parent → child: the child is in the container's cgroup (written while it builds mounts).
+    CgroupJoined,
     /// Child → parent: the mounts are in place; run prestart and createRuntime hooks.
     RunHooks,
     /// Parent → child: the hooks ran; carries the state document for the container's own hooks.
@@ -33,6 +35,7 @@ impl Message {
     fn encode(&self) -> Vec<u8> {
         let (tag, text) = match self {
             Message::Proceed => (b'p', ""),
+            Message::CgroupJoined => (b'c', ""),
             Message::RunHooks => (b'h', ""),
             Message::HooksDone(state) => (b'd', state.as_str()),
             Message::Ready => (b'r', ""),
@@ -49,6 +52,7 @@ impl Message {
         let text = || String::from_utf8_lossy(&buf[1..]).into_owned();
         Ok(match buf.first() {
             Some(b'p') => Message::Proceed,
+            Some(b'c') => Message::CgroupJoined,
             Some(b'h') => Message::RunHooks,
             Some(b'd') => Message::HooksDone(text()),
             Some(b'r') => Message::Ready,

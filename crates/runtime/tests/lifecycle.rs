@@ -45,7 +45,10 @@ fn a_signal_that_kills_the_container_gives_128_plus_its_number() {
     rt.wait_status(&id, "running");
     rt.ok(Path::new("/"), &["kill", &id, "KILL"]);
     assert_eq!(run.wait().unwrap().code(), Some(137));
-    assert!(!rt.root.join(&id).exists(), "run removes the container after it exits");
+    assert!(
+        !rt.root.join(&id).exists(),
+        "run removes the container after it exits"
+    );
 }
 
 #[test]

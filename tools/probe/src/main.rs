@@ -15,7 +15,10 @@ fn fds() {
             // The directory stream's own descriptor no longer resolves once listing is done.
             Path::new(&format!("/proc/self/fd/{fd}")).exists()
                 && std::fs::read_link(format!("/proc/self/fd/{fd}"))
-                    .map(|t| t != Path::new("/proc/self/fd") && !t.to_string_lossy().starts_with("/proc/") )
+                    .map(|t| {
+                        t != Path::new("/proc/self/fd")
+                            && !t.to_string_lossy().starts_with("/proc/")
+                    })
                     .unwrap_or(true)
         })
         .collect();
@@ -27,7 +30,10 @@ fn fds() {
 fn describe(result: std::io::Result<std::fs::File>) -> String {
     match result {
         Ok(_) => "opened".into(),
-        Err(e) => format!("refused: {}", e.raw_os_error().map(errno_name).unwrap_or("?")),
+        Err(e) => format!(
+            "refused: {}",
+            e.raw_os_error().map(errno_name).unwrap_or("?")
+        ),
     }
 }
 
@@ -72,7 +78,12 @@ fn hold_exe(pid: &str, trigger: &str) {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["fds"] => fds(),
         ["open-write", path] => open_write(path),
         ["hold-exe", pid, trigger] => hold_exe(pid, trigger),
