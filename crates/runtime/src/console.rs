@@ -19,8 +19,12 @@ pub fn connect_socket(path: &Path) -> Result<UnixStream> {
     UnixStream::connect(path).context(|| format!("connect to console socket {}", path.display()))
 }
 
-/// Sends the pty master over the console socket, as runc does (the payload names the pty).
-pub fn send_master(socket: &impl AsFd, master: &impl AsRawFd, name: &str) -> Result<()> {
+/// Sends the pty master over the console socket, as runc does: the payload names the pty (a
+/// message needs at least one byte of data for its descriptor to be delivered).
+pub fn send_master(socket: &impl AsFd, master: &OwnedFd) -> Result<()> {
+    let name = std::fs::read_link(format!("/proc/self/fd/{}", master.as_raw_fd()))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "/dev/ptmx".into());
     let fds = [master.as_raw_fd()];
     let iov = [std::io::IoSlice::new(name.as_bytes())];
     sendmsg::<()>(

@@ -208,7 +208,7 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOptions) -> Result<i32> {
                         .map(|b| (b.height() as u16, b.width() as u16));
                     let master = console::create_pty(size)?;
                     match &console_socket {
-                        Some(socket) => console::send_master(socket, &master, "")?,
+                        Some(socket) => console::send_master(socket, &master)?,
                         None => child_end.send(
                             &Message::PtyMaster,
                             Some(std::os::fd::AsRawFd::as_raw_fd(&master)),

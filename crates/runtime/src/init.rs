@@ -141,7 +141,7 @@ fn setup_and_exec(args: &InitArgs<'_>) -> Result<Never> {
             .map(|b| (b.height() as u16, b.width() as u16));
         let master = console::create_pty(size)?;
         if let Some(socket) = &args.console_socket {
-            console::send_master(socket, &master, "")?;
+            console::send_master(socket, &master)?;
         } else if args.terminal_to_parent {
             args.channel
                 .send(&Message::PtyMaster, Some(master.as_raw_fd()))?;
