@@ -81,6 +81,15 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, mode: StartMode) -> Result
         reason: e.to_string(),
     })?;
     let (spec, rootfs) = spec::load_bundle(&bundle)?;
+    // The init of a container with its own pid namespace is visible to no other process: the
+    // verified exec protects it. One that shares or joins a pid namespace can be reached through
+    // /proc by processes there, so the runtime first re-executes itself from a sealed mount.
+    let own_pid_namespace = spec::namespaces(&spec)
+        .iter()
+        .any(|ns| ns.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && ns.path().is_none());
+    if !own_pid_namespace {
+        crate::seal::ensure_sealed()?;
+    }
     let process = spec
         .process()
         .as_ref()
@@ -234,7 +243,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, mode: StartMode) -> Result
         match parent_end.recv()? {
             Some((Message::RunHooks, _)) => {
                 let state =
-                    serde_json::to_vec(&record.document(Status::Creating)).unwrap_or_default();
+                    serde_json::to_vec(&record.document(Status::Created)).unwrap_or_default();
                 hooks::run_all(
                     "prestart",
                     &hooks.prestart().clone().unwrap_or_default(),

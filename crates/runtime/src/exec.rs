@@ -12,6 +12,7 @@ use oci_spec::runtime::{Capability, LinuxNamespaceType, Process};
 use crate::error::{Context, Error, Result};
 use crate::state::{StateRoot, Status};
 use crate::sync::{self, Message};
+use crate::verified_exec::{self, RuntimeBinary};
 use crate::{console, fsutil, namespaces, process, run, spec};
 
 /// What `exec` was asked to run, from `--process` or from flags.
@@ -104,7 +105,9 @@ fn build_process(base: &Process, opts: &ExecOptions) -> Result<Process> {
 pub fn exec(root: &StateRoot, id: &str, opts: &ExecOptions) -> Result<i32> {
     let record = root.load(id)?;
     let status = root.status(&record);
-    if !matches!(status, Status::Running | Status::Created) {
+    // Not into a created container: its init still runs the runtime's binary, and a process
+    // exec'd next to it could reach that binary through /proc.
+    if status != Status::Running {
         return Err(Error::WrongState {
             id: id.into(),
             status: status.as_str(),
@@ -191,6 +194,7 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOptions) -> Result<i32> {
         .and_then(|l| l.seccomp().clone());
     let foreground_tty = terminal && console_socket.is_none();
     nix::sys::prctl::set_dumpable(false).context(|| "make the runtime non-dumpable")?;
+    let runtime_binary = RuntimeBinary::identify()?;
     let fork = berth_sys::fork_into(0, cgroup_dir.as_ref().map(|f| f.as_fd()))
         .context(|| "fork exec process")?;
     let pid = match fork {
@@ -217,16 +221,17 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOptions) -> Result<i32> {
                 }
                 process::set_rlimits(&process)?;
                 process::set_security_labels(&process)?;
-                process::drop_privileges(&process, seccomp.as_ref())?;
-                let umask = process.user().umask().unwrap_or(0o022);
-                nix::sys::stat::umask(Mode::from_bits_truncate(umask));
                 process::enter_cwd(process.cwd())?;
                 let env = process.env().clone().unwrap_or_default();
                 let args = process.args().clone().unwrap_or_default();
                 let executable = process::find_executable(&args[0], &env)?;
+                let program = verified_exec::prepare(&runtime_binary, &executable, &args)?;
                 berth_sys::close_fds_on_exec_from(3 + opts.preserve_fds)
                     .context(|| "mark fds close-on-exec")?;
-                Err(process::exec(&executable, &args, &env))
+                process::drop_privileges(&process, seccomp.as_ref())?;
+                let umask = process.user().umask().unwrap_or(0o022);
+                nix::sys::stat::umask(Mode::from_bits_truncate(umask));
+                Err(program.exec(&env))
             })();
             let error = match result {
                 Ok(never) => match never {},

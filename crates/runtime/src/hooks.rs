@@ -7,11 +7,32 @@ use std::time::{Duration, Instant};
 use oci_spec::runtime::Hook;
 
 use crate::error::{Error, Result};
+use crate::verified_exec::{self, RuntimeBinary};
 
 /// Runs each hook in order; the first failure stops the rest and is returned.
 pub fn run_all(kind: &'static str, hooks: &[Hook], state_json: &[u8]) -> Result<()> {
     for hook in hooks {
         run(kind, hook, state_json)?;
+    }
+    Ok(())
+}
+
+/// Runs hooks from inside the container: each hook binary is opened and checked not to be the
+/// runtime's own binary, then executed through that descriptor.
+pub fn run_all_checked(
+    kind: &'static str,
+    hooks: &[Hook],
+    state_json: &[u8],
+    runtime: &RuntimeBinary,
+) -> Result<()> {
+    for hook in hooks {
+        let fd = verified_exec::open_checked(runtime, hook.path())?;
+        let mut checked = hook.clone();
+        checked.set_path(crate::safepath::proc_path(&fd));
+        if checked.args().as_ref().is_none_or(|a| a.is_empty()) {
+            checked.set_args(Some(vec![hook.path().to_string_lossy().into_owned()]));
+        }
+        run(kind, &checked, state_json)?;
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
-use nix::sched::{setns, unshare};
+use nix::sched::{setns, unshare, CloneFlags};
 use nix::unistd::{setresgid, setresuid, Gid, Uid};
 use oci_spec::runtime::Spec;
 
@@ -15,6 +15,7 @@ use crate::error::{Context, Error, Result};
 use crate::namespaces::Plan;
 use crate::rootfs::Rootfs;
 use crate::sync::{Channel, Message};
+use crate::verified_exec::{self, RuntimeBinary};
 use crate::{console, hooks, process};
 
 /// Where the init waits for `start`.
@@ -50,8 +51,13 @@ pub fn run(args: InitArgs<'_>) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    let _ = args.channel.send(&Message::Failed(error.to_string()), None);
-    if matches!(args.start, StartSignal::Fifo(_)) {
+    // Once `create` has returned nobody reads the channel: the container's stderr is the only
+    // place left to explain why it did not start.
+    if args
+        .channel
+        .send(&Message::Failed(error.to_string()), None)
+        .is_err()
+    {
         eprintln!("berth-runtime: {error}");
     }
     std::process::exit(127);
@@ -65,6 +71,7 @@ fn setup_and_exec(args: &InitArgs<'_>) -> Result<Never> {
         .process()
         .as_ref()
         .ok_or_else(|| Error::InvalidSpec("the container has no process".into()))?;
+    let runtime_binary = RuntimeBinary::identify()?;
     args.channel.expect(Message::Proceed)?;
 
     for (flag, fd) in &args.namespaces.join {
@@ -87,13 +94,20 @@ fn setup_and_exec(args: &InitArgs<'_>) -> Result<Never> {
         unshare(args.namespaces.unshare)
             .context(|| format!("unshare {:?}", args.namespaces.unshare))?;
     }
-    if !args.namespaces.new_mount {
-        return Err(Error::InvalidSpec(
-            "a new mount namespace is required to set up the root file system".into(),
-        ));
-    }
-    let mut rootfs = Rootfs::new(spec, args.rootfs, args.cgroup, args.namespaces.new_cgroup);
-    rootfs.mount_all()?;
+    // Only a mount namespace of our own gets the spec's mounts and pivot_root. A joined one is
+    // used as it is; without one the process shares the runtime's and is only chrooted.
+    let joined_mount = args
+        .namespaces
+        .join
+        .iter()
+        .any(|(f, _)| *f == CloneFlags::CLONE_NEWNS);
+    let mut rootfs = if args.namespaces.new_mount {
+        let mut rootfs = Rootfs::new(spec, args.rootfs, args.cgroup, args.namespaces.new_cgroup);
+        rootfs.mount_all()?;
+        Some(rootfs)
+    } else {
+        None
+    };
     if !cgroup_joined {
         args.channel.expect(Message::CgroupJoined)?;
     }
@@ -123,9 +137,18 @@ fn setup_and_exec(args: &InitArgs<'_>) -> Result<Never> {
             std::fs::write(&path, value).context(|| format!("set sysctl {key}={value}"))?;
         }
     }
-    rootfs.mask_and_protect()?;
-    rootfs.enter(args.no_pivot)?;
-    drop(rootfs);
+    match rootfs.take() {
+        Some(rootfs) => {
+            rootfs.mask_and_protect()?;
+            rootfs.enter(args.no_pivot)?;
+        }
+        None if joined_mount => {}
+        None => {
+            nix::unistd::chroot(args.rootfs)
+                .context(|| format!("chroot {}", args.rootfs.display()))?;
+            nix::unistd::chdir("/").context(|| "chdir /")?;
+        }
+    }
 
     if let Some(hostname) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(hostname).context(|| format!("set hostname {hostname}"))?;
@@ -160,6 +183,15 @@ fn setup_and_exec(args: &InitArgs<'_>) -> Result<Never> {
     if let Some(personality) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         set_personality(personality)?;
     }
+    // Everything that seccomp or the new user might forbid happens first: the cwd check, opening
+    // and checking the program, and marking the runtime's descriptors close-on-exec.
+    process::enter_cwd(process.cwd())?;
+    let env = process.env().clone().unwrap_or_default();
+    let process_args = process.args().clone().unwrap_or_default();
+    let executable = process::find_executable(&process_args[0], &env)?;
+    let program = verified_exec::prepare(&runtime_binary, &executable, &process_args)?;
+    berth_sys::close_fds_on_exec_from(3 + args.preserve_fds)
+        .context(|| "mark fds close-on-exec")?;
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let listener = process::drop_privileges(process, seccomp)?;
     if let (Some(listener), Some(seccomp)) = (listener, seccomp) {
@@ -170,11 +202,6 @@ fn setup_and_exec(args: &InitArgs<'_>) -> Result<Never> {
     }
     let umask = process.user().umask().unwrap_or(0o022);
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
-    process::enter_cwd(process.cwd())?;
-
-    let env = process.env().clone().unwrap_or_default();
-    let process_args = process.args().clone().unwrap_or_default();
-    let executable = process::find_executable(&process_args[0], &env)?;
 
     args.channel.send(&Message::Ready, None)?;
     match &args.start {
@@ -195,12 +222,14 @@ fn setup_and_exec(args: &InitArgs<'_>) -> Result<Never> {
         .as_ref()
         .and_then(|h| h.start_container().clone())
     {
-        hooks::run_all("startContainer", &start_hooks, state_for_hooks.as_bytes())?;
+        hooks::run_all_checked(
+            "startContainer",
+            &start_hooks,
+            state_for_hooks.as_bytes(),
+            &runtime_binary,
+        )?;
     }
-    // Everything the runtime opened is close-on-exec from here on; preserved fds stay.
-    berth_sys::close_fds_on_exec_from(3 + args.preserve_fds)
-        .context(|| "mark fds close-on-exec")?;
-    Err(process::exec(&executable, &process_args, &env))
+    Err(program.exec(&env))
 }
 
 fn set_personality(p: &oci_spec::runtime::LinuxPersonality) -> Result<()> {

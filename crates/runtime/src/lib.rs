@@ -26,6 +26,7 @@ mod seccomp;
 pub mod spec;
 pub mod state;
 mod sync;
+mod verified_exec;
 
 pub use create::{create, CreateOptions, StartMode};
 pub use error::{Error, Result};

@@ -2,7 +2,6 @@
 //! working directory, and finding the executable inside the container.
 
 use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::sys::resource::{setrlimit, Resource};
@@ -193,22 +192,6 @@ pub fn c_strings(values: &[String]) -> Result<Vec<CString>> {
                 .map_err(|_| Error::InvalidSpec(format!("{v:?} contains a NUL byte")))
         })
         .collect()
-}
-
-/// Replaces this process with the container's program.
-pub fn exec(path: &Path, args: &[String], env: &[String]) -> Error {
-    let c_path = match CString::new(path.as_os_str().as_bytes()) {
-        Ok(p) => p,
-        Err(_) => return Error::InvalidSpec("executable path contains a NUL byte".into()),
-    };
-    let (args, env) = match (c_strings(args), c_strings(env)) {
-        (Ok(a), Ok(e)) => (a, e),
-        (Err(e), _) | (_, Err(e)) => return e,
-    };
-    match nix::unistd::execve(&c_path, &args, &env) {
-        Err(e) => Error::Init(format!("exec {}: {}", path.display(), e.desc())),
-        Ok(never) => match never {},
-    }
 }
 
 #[cfg(test)]

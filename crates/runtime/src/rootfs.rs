@@ -59,12 +59,13 @@ impl<'a> Rootfs<'a> {
             Some(p) if !p.is_empty() => mount_options::propagation(p)?,
             _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
         };
-        // Shared root propagation would make pivot_root fail; slave is the safe default that
-        // still lets host mounts appear inside when asked for.
-        let root_flags = if propagation.contains(MsFlags::MS_SHARED) {
-            MsFlags::MS_SLAVE | MsFlags::MS_REC
+        // Until the root is switched, / is a slave (private if asked): never shared, which would
+        // make pivot_root fail, nor unbindable, which would refuse the rootfs bind below. The
+        // requested propagation is applied after pivot_root.
+        let root_flags = if propagation.contains(MsFlags::MS_PRIVATE) {
+            MsFlags::MS_PRIVATE | MsFlags::MS_REC
         } else {
-            propagation
+            MsFlags::MS_SLAVE | MsFlags::MS_REC
         };
         mount(none(), "/", none(), root_flags, none()).context(|| "set propagation of /")?;
         mount(

@@ -36,7 +36,6 @@ pub struct ContainerRecord {
 /// The OCI status of a container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
-    Creating,
     Created,
     Running,
     Paused,
@@ -47,7 +46,6 @@ impl Status {
     /// The status as the OCI state document spells it.
     pub fn as_str(self) -> &'static str {
         match self {
-            Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
             Status::Paused => "paused",

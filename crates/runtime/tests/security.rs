@@ -131,13 +131,15 @@ fn masked_paths_use_the_real_null_device_and_readonly_paths_hold() {
     );
 }
 
-/// CVE-2019-5736: a process in another container that can see a created container's init (which
-/// runs the runtime's binary until it execs) takes a handle on that binary, waits until no one
-/// executes it, then tries to open it for writing. The runtime runs from a read-only mount, so
-/// the write must fail with EROFS.
+/// CVE-2019-5736 through /proc/PID/exe: a container that shares the host's pid namespace has
+/// an init that other processes can see while it runs the runtime's binary, so the runtime
+/// re-executes itself from a sealed read-only mount first. An attacker with CAP_SYS_PTRACE in
+/// the host pid namespace takes a handle on that binary, waits until no one executes it, then
+/// tries to open it for writing: it must fail with EROFS.
 #[test]
 fn the_runtime_binary_cannot_be_opened_for_writing_from_a_container() {
-    let victim = Bundle::busybox(&["true"]);
+    let mut victim = Bundle::busybox(&["true"]);
+    victim.edit(|c| c["linux"]["namespaces"] = json!([{ "type": "mount" }, { "type": "uts" }]));
     let rt = Runtime::new();
     let victim_id = unique("victim");
     rt.ok(&victim.dir, &["create", &victim_id]);
@@ -182,4 +184,60 @@ fn the_runtime_binary_cannot_be_opened_for_writing_from_a_container() {
         "refused: EROFS",
         "the attacker's attempt: {result:?}"
     );
+}
+
+/// CVE-2019-5736 the classic way: the container's program resolves to /proc/self/exe (directly,
+/// through a symlink, or as a script's interpreter), which during the init's exec is the
+/// runtime's binary. It must be refused, never run.
+#[test]
+fn the_container_cannot_execute_the_runtime_binary() {
+    let cases: [(&str, &[&str]); 3] = [
+        ("direct", &["/proc/self/exe", "--version"]),
+        ("symlink", &["/bin/evil", "--version"]),
+        ("script", &["/bin/evil-script"]),
+    ];
+    for (name, args) in cases {
+        let bundle = Bundle::busybox(args);
+        std::os::unix::fs::symlink("/proc/self/exe", bundle.rootfs().join("bin/evil")).unwrap();
+        std::fs::write(
+            bundle.rootfs().join("bin/evil-script"),
+            "#!/proc/self/exe\n",
+        )
+        .unwrap();
+        let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+        std::fs::set_permissions(bundle.rootfs().join("bin/evil-script"), mode).unwrap();
+        let rt = Runtime::new();
+        let out = rt.run_in(&bundle.dir, &["run", &unique(name)]);
+        assert!(
+            !out.status.success(),
+            "{name}: the runtime binary ran: {}",
+            stdout(&out)
+        );
+        assert!(
+            stderr(&out).contains("it is the runtime's own binary"),
+            "{name}: {}",
+            stderr(&out)
+        );
+        assert!(
+            !stdout(&out).contains("berth-runtime"),
+            "{name}: {}",
+            stdout(&out)
+        );
+    }
+}
+
+#[test]
+fn scripts_still_run_with_the_arguments_the_kernel_would_give() {
+    let bundle = Bundle::busybox(&["/bin/show-args", "one", "two"]);
+    std::fs::write(
+        bundle.rootfs().join("bin/show-args"),
+        "#!/bin/sh -e\necho \"$0 $*\"\n",
+    )
+    .unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+    std::fs::set_permissions(bundle.rootfs().join("bin/show-args"), mode).unwrap();
+    let rt = Runtime::new();
+    let out = rt.run_in(&bundle.dir, &["run", &unique("script")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "/bin/show-args one two");
 }

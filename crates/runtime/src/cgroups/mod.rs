@@ -267,7 +267,11 @@ fn create_dir(dir: &Path) -> Result<()> {
 fn write(path: &Path, value: &str) -> Result<()> {
     fs::write(path, value).map_err(|e| Error::Cgroup {
         path: path.to_path_buf(),
-        reason: format!("write {value:?}: {e}"),
+        reason: if path.exists() {
+            format!("write {value:?}: {e}")
+        } else {
+            "this kernel does not provide this file (controller or feature missing)".to_string()
+        },
     })
 }
 

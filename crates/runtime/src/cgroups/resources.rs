@@ -106,15 +106,23 @@ fn apply_v1(cgroup: &CgroupPath, r: &LinuxResources) -> Result<()> {
         let limit = set_i(memory.limit());
         let swap = set_i(memory.swap());
         let has_memsw = v1.exists("memory", "memory.memsw.limit_in_bytes");
-        // The memory+swap limit may never be below the memory limit, so raise it first.
-        if let (Some(swap), true) = (swap, has_memsw) {
-            v1.set("memory", "memory.memsw.limit_in_bytes", swap)?;
+        match (limit, swap.filter(|_| has_memsw)) {
+            (Some(limit), Some(swap)) => {
+                // memory+swap may never be below memory: which goes first depends on whether
+                // the limits grow or shrink, so try the memory limit first and swap on refusal.
+                if v1.set("memory", "memory.limit_in_bytes", limit).is_err() {
+                    v1.set("memory", "memory.memsw.limit_in_bytes", swap)?;
+                    v1.set("memory", "memory.limit_in_bytes", limit)?;
+                } else {
+                    v1.set("memory", "memory.memsw.limit_in_bytes", swap)?;
+                }
+            }
+            (Some(limit), None) => v1.set("memory", "memory.limit_in_bytes", limit)?,
+            (None, Some(swap)) => v1.set("memory", "memory.memsw.limit_in_bytes", swap)?,
+            (None, None) => {}
         }
-        if let Some(limit) = limit {
-            v1.set("memory", "memory.limit_in_bytes", limit)?;
-        }
-        if let (Some(swap), true) = (swap, has_memsw) {
-            v1.set("memory", "memory.memsw.limit_in_bytes", swap)?;
+        if let Some(tcp) = set_i(memory.kernel_tcp()) {
+            v1.set("memory", "memory.kmem.tcp.limit_in_bytes", tcp)?;
         }
         if let Some(swappiness) = memory.swappiness() {
             if swappiness > 100 {

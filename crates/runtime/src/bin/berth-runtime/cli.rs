@@ -257,7 +257,6 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     let state_root = || StateRoot::open(&cli.root);
     match &cli.command {
         Command::Create(args) => {
-            seal::ensure_sealed()?;
             berth_runtime::create(
                 &state_root()?,
                 &create_options(args, systemd),
@@ -266,7 +265,6 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Run { create, detach, .. } => {
-            seal::ensure_sealed()?;
             berth_runtime::run(&state_root()?, &create_options(create, systemd), *detach)
         }
         Command::Start { id } => ops::start(&state_root()?, id).map(|_| 0),
