@@ -13,6 +13,7 @@ use crate::error::{Context, Error, Result};
 use crate::state::{StateRoot, Status};
 use crate::sync::{self, Message};
 use crate::verified_exec::{self, RuntimeBinary};
+use crate::fsutil::Durability;
 use crate::{console, fsutil, namespaces, process, run, spec};
 
 /// What `exec` was asked to run, from `--process` or from flags.
@@ -265,7 +266,7 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOptions) -> Result<i32> {
         }
     }
     if let Some(pid_file) = &opts.pid_file {
-        fsutil::write_atomic(pid_file, pid.as_raw().to_string().as_bytes())?;
+        fsutil::write_atomic(pid_file, pid.as_raw().to_string().as_bytes(), Durability::Volatile)?;
     }
     match signals {
         None => Ok(0),

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cgroups::CgroupPath;
 use crate::error::{Context, Error, Result};
-use crate::fsutil::write_atomic;
+use crate::fsutil::{write_atomic, Durability};
 
 /// The default state directory, like runc's `/run/runc`.
 pub const DEFAULT_ROOT: &str = "/run/berth-runtime";
@@ -134,7 +134,8 @@ impl StateRoot {
     pub fn save(&self, record: &ContainerRecord) -> Result<()> {
         let json = serde_json::to_vec(record)
             .map_err(|e| Error::InvalidSpec(format!("cannot serialise state: {e}")))?;
-        write_atomic(&self.dir(&record.id).join("state.json"), &json)
+        // The state root lives in /run: a reboot ends every container it describes.
+        write_atomic(&self.dir(&record.id).join("state.json"), &json, Durability::Volatile)
     }
 
     /// Loads the record of `id`.
