@@ -17,7 +17,7 @@
 # own progress and summaries go to stderr.
 #
 # Environment:
-#   BERTH_RUNTIME  berth-runtime binary (default <repo>/target/release/berth-runtime)
+#   BERTH_RUNTIME  berth-runtime binary (default <repo>/target/x86_64-unknown-linux-gnu/release/berth-runtime)
 #   CRUN, RUNC     other runtimes (default: from PATH, /usr/bin/crun, /usr/sbin/runc)
 #   RUNS           hyperfine --runs (default 200)
 #   WARMUP         hyperfine --warmup (default 20)
@@ -36,7 +36,7 @@ repo_root=$(cd "$script_dir/.." && pwd)
 RUNS=${RUNS:-200}
 WARMUP=${WARMUP:-20}
 RSS_RUNS=${RSS_RUNS:-20}
-BERTH_RUNTIME=${BERTH_RUNTIME:-$repo_root/target/release/berth-runtime}
+BERTH_RUNTIME=${BERTH_RUNTIME:-$repo_root/target/x86_64-unknown-linux-gnu/release/berth-runtime}
 CRUN=${CRUN:-$(command -v crun || echo /usr/bin/crun)}
 RUNC=${RUNC:-$(command -v runc || echo /usr/sbin/runc)}
 export RUNS WARMUP RSS_RUNS BERTH_RUNTIME CRUN RUNC

@@ -20,13 +20,12 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// The static probe built by `.ci/run` (see README): reports from inside containers.
+/// The static probe (tools/probe), built beside berth-runtime by `cargo build --workspace`.
 pub fn probe_path() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let path = root.join("target/x86_64-unknown-linux-gnu/release/berth-probe");
+    let path = Path::new(runtime_path()).with_file_name("berth-probe");
     assert!(
         path.exists(),
-        "{} is missing: build it with RUSTFLAGS='-C target-feature=+crt-static' cargo build --release -p berth-probe --target x86_64-unknown-linux-gnu",
+        "{} is missing: run `cargo build --workspace` first (scripts/test.sh does)",
         path.display()
     );
     path
