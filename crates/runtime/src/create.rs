@@ -13,10 +13,10 @@ use oci_spec::runtime::{LinuxIdMapping, Spec};
 
 use crate::cgroups::CgroupPath;
 use crate::error::{Context, Error, Result};
+use crate::fsutil::Durability;
 use crate::init::{self, InitArgs, StartSignal};
 use crate::state::{ContainerRecord, StateRoot, Status, EXEC_FIFO};
 use crate::sync::{self, Channel, Message};
-use crate::fsutil::Durability;
 use crate::{console, fsutil, hooks, namespaces, seccomp, spec};
 
 /// What `create` and `run` are asked to do.
@@ -272,7 +272,11 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, mode: StartMode) -> Result
     }
     root.save(&record)?;
     if let Some(pid_file) = &opts.pid_file {
-        fsutil::write_atomic(&absolute(pid_file)?, pid.as_raw().to_string().as_bytes(), Durability::Volatile)?;
+        fsutil::write_atomic(
+            &absolute(pid_file)?,
+            pid.as_raw().to_string().as_bytes(),
+            Durability::Volatile,
+        )?;
     }
     rollback.armed = false;
     Ok(Created {

@@ -10,10 +10,10 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{Capability, LinuxNamespaceType, Process};
 
 use crate::error::{Context, Error, Result};
+use crate::fsutil::Durability;
 use crate::state::{StateRoot, Status};
 use crate::sync::{self, Message};
 use crate::verified_exec::{self, RuntimeBinary};
-use crate::fsutil::Durability;
 use crate::{console, fsutil, namespaces, process, run, spec};
 
 /// What `exec` was asked to run, from `--process` or from flags.
@@ -266,7 +266,11 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOptions) -> Result<i32> {
         }
     }
     if let Some(pid_file) = &opts.pid_file {
-        fsutil::write_atomic(pid_file, pid.as_raw().to_string().as_bytes(), Durability::Volatile)?;
+        fsutil::write_atomic(
+            pid_file,
+            pid.as_raw().to_string().as_bytes(),
+            Durability::Volatile,
+        )?;
     }
     match signals {
         None => Ok(0),

@@ -135,7 +135,11 @@ impl StateRoot {
         let json = serde_json::to_vec(record)
             .map_err(|e| Error::InvalidSpec(format!("cannot serialise state: {e}")))?;
         // The state root lives in /run: a reboot ends every container it describes.
-        write_atomic(&self.dir(&record.id).join("state.json"), &json, Durability::Volatile)
+        write_atomic(
+            &self.dir(&record.id).join("state.json"),
+            &json,
+            Durability::Volatile,
+        )
     }
 
     /// Loads the record of `id`.
