@@ -222,6 +222,7 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOptions) -> Result<i32> {
                 }
                 process::set_rlimits(&process)?;
                 process::set_security_labels(&process)?;
+                process::set_scheduling(&process)?;
                 process::enter_cwd(process.cwd())?;
                 let env = process.env().clone().unwrap_or_default();
                 let args = process.args().clone().unwrap_or_default();

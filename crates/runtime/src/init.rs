@@ -180,6 +180,7 @@ fn setup_and_exec(args: &InitArgs<'_>) -> Result<Never> {
     }
     process::set_rlimits(process)?;
     process::set_security_labels(process)?;
+    process::set_scheduling(process)?;
     if let Some(personality) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         set_personality(personality)?;
     }

@@ -50,6 +50,87 @@ pub fn set_rlimits(process: &Process) -> Result<()> {
     Ok(())
 }
 
+/// Applies `process.scheduler`, `process.ioPriority` and the final `execCPUAffinity`.
+pub fn set_scheduling(process: &Process) -> Result<()> {
+    use oci_spec::runtime::{IOPriorityClass, LinuxSchedulerFlag, LinuxSchedulerPolicy};
+    if let Some(s) = process.scheduler() {
+        let policy = match s.policy() {
+            LinuxSchedulerPolicy::SchedOther => 0,
+            LinuxSchedulerPolicy::SchedFifo => 1,
+            LinuxSchedulerPolicy::SchedRr => 2,
+            LinuxSchedulerPolicy::SchedBatch => 3,
+            LinuxSchedulerPolicy::SchedIso => 4,
+            LinuxSchedulerPolicy::SchedIdle => 5,
+            LinuxSchedulerPolicy::SchedDeadline => 6,
+        };
+        let flags = s.flags().iter().flatten().fold(0u64, |acc, f| {
+            acc | match f {
+                LinuxSchedulerFlag::SchedResetOnFork => 0x01,
+                LinuxSchedulerFlag::SchedFlagReclaim => 0x02,
+                LinuxSchedulerFlag::SchedFlagDLOverrun => 0x04,
+                LinuxSchedulerFlag::SchedFlagKeepPolicy => 0x08,
+                LinuxSchedulerFlag::SchedFlagKeepParams => 0x10,
+                LinuxSchedulerFlag::SchedFlagUtilClampMin => 0x20,
+                LinuxSchedulerFlag::SchedFlagUtilClampMax => 0x40,
+            }
+        });
+        let attr = berth_sys::SchedAttr {
+            policy,
+            flags,
+            nice: s.nice().unwrap_or(0),
+            priority: s.priority().unwrap_or(0).max(0) as u32,
+            runtime: s.runtime().unwrap_or(0),
+            deadline: s.deadline().unwrap_or(0),
+            period: s.period().unwrap_or(0),
+        };
+        berth_sys::sched_setattr(&attr).context(|| format!("set scheduler {:?}", s.policy()))?;
+    }
+    if let Some(io) = process.io_priority() {
+        let class = match io.class() {
+            IOPriorityClass::IoprioClassRt => 1,
+            IOPriorityClass::IoprioClassBe => 2,
+            IOPriorityClass::IoprioClassIdle => 3,
+        };
+        berth_sys::ioprio_set(class, io.priority().clamp(0, 7) as u32)
+            .context(|| format!("set I/O priority {:?} {}", io.class(), io.priority()))?;
+    }
+    if let Some(cpus) = process
+        .exec_cpu_affinity()
+        .as_ref()
+        .and_then(|a| a.cpu_affinity_final().clone())
+    {
+        let mut set = nix::sched::CpuSet::new();
+        for cpu in parse_cpu_list(&cpus)? {
+            set.set(cpu).map_err(|_| {
+                Error::InvalidSpec(format!("cpu {cpu} in {cpus:?} is out of range"))
+            })?;
+        }
+        nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+            .context(|| format!("set CPU affinity {cpus}"))?;
+    }
+    Ok(())
+}
+
+/// Parses a CPU list such as `0-3,7`.
+fn parse_cpu_list(text: &str) -> Result<Vec<usize>> {
+    let bad = || Error::InvalidSpec(format!("invalid CPU list {text:?}"));
+    let mut cpus = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) =
+                    (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+                if a > b {
+                    return Err(bad());
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(part.parse().map_err(|_| bad())?),
+        }
+    }
+    Ok(cpus)
+}
+
 /// Applies the AppArmor profile or SELinux label for the next exec, or explains why it cannot.
 pub fn set_security_labels(process: &Process) -> Result<()> {
     if let Some(profile) = process
@@ -197,6 +278,13 @@ pub fn c_strings(values: &[String]) -> Result<Vec<CString>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_lists_parse_ranges_and_singles() {
+        assert_eq!(parse_cpu_list("0-2,5").unwrap(), vec![0, 1, 2, 5]);
+        assert!(parse_cpu_list("3-1").is_err());
+        assert!(parse_cpu_list("x").is_err());
+    }
 
     #[test]
     fn executables_are_found_in_the_given_path_only() {

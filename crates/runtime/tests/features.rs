@@ -204,3 +204,26 @@ fn foreground_run_relays_a_terminal() {
     assert_eq!(out.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&out.stdout).contains("typed-42"));
 }
+
+#[test]
+fn scheduler_io_priority_and_cpu_affinity() {
+    let mut bundle = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "grep -E '^policy' /proc/self/sched | tr -d ' '; cut -d' ' -f19 /proc/self/stat; ionice -p $$; grep Cpus_allowed_list /proc/self/status",
+    ]);
+    bundle.edit(|c| {
+        c["process"]["scheduler"] = json!({ "policy": "SCHED_BATCH", "nice": 5 });
+        c["process"]["ioPriority"] = json!({ "class": "IOPRIO_CLASS_BE", "priority": 4 });
+        c["process"]["execCPUAffinity"] = json!({ "final": "0" });
+    });
+    let out = run_output(&bundle);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "policy:3", "{out}");
+    assert_eq!(lines[1], "5", "{out}");
+    assert!(
+        lines[2].contains("best-effort") && lines[2].contains('4'),
+        "{out}"
+    );
+    assert_eq!(lines[3], "Cpus_allowed_list:\t0", "{out}");
+}
