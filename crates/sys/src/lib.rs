@@ -4,12 +4,14 @@
 //! the standard library exposes safely. Every `unsafe` block states the invariant that makes it
 //! sound. Callers get a safe API with `io::Result` errors.
 
+mod bpf;
 mod mount;
 mod process;
 mod sched;
 mod socket;
 mod tty;
 
+pub use bpf::{attach_device_program, BpfInsn};
 pub use mount::{clone_detached_readonly_bind, MountFd};
 pub use process::{close_fds_on_exec_from, duplicate_raw_fd, fork_into, setdomainname, ForkResult};
 pub use sched::{ioprio_set, sched_setattr, SchedAttr};

@@ -1,6 +1,7 @@
 //! Control groups: finding the hierarchies (v1, v2 or hybrid), creating a container's cgroup,
 //! moving processes in, applying limits, freezing, and reading usage.
 
+pub mod devices;
 mod layout;
 mod resources;
 mod stats;

@@ -49,7 +49,13 @@ pub fn enable_v2_controllers(root: &Path, path: &Path) -> Result<()> {
 /// Applies every limit in `resources` to the container's cgroup.
 pub fn apply(cgroup: &CgroupPath, resources: &LinuxResources) -> Result<()> {
     match &cgroup.layout {
-        Layout::V2 { root } => apply_v2(&root.join(&cgroup.path), resources),
+        Layout::V2 { root } => {
+            let dir = root.join(&cgroup.path);
+            if let Some(devices) = resources.devices() {
+                super::devices::apply(&dir, devices)?;
+            }
+            apply_v2(&dir, resources)
+        }
         Layout::V1 { unified, .. } => {
             apply_v1(cgroup, resources)?;
             if let Some(unified) = unified {
