@@ -156,20 +156,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, mode: StartMode) -> Result
             .is_some_and(|h| !h.is_empty())
         || seccomp_agent.is_some();
     let (parent_end, child_end) = sync::pair()?;
-    let clone_target = cgroup.clone_target();
-    let cgroup_dir = clone_target
-        .as_ref()
-        .map(|p| {
-            nix::fcntl::open(
-                p,
-                nix::fcntl::OFlag::O_PATH
-                    | nix::fcntl::OFlag::O_DIRECTORY
-                    | nix::fcntl::OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )
-        })
-        .transpose()
-        .context(|| "open cgroup directory")?;
+    let cgroup_dir = cgroup.open_clone_target()?;
     // Inherited by the child: no window after the fork in which a process in the container could
     // ptrace it or open its /proc files.
     nix::sys::prctl::set_dumpable(false).context(|| "make the runtime non-dumpable")?;
@@ -221,7 +208,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, mode: StartMode) -> Result
     send_to_init(&parent_end, Message::Proceed)?;
     // On cgroup v1 moving a task is slow (the kernel waits for an RCU grace period); the child
     // builds its mounts meanwhile and waits for this message before it needs the cgroup.
-    if clone_target.is_none() {
+    if cgroup_dir.is_none() {
         cgroup.add_process(pid.as_raw())?;
     }
     send_to_init(&parent_end, Message::CgroupJoined)?;

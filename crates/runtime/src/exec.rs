@@ -13,7 +13,7 @@ use crate::error::{Context, Error, Result};
 use crate::fsutil::Durability;
 use crate::state::{StateRoot, Status};
 use crate::sync::{self, Message};
-use crate::verified_exec::{self, RuntimeBinary};
+use crate::verified_exec::RuntimeBinary;
 use crate::{console, fsutil, namespaces, process, run, spec};
 
 /// What `exec` was asked to run, from `--process` or from flags.
@@ -174,20 +174,7 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOptions) -> Result<i32> {
             .context(|| "join the container's pid namespace")?;
     }
     let (parent_end, child_end) = sync::pair()?;
-    let clone_target = record.cgroup.clone_target();
-    let cgroup_dir = clone_target
-        .as_ref()
-        .map(|p| {
-            nix::fcntl::open(
-                p,
-                nix::fcntl::OFlag::O_PATH
-                    | nix::fcntl::OFlag::O_DIRECTORY
-                    | nix::fcntl::OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )
-        })
-        .transpose()
-        .context(|| "open cgroup directory")?;
+    let cgroup_dir = record.cgroup.open_clone_target()?;
     let seccomp = record
         .spec
         .linux()
@@ -223,13 +210,8 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOptions) -> Result<i32> {
                 process::set_rlimits(&process)?;
                 process::set_security_labels(&process)?;
                 process::set_scheduling(&process)?;
-                process::enter_cwd(process.cwd())?;
-                let env = process.env().clone().unwrap_or_default();
-                let args = process.args().clone().unwrap_or_default();
-                let executable = process::find_executable(&args[0], &env)?;
-                let program = verified_exec::prepare(&runtime_binary, &executable, &args)?;
-                berth_sys::close_fds_on_exec_from(3 + opts.preserve_fds)
-                    .context(|| "mark fds close-on-exec")?;
+                let (program, env) =
+                    process::prepare_program(&process, &runtime_binary, opts.preserve_fds)?;
                 process::drop_privileges(&process, seccomp.as_ref())?;
                 let umask = process.user().umask().unwrap_or(0o022);
                 nix::sys::stat::umask(Mode::from_bits_truncate(umask));
@@ -245,7 +227,7 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOptions) -> Result<i32> {
         berth_sys::ForkResult::Parent { pid } => Pid::from_raw(pid),
     };
     drop(child_end);
-    if clone_target.is_none() {
+    if cgroup_dir.is_none() {
         record.cgroup.add_process(pid.as_raw())?;
     }
     let signals = if opts.detach {

@@ -15,7 +15,7 @@ use crate::error::{Context, Error, Result};
 use crate::namespaces::Plan;
 use crate::rootfs::Rootfs;
 use crate::sync::{Channel, Message};
-use crate::verified_exec::{self, RuntimeBinary};
+use crate::verified_exec::RuntimeBinary;
 use crate::{console, hooks, process};
 
 /// Where the init waits for `start`.
@@ -186,13 +186,7 @@ fn setup_and_exec(args: &InitArgs<'_>) -> Result<Never> {
     }
     // Everything that seccomp or the new user might forbid happens first: the cwd check, opening
     // and checking the program, and marking the runtime's descriptors close-on-exec.
-    process::enter_cwd(process.cwd())?;
-    let env = process.env().clone().unwrap_or_default();
-    let process_args = process.args().clone().unwrap_or_default();
-    let executable = process::find_executable(&process_args[0], &env)?;
-    let program = verified_exec::prepare(&runtime_binary, &executable, &process_args)?;
-    berth_sys::close_fds_on_exec_from(3 + args.preserve_fds)
-        .context(|| "mark fds close-on-exec")?;
+    let (program, env) = process::prepare_program(process, &runtime_binary, args.preserve_fds)?;
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let listener = process::drop_privileges(process, seccomp)?;
     if let (Some(listener), Some(seccomp)) = (listener, seccomp) {

@@ -11,6 +11,7 @@ use oci_spec::runtime::{PosixRlimitType, Process};
 use crate::capabilities;
 use crate::error::{Context, Error, Result};
 use crate::seccomp;
+use crate::verified_exec::{self, Prepared, RuntimeBinary};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -234,6 +235,27 @@ pub fn enter_cwd(cwd: &Path) -> Result<()> {
             cwd.display()
         ))),
     }
+}
+
+/// Gets the process ready to exec while the runtime still may do anything that seccomp or the
+/// new user could forbid: enters and checks the cwd, finds, opens and checks the program, and
+/// marks every descriptor from `3 + preserve_fds` up close-on-exec. Returns the program and
+/// its environment.
+pub fn prepare_program(
+    process: &Process,
+    runtime: &RuntimeBinary,
+    preserve_fds: u32,
+) -> Result<(Prepared, Vec<String>)> {
+    enter_cwd(process.cwd())?;
+    let env = process.env().clone().unwrap_or_default();
+    let args = process.args().clone().unwrap_or_default();
+    let first = args
+        .first()
+        .ok_or_else(|| Error::InvalidSpec("process.args must not be empty".into()))?;
+    let executable = find_executable(first, &env)?;
+    let program = verified_exec::prepare(runtime, &executable, &args)?;
+    berth_sys::close_fds_on_exec_from(3 + preserve_fds).context(|| "mark fds close-on-exec")?;
+    Ok((program, env))
 }
 
 /// The value of `key` in a list of `KEY=value` strings.

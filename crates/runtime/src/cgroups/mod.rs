@@ -90,6 +90,18 @@ impl CgroupPath {
         }
     }
 
+    /// Opens the directory to clone straight into (pure v2 only); `None` elsewhere.
+    pub fn open_clone_target(&self) -> Result<Option<std::os::fd::OwnedFd>> {
+        use nix::fcntl::OFlag;
+        let Some(dir) = self.clone_target() else {
+            return Ok(None);
+        };
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        nix::fcntl::open(&dir, flags, nix::sys::stat::Mode::empty())
+            .map(Some)
+            .map_err(|e| cgroup_error(&dir, e.into()))
+    }
+
     /// Moves `pid` into the container's cgroup in every hierarchy.
     pub fn add_process(&self, pid: i32) -> Result<()> {
         for dir in self.dirs() {
