@@ -94,14 +94,14 @@ fn setup_and_exec(args: &InitArgs<'_>) -> Result<Never> {
         unshare(args.namespaces.unshare)
             .context(|| format!("unshare {:?}", args.namespaces.unshare))?;
     }
-    // Only a mount namespace of our own gets the spec's mounts and pivot_root. A joined one is
-    // used as it is; without one the process shares the runtime's and is only chrooted.
+    // A new or joined mount namespace gets the spec's mounts and pivot_root; without one the
+    // process shares the runtime's mount namespace and is only chrooted.
     let joined_mount = args
         .namespaces
         .join
         .iter()
         .any(|(f, _)| *f == CloneFlags::CLONE_NEWNS);
-    let mut rootfs = if args.namespaces.new_mount {
+    let mut rootfs = if args.namespaces.new_mount || joined_mount {
         let mut rootfs = Rootfs::new(spec, args.rootfs, args.cgroup, args.namespaces.new_cgroup);
         rootfs.mount_all()?;
         Some(rootfs)
@@ -142,7 +142,6 @@ fn setup_and_exec(args: &InitArgs<'_>) -> Result<Never> {
             rootfs.mask_and_protect()?;
             rootfs.enter(args.no_pivot)?;
         }
-        None if joined_mount => {}
         None => {
             nix::unistd::chroot(args.rootfs)
                 .context(|| format!("chroot {}", args.rootfs.display()))?;

@@ -169,6 +169,8 @@ pub fn resources_with_device_defaults(spec: &Spec) -> Option<LinuxResources> {
     for device in linux.devices().iter().flatten() {
         let typ = match device.typ() {
             LinuxDeviceType::U => LinuxDeviceType::C,
+            // FIFOs are not devices to the cgroup: no rule.
+            LinuxDeviceType::P => continue,
             other => other,
         };
         rules.push(rule(typ, Some(device.major()), Some(device.minor())));

@@ -227,3 +227,38 @@ fn scheduler_io_priority_and_cpu_affinity() {
     );
     assert_eq!(lines[3], "Cpus_allowed_list:\t0", "{out}");
 }
+
+#[test]
+fn devices_are_created_including_fifos() {
+    let mut bundle = Bundle::busybox(&["sh", "-c", "ls -l /dev/fuse /dev/test-fifo | cut -c1"]);
+    bundle.edit(|c| {
+        c["linux"]["devices"] = json!([
+            { "path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438 },
+            { "path": "/dev/test-fifo", "type": "p", "major": 0, "minor": 0, "fileMode": 432 }
+        ]);
+    });
+    assert_eq!(run_output(&bundle).lines().collect::<Vec<_>>(), ["c", "p"]);
+}
+
+#[test]
+fn a_mount_namespace_joined_by_path_still_gets_the_root_file_system() {
+    // A process that holds a fresh mount namespace open for the container to join.
+    let mut holder = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sleep", "60"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut bundle = Bundle::busybox(&["sh", "-c", "test -x /bin/berth-probe && echo in-rootfs"]);
+    let path = format!("/proc/{}/ns/mnt", holder.id());
+    bundle.edit(|c| {
+        let namespaces = c["linux"]["namespaces"].as_array_mut().unwrap();
+        namespaces.retain(|n| n["type"] != "mount");
+        namespaces.push(json!({ "type": "mount", "path": path }));
+    });
+    let rt = Runtime::new();
+    let out = rt.run_in(&bundle.dir, &["run", &unique("joinmnt")]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "in-rootfs");
+}
