@@ -67,11 +67,11 @@ fn seccomp_notify_hands_the_listener_and_state_to_the_agent() {
 
 #[test]
 fn seccomp_argument_conditions_select_calls() {
-    // personality(0xffffffff) only queries; any other value is refused.
+    // personality(PER_LINUX32) is refused; personality(PER_LINUX) is not.
     let mut bundle = Bundle::busybox(&[
         "sh",
         "-c",
-        "setarch linux32 true && echo changed || echo refused",
+        "linux32 true && echo 32-allowed || echo 32-refused; linux64 true && echo 64-allowed || echo 64-refused",
     ]);
     bundle.edit(|c| {
         c["linux"]["seccomp"] = json!({
@@ -80,11 +80,15 @@ fn seccomp_argument_conditions_select_calls() {
                 "names": ["personality"],
                 "action": "SCMP_ACT_ERRNO",
                 "errnoRet": 1,
-                "args": [{ "index": 0, "value": 4294967295u64, "op": "SCMP_CMP_NE" }]
+                "args": [{ "index": 0, "value": 8, "op": "SCMP_CMP_EQ" }]
             }]
         });
     });
-    assert_eq!(run_ok(&bundle, &[]).trim(), "refused");
+    let out = run_ok(&bundle, &[]);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["32-refused", "64-allowed"]
+    );
 }
 
 #[test]
