@@ -167,7 +167,10 @@ fn the_runtime_binary_cannot_be_opened_for_writing_from_a_container() {
     });
     let attacker_id = unique("attacker");
     rt.ok(&attacker.dir, &["run", "-d", &attacker_id]);
-    std::thread::sleep(Duration::from_millis(300));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !shared.join("go.ready").exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
     rt.ok(Path::new("/"), &["delete", "-f", &victim_id]);
     std::fs::write(shared.join("go"), "").unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -53,8 +53,8 @@ fn open_write(path: &str) {
     println!("{}", describe(OpenOptions::new().write(true).open(path)));
 }
 
-/// The CVE-2019-5736 attack: hold an O_PATH handle on another process's executable, wait until
-/// `trigger` exists (that process has exited, so the file is no longer busy), then try to reopen
+/// The CVE-2019-5736 attack: hold an O_PATH handle on another process's executable, say so by
+/// creating `TRIGGER.ready`, wait until `trigger` exists (that process has exited, so the file is no longer busy), then try to reopen
 /// the handle for writing.
 fn hold_exe(pid: &str, trigger: &str) {
     let handle = OpenOptions::new()
@@ -68,6 +68,8 @@ fn hold_exe(pid: &str, trigger: &str) {
             return;
         }
     };
+    // Tell the test the handle is held before it makes the binary idle.
+    let _ = std::fs::write(format!("{trigger}.ready"), "");
     let deadline = Instant::now() + Duration::from_secs(20);
     while !Path::new(trigger).exists() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
