@@ -1,515 +1,15 @@
-//! End to end: real container engines drive `berth-runtime` as their OCI runtime.
-//!
-//! * dockerd, started with `--add-runtime berth=<berth-runtime>`, runs
-//!   `docker run --runtime berth ...` (output, exit codes, exec, top, pause, stop, rm).
-//! * containerd, driven by `ctr run --runtime io.containerd.runc.v2 --runc-binary <berth-runtime>`,
-//!   runs containers from a plain rootfs directory and from an imported image.
-//!
-//! Each test starts its own daemons: containerd with a generated config (own root, state and
-//! socket in a temporary directory), dockerd with its own data root, exec root, pid file and
-//! socket, inside its own network namespace (`unshare --net`) so that `--bridge=none` cannot touch
-//! the host's network. Containers get their own cgroup parent. A `Drop` guard kills and removes
-//! everything (containers, shims, daemons, mounts, cgroups, directories), also when a test fails.
-//!
-//! The tests need root and the engines: `apt-get install docker.io containerd busybox-static`.
-//! They fail (they do not skip) when something is missing.
+//! The daemons one test starts, and their complete teardown.
 
-use std::ffi::OsStr;
-use std::fs::{self, File};
-use std::io::{Read, Write};
-use std::os::unix::fs::{symlink, PermissionsExt};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use super::*;
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-
-const RUNTIME: &str = env!("CARGO_BIN_EXE_berth-runtime");
-/// Where the logs of a failed test are kept.
-const KEEP_LOGS_DIR: &str = env!("CARGO_TARGET_TMPDIR");
-const INSTALL_HINT: &str = "install the engines with `apt-get install docker.io containerd busybox-static` (CI installs them)";
-const BUSYBOX: &str = "/bin/busybox";
-/// Name of the docker image imported from the busybox rootfs.
-const DOCKER_IMAGE: &str = "berth-test/busybox:latest";
-/// Tag in the hand-made image archive for `ctr images import` (containerd adds `docker.io/`).
-const CTR_IMAGE_TAG: &str = "berth-test/busybox:latest";
-const CTR_IMAGE: &str = "docker.io/berth-test/busybox:latest";
-const CTR_NAMESPACE: &str = "berth-e2e";
-const DAEMON_START_TIMEOUT: Duration = Duration::from_secs(30);
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
-const DAEMON_STOP_TIMEOUT: Duration = Duration::from_secs(10);
-/// Timeout of each engine command while tearing down.
-const CLEANUP_COMMAND_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Both tests start daemons and share /run/containerd/s; run them one after the other.
-static SERIAL: Mutex<()> = Mutex::new(());
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-#[test]
-fn dockerd_runs_containers_with_berth_runtime() {
-    let mut sb = Sandbox::new("docker");
-    sb.require_tools(&[
-        "containerd",
-        "containerd-shim-runc-v2",
-        "ctr",
-        "dockerd",
-        "docker",
-        "unshare",
-        "tar",
-    ]);
-    sb.start_containerd();
-    sb.start_dockerd();
-
-    let rootfs = build_busybox_rootfs(&sb, &sb.dir.join("rootfs"));
-    let rootfs_tar = tar_dir(&sb, &rootfs, &sb.dir.join("rootfs.tar"));
-    sb.expect_ok(sb.docker(&[
-        OsStr::new("import"),
-        rootfs_tar.as_os_str(),
-        OsStr::new(DOCKER_IMAGE),
-    ]));
-
-    let run = |args: &[&str]| {
-        let mut all = vec!["run", "--rm", "--network", "none", "--runtime", "berth"];
-        all.push(DOCKER_IMAGE);
-        all.extend_from_slice(args);
-        sb.docker_str(&all)
-    };
-
-    // 1. Output reaches `docker run`.
-    let out = sb.expect_ok(run(&["echo", "hello"]));
-    sb.check(
-        out.stdout.trim() == "hello",
-        "docker run ... echo hello prints hello",
-        &out,
-    );
-
-    // 2. The exit code propagates.
-    let out = run(&["sh", "-c", "exit 3"]);
-    sb.check(
-        out.code() == Some(3),
-        "docker run ... sh -c 'exit 3' exits with 3",
-        &out,
-    );
-
-    // 3. A detached container: exec, top, pause/unpause, stop (SIGTERM reaches it), rm.
-    let script = "trap 'exit 7' TERM; echo ready; while :; do sleep 0.1; done";
-    let out = sb.expect_ok(sb.docker_str(&[
-        "run",
-        "-d",
-        "--network",
-        "none",
-        "--runtime",
-        "berth",
-        DOCKER_IMAGE,
-        "sh",
-        "-c",
-        script,
-    ]));
-    let id = out.stdout.trim().to_string();
-    sb.check(
-        !id.is_empty(),
-        "docker run -d prints the container id",
-        &out,
-    );
-
-    let out = sb.expect_ok(sb.docker_str(&["inspect", "-f", "{{.HostConfig.Runtime}}", &id]));
-    sb.check(
-        out.stdout.trim() == "berth",
-        "the container uses the berth runtime",
-        &out,
-    );
-
-    let out = sb.docker_str(&["exec", &id, "sh", "-c", "echo exec-ok; exit 5"]);
-    sb.check(
-        out.code() == Some(5) && out.stdout.trim() == "exec-ok",
-        "docker exec prints exec-ok and exits with 5",
-        &out,
-    );
-
-    let out = sb.expect_ok(sb.docker_str(&["top", &id]));
-    sb.check(
-        out.stdout.contains("PID"),
-        "docker top lists the processes",
-        &out,
-    );
-
-    sb.expect_ok(sb.docker_str(&["pause", &id]));
-    let out = sb.expect_ok(sb.docker_str(&["inspect", "-f", "{{.State.Status}}", &id]));
-    sb.check(
-        out.stdout.trim() == "paused",
-        "docker pause pauses the container",
-        &out,
-    );
-    sb.expect_ok(sb.docker_str(&["unpause", &id]));
-    let out = sb.expect_ok(sb.docker_str(&["exec", &id, "echo", "after-unpause"]));
-    sb.check(
-        out.stdout.trim() == "after-unpause",
-        "the container runs again after docker unpause",
-        &out,
-    );
-
-    sb.expect_ok(sb.docker_str(&["stop", "-t", "10", &id]));
-    let out = sb.expect_ok(sb.docker_str(&["inspect", "-f", "{{.State.ExitCode}}", &id]));
-    sb.check(
-        out.stdout.trim() == "7",
-        "docker stop delivers SIGTERM (the container's trap exits with 7)",
-        &out,
-    );
-    let out = sb.expect_ok(sb.docker_str(&["logs", &id]));
-    sb.check(
-        out.stdout.contains("ready"),
-        "docker logs shows the container's output",
-        &out,
-    );
-    sb.expect_ok(sb.docker_str(&["rm", &id]));
-
-    // The runtime cleaned up after itself: no state left in its --root, no container cgroups.
-    let state_root = sb.dir.join("docker/exec/runtime-runc/moby");
-    let leftovers = list_dir(&state_root);
-    sb.check_msg(
-        leftovers.is_empty(),
-        &format!(
-            "no runtime state left in {} after docker rm, found {leftovers:?}",
-            state_root.display()
-        ),
-    );
-    sb.check_no_container_cgroups();
-}
-
-#[test]
-fn containerd_ctr_runs_containers_with_berth_runtime() {
-    let mut sb = Sandbox::new("ctr");
-    sb.require_tools(&[
-        "containerd",
-        "containerd-shim-runc-v2",
-        "ctr",
-        "tar",
-        "sha256sum",
-    ]);
-    sb.start_containerd();
-
-    let rootfs = build_busybox_rootfs(&sb, &sb.dir.join("rootfs"));
-
-    // 1. From a plain rootfs directory (no snapshotter).
-    let out = sb.expect_ok(sb.ctr_run(
-        "c1",
-        &["--rootfs", path_str(&rootfs)],
-        &["/bin/echo", "hello"],
-    ));
-    sb.check(
-        out.stdout.trim() == "hello",
-        "ctr run --rootfs ... echo hello prints hello",
-        &out,
-    );
-
-    let out = sb.ctr_run(
-        "c2",
-        &["--rootfs", path_str(&rootfs)],
-        &["/bin/sh", "-c", "exit 3"],
-    );
-    sb.check(
-        out.code() == Some(3),
-        "ctr run --rootfs ... sh -c 'exit 3' exits with 3",
-        &out,
-    );
-
-    // 2. From an imported image (rootfs mounted by containerd's snapshotter).
-    let layer = tar_dir(&sb, &rootfs, &sb.dir.join("layer.tar"));
-    let archive = build_image_archive(&sb, &layer, &sb.dir.join("image"));
-    sb.expect_ok(sb.ctr(&[
-        OsStr::new("images"),
-        OsStr::new("import"),
-        archive.as_os_str(),
-    ]));
-    let out = sb.expect_ok(sb.ctr_run(
-        "c3",
-        &[CTR_IMAGE],
-        &[
-            "sh",
-            "-c",
-            "echo \"image PATH=$PATH\"; cat /proc/self/cgroup",
-        ],
-    ));
-    sb.check(
-        out.stdout.lines().next() == Some("image PATH=/bin:/sbin"),
-        "ctr run IMAGE ... prints the image's PATH",
-        &out,
-    );
-    sb.check(
-        out.stdout.contains(&format!("/{}/c3", sb.cgroup_parent)),
-        "the container runs in the cgroup given with ctr run --cgroup",
-        &out,
-    );
-    let out = sb.ctr_run(
-        "c4",
-        &[CTR_IMAGE],
-        &["sh", "-c", "echo to-stderr >&2; exit 42"],
-    );
-    sb.check(
-        out.code() == Some(42) && out.stderr.contains("to-stderr"),
-        "ctr run IMAGE ... passes stderr through and exits with 42",
-        &out,
-    );
-
-    // `--rm` deleted everything through the runtime.
-    let out = sb.expect_ok(sb.ctr_str(&["tasks", "ls", "-q"]));
-    sb.check(
-        out.stdout.trim().is_empty(),
-        "no tasks left after ctr run --rm",
-        &out,
-    );
-    let out = sb.expect_ok(sb.ctr_str(&["containers", "ls", "-q"]));
-    sb.check(
-        out.stdout.trim().is_empty(),
-        "no containers left after ctr run --rm",
-        &out,
-    );
-    let state_root = sb.dir.join("ctr-runc").join(CTR_NAMESPACE);
-    let leftovers = list_dir(&state_root);
-    sb.check_msg(
-        leftovers.is_empty(),
-        &format!(
-            "no runtime state left in {} after ctr run --rm, found {leftovers:?}",
-            state_root.display()
-        ),
-    );
-    sb.check_no_container_cgroups();
-}
-
-// ---------------------------------------------------------------------------------------------
-// Commands
-
-/// What a finished (or timed out) command did.
-struct Outcome {
-    command: String,
-    /// `None` when the command could not start or timed out and was killed.
-    status: Option<ExitStatus>,
-    timeout: Duration,
-    stdout: String,
-    stderr: String,
-}
-
-impl Outcome {
-    fn code(&self) -> Option<i32> {
-        self.status.and_then(|s| s.code())
-    }
-
-    fn success(&self) -> bool {
-        self.code() == Some(0)
-    }
-
-    fn describe(&self) -> String {
-        let status = match self.status {
-            Some(s) => s.to_string(),
-            None => format!(
-                "did not finish: could not start, or timed out after {:?} and was killed",
-                self.timeout
-            ),
-        };
-        format!(
-            "$ {}\n{status}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.command,
-            self.stdout.trim_end(),
-            self.stderr.trim_end()
-        )
-    }
-}
-
-/// Runs `cmd` with a timeout; stdout and stderr go to files in `scratch` (a pipe could be held
-/// open by a daemonised grandchild and block the reader forever).
-fn run_command(cmd: &mut Command, scratch: &Path) -> Outcome {
-    run_command_with_timeout(cmd, scratch, COMMAND_TIMEOUT)
-}
-
-/// `run_command` with another timeout. Never panics (it also runs during teardown).
-fn run_command_with_timeout(cmd: &mut Command, scratch: &Path, timeout: Duration) -> Outcome {
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let out_path = scratch.join(format!("cmd-{n}.out"));
-    let err_path = scratch.join(format!("cmd-{n}.err"));
-    let command = format!("{cmd:?}");
-    let mut start_error = String::new();
-    let status = match (File::create(&out_path), File::create(&err_path)) {
-        (Ok(out_file), Ok(err_file)) => {
-            cmd.stdin(Stdio::null()).stdout(out_file).stderr(err_file);
-            match cmd.spawn() {
-                Ok(mut child) => wait_with_timeout(&mut child, timeout),
-                Err(e) => {
-                    start_error = format!("cannot start the command: {e}");
-                    None
-                }
-            }
-        }
-        (Err(e), _) | (_, Err(e)) => {
-            start_error = format!("cannot create the command's output files: {e}");
-            None
-        }
-    };
-    let read = |p: &Path| String::from_utf8_lossy(&fs::read(p).unwrap_or_default()).into_owned();
-    let outcome = Outcome {
-        command,
-        status,
-        timeout,
-        stdout: read(&out_path),
-        stderr: read(&err_path) + &start_error,
-    };
-    let _ = fs::remove_file(&out_path);
-    let _ = fs::remove_file(&err_path);
-    outcome
-}
-
-/// Waits for `child`; kills it (SIGKILL) and returns `None` once `timeout` has passed.
-fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return None;
-            }
-        }
-    }
-}
-
-fn find_in_path(tool: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
-        .map(|dir| dir.join(tool))
-        .find(|p| {
-            fs::metadata(p)
-                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false)
-        })
-}
-
-/// The absolute path of `name` (as found by `find_in_path`), or `name` itself.
-fn tool(name: &str) -> PathBuf {
-    find_in_path(name).unwrap_or_else(|| PathBuf::from(name))
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("test paths are UTF-8")
-}
-
-fn list_dir(dir: &Path) -> Vec<String> {
-    fs::read_dir(dir)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Images
-
-/// A root file system with a static busybox and a link for each of its applets in /bin.
-fn build_busybox_rootfs(sb: &Sandbox, rootfs: &Path) -> PathBuf {
-    for dir in ["bin", "dev", "etc", "proc", "root", "sys", "tmp"] {
-        fs::create_dir_all(rootfs.join(dir)).expect("create rootfs directory");
-    }
-    fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777))
-        .expect("chmod /tmp");
-    let busybox = rootfs.join("bin/busybox");
-    fs::copy(BUSYBOX, &busybox).expect("copy busybox");
-    fs::set_permissions(&busybox, fs::Permissions::from_mode(0o755)).expect("chmod busybox");
-    let out = sb.expect_ok(run_command(Command::new(BUSYBOX).arg("--list"), &sb.dir));
-    for applet in out.stdout.lines().map(str::trim) {
-        if applet.is_empty() || applet == "busybox" || applet.contains('/') {
-            continue;
-        }
-        match symlink("busybox", rootfs.join("bin").join(applet)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => panic!("symlink busybox applet {applet}: {e}"),
-        }
-    }
-    fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").expect("write passwd");
-    fs::write(rootfs.join("etc/group"), "root:x:0:\n").expect("write group");
-    rootfs.to_path_buf()
-}
-
-fn tar_dir(sb: &Sandbox, dir: &Path, tar: &Path) -> PathBuf {
-    sb.expect_ok(run_command(
-        Command::new(tool("tar"))
-            .arg("--numeric-owner")
-            .arg("-C")
-            .arg(dir)
-            .arg("-cf")
-            .arg(tar)
-            .arg("."),
-        &sb.dir,
-    ));
-    tar.to_path_buf()
-}
-
-/// A `docker save`-style archive (manifest.json, config, one layer) that `ctr images import`
-/// understands, made without docker.
-fn build_image_archive(sb: &Sandbox, layer: &Path, dir: &Path) -> PathBuf {
-    fs::create_dir_all(dir).expect("create image directory");
-    fs::copy(layer, dir.join("layer.tar")).expect("copy layer");
-    let out = sb.expect_ok(run_command(
-        Command::new(tool("sha256sum")).arg(dir.join("layer.tar")),
-        &sb.dir,
-    ));
-    let digest = out
-        .stdout
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    sb.check(
-        digest.len() == 64,
-        "sha256sum prints the layer digest",
-        &out,
-    );
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
-    };
-    let config = format!(
-        r#"{{"architecture":"{arch}","os":"linux","config":{{"Env":["PATH=/bin:/sbin"],"Cmd":["sh"]}},"rootfs":{{"type":"layers","diff_ids":["sha256:{digest}"]}}}}"#
-    );
-    fs::write(dir.join("config.json"), config).expect("write image config");
-    let manifest = format!(
-        r#"[{{"Config":"config.json","RepoTags":["{CTR_IMAGE_TAG}"],"Layers":["layer.tar"]}}]"#
-    );
-    fs::write(dir.join("manifest.json"), manifest).expect("write image manifest");
-    let archive = dir.with_extension("tar");
-    sb.expect_ok(run_command(
-        Command::new(tool("tar"))
-            .arg("-C")
-            .arg(dir)
-            .arg("-cf")
-            .arg(&archive)
-            .args(["manifest.json", "config.json", "layer.tar"]),
-        &sb.dir,
-    ));
-    archive
-}
-
-// ---------------------------------------------------------------------------------------------
-// Daemons and the cleanup guard
-
-struct Daemon {
-    name: &'static str,
-    child: Child,
-    log: PathBuf,
+pub(super) struct Daemon {
+    pub(super) name: &'static str,
+    pub(super) child: Child,
+    pub(super) log: PathBuf,
 }
 
 impl Daemon {
-    fn spawn(name: &'static str, mut cmd: Command, log: PathBuf) -> Daemon {
+    pub(super) fn spawn(name: &'static str, mut cmd: Command, log: PathBuf) -> Daemon {
         let file = File::create(&log).expect("create daemon log");
         let file2 = file.try_clone().expect("clone daemon log");
         for var in [
@@ -528,7 +28,7 @@ impl Daemon {
     }
 
     /// SIGTERM, then SIGKILL if it is still running after `DAEMON_STOP_TIMEOUT`.
-    fn stop(&mut self) {
+    pub(super) fn stop(&mut self) {
         if let Ok(Some(_)) = self.child.try_wait() {
             return;
         }
@@ -540,24 +40,24 @@ impl Daemon {
 }
 
 /// Everything one test starts; `Drop` tears it all down.
-struct Sandbox {
-    name: String,
+pub(super) struct Sandbox {
+    pub(super) name: String,
     /// Canonical path of the test's temporary directory.
-    dir: PathBuf,
+    pub(super) dir: PathBuf,
     /// Cgroup parent (relative to each hierarchy's root) of all containers of this test.
-    cgroup_parent: String,
-    containerd_sock: PathBuf,
-    docker_sock: PathBuf,
-    containerd: Option<Daemon>,
-    dockerd: Option<Daemon>,
+    pub(super) cgroup_parent: String,
+    pub(super) containerd_sock: PathBuf,
+    pub(super) docker_sock: PathBuf,
+    pub(super) containerd: Option<Daemon>,
+    pub(super) dockerd: Option<Daemon>,
     /// Shared directories under /run the daemons create; removed at the end if they did not
     /// exist before and are empty.
-    new_run_dirs: Vec<PathBuf>,
-    _serial: MutexGuard<'static, ()>,
+    pub(super) new_run_dirs: Vec<PathBuf>,
+    pub(super) _serial: MutexGuard<'static, ()>,
 }
 
 impl Sandbox {
-    fn new(test: &str) -> Sandbox {
+    pub(super) fn new(test: &str) -> Sandbox {
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         assert!(
             nix::unistd::geteuid().is_root(),
@@ -602,7 +102,7 @@ impl Sandbox {
         }
     }
 
-    fn require_tools(&self, tools: &[&str]) {
+    pub(super) fn require_tools(&self, tools: &[&str]) {
         let missing: Vec<&str> = tools
             .iter()
             .copied()
@@ -619,7 +119,7 @@ impl Sandbox {
         );
     }
 
-    fn start_containerd(&mut self) {
+    pub(super) fn start_containerd(&mut self) {
         let root = self.dir.join("containerd");
         for sub in ["root", "state", "opt", "tmp"] {
             fs::create_dir_all(root.join(sub)).expect("create containerd directories");
@@ -679,7 +179,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         }
     }
 
-    fn start_dockerd(&mut self) {
+    pub(super) fn start_dockerd(&mut self) {
         let root = self.dir.join("docker");
         fs::create_dir_all(root.join("data")).expect("create dockerd data root");
         fs::create_dir_all(root.join("exec")).expect("create dockerd exec root");
@@ -750,7 +250,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         }
     }
 
-    fn expect_daemon_alive(&mut self, name: &str) {
+    pub(super) fn expect_daemon_alive(&mut self, name: &str) {
         let daemon = match name {
             "dockerd" => self.dockerd.as_mut(),
             _ => self.containerd.as_mut(),
@@ -762,11 +262,15 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         }
     }
 
-    fn docker<S: AsRef<OsStr>>(&self, args: &[S]) -> Outcome {
+    pub(super) fn docker<S: AsRef<OsStr>>(&self, args: &[S]) -> Outcome {
         self.docker_with_timeout(args, COMMAND_TIMEOUT)
     }
 
-    fn docker_with_timeout<S: AsRef<OsStr>>(&self, args: &[S], timeout: Duration) -> Outcome {
+    pub(super) fn docker_with_timeout<S: AsRef<OsStr>>(
+        &self,
+        args: &[S],
+        timeout: Duration,
+    ) -> Outcome {
         let mut cmd = Command::new(tool("docker"));
         cmd.env("DOCKER_CONFIG", self.dir.join("docker-cli"))
             .env_remove("DOCKER_HOST")
@@ -778,15 +282,19 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         run_command_with_timeout(&mut cmd, &self.dir, timeout)
     }
 
-    fn docker_str(&self, args: &[&str]) -> Outcome {
+    pub(super) fn docker_str(&self, args: &[&str]) -> Outcome {
         self.docker(args)
     }
 
-    fn ctr<S: AsRef<OsStr>>(&self, args: &[S]) -> Outcome {
+    pub(super) fn ctr<S: AsRef<OsStr>>(&self, args: &[S]) -> Outcome {
         self.ctr_with_timeout(args, COMMAND_TIMEOUT)
     }
 
-    fn ctr_with_timeout<S: AsRef<OsStr>>(&self, args: &[S], timeout: Duration) -> Outcome {
+    pub(super) fn ctr_with_timeout<S: AsRef<OsStr>>(
+        &self,
+        args: &[S],
+        timeout: Duration,
+    ) -> Outcome {
         let mut cmd = Command::new(tool("ctr"));
         cmd.env_remove("CONTAINERD_SNAPSHOTTER")
             .arg("--address")
@@ -797,13 +305,13 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         run_command_with_timeout(&mut cmd, &self.dir, timeout)
     }
 
-    fn ctr_str(&self, args: &[&str]) -> Outcome {
+    pub(super) fn ctr_str(&self, args: &[&str]) -> Outcome {
         self.ctr(args)
     }
 
     /// `ctr run --rm` with berth-runtime as the runc binary; `source` is `--rootfs DIR` or an
     /// image reference.
-    fn ctr_run(&self, id: &str, source: &[&str], command: &[&str]) -> Outcome {
+    pub(super) fn ctr_run(&self, id: &str, source: &[&str], command: &[&str]) -> Outcome {
         let runc_root = self.dir.join("ctr-runc");
         let fifo_dir = self.dir.join("ctr-fifo");
         let cgroup = format!("/{}/{id}", self.cgroup_parent);
@@ -827,27 +335,27 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         self.ctr(&args)
     }
 
-    fn expect_ok(&self, out: Outcome) -> Outcome {
+    pub(super) fn expect_ok(&self, out: Outcome) -> Outcome {
         if !out.success() {
             self.fail(&format!("command failed:\n{}", out.describe()));
         }
         out
     }
 
-    fn check(&self, ok: bool, what: &str, out: &Outcome) {
+    pub(super) fn check(&self, ok: bool, what: &str, out: &Outcome) {
         if !ok {
             self.fail(&format!("check failed: {what}\n{}", out.describe()));
         }
     }
 
-    fn check_msg(&self, ok: bool, what: &str) {
+    pub(super) fn check_msg(&self, ok: bool, what: &str) {
         if !ok {
             self.fail(&format!("check failed: {what}"));
         }
     }
 
     /// The runtime removes each container's cgroup on delete: nothing is left under the parent.
-    fn check_no_container_cgroups(&self) {
+    pub(super) fn check_no_container_cgroups(&self) {
         let mut left = Vec::new();
         for mount in cgroup_mounts() {
             let parent = mount.join(&self.cgroup_parent);
@@ -864,7 +372,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     }
 
     /// Panics with `msg` and the warnings and errors the daemons logged.
-    fn fail(&self, msg: &str) -> ! {
+    pub(super) fn fail(&self, msg: &str) -> ! {
         let mut report = format!("{msg}\n");
         for daemon in [&self.containerd, &self.dockerd].into_iter().flatten() {
             report.push_str(&format!(
@@ -877,13 +385,13 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         panic!("{report}");
     }
 
-    fn kept_logs_dir(&self) -> PathBuf {
+    pub(super) fn kept_logs_dir(&self) -> PathBuf {
         Path::new(KEEP_LOGS_DIR).join(&self.name)
     }
 
     /// Deletes whatever containers are left through the engines, so that the shims exit and
     /// clean up after themselves.
-    fn remove_containers_through_engines(&mut self) {
+    pub(super) fn remove_containers_through_engines(&mut self) {
         let dockerd_alive = self
             .dockerd
             .as_mut()
@@ -913,7 +421,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
         }
     }
 
-    fn teardown(&mut self) {
+    pub(super) fn teardown(&mut self) {
         // Container processes first (a frozen cgroup is thawed before SIGKILL), then the
         // containers through the engines, then the daemons and any shim left behind.
         kill_cgroup_processes(&self.cgroup_parent);
@@ -963,7 +471,7 @@ impl Drop for Sandbox {
 }
 
 /// GET /_ping over the docker socket.
-fn docker_ping(sock: &Path) -> bool {
+pub(super) fn docker_ping(sock: &Path) -> bool {
     let Ok(mut stream) = UnixStream::connect(sock) else {
         return false;
     };
@@ -981,7 +489,7 @@ fn docker_ping(sock: &Path) -> bool {
 }
 
 /// The last `max` warning/error lines of a daemon log.
-fn log_problems(log: &Path, max: usize) -> String {
+pub(super) fn log_problems(log: &Path, max: usize) -> String {
     let text = String::from_utf8_lossy(&fs::read(log).unwrap_or_default()).into_owned();
     let lines: Vec<&str> = text
         .lines()
@@ -1011,7 +519,7 @@ fn log_problems(log: &Path, max: usize) -> String {
 }
 
 /// (mount point, file system type) of every mount, from /proc/self/mountinfo.
-fn mounts() -> Vec<(PathBuf, String)> {
+pub(super) fn mounts() -> Vec<(PathBuf, String)> {
     let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     info.lines()
         .filter_map(|line| {
@@ -1028,7 +536,7 @@ fn mounts() -> Vec<(PathBuf, String)> {
 }
 
 /// Undoes the octal escapes (`\040` for a space, ...) of /proc/self/mountinfo.
-fn unescape_mountinfo(s: &str) -> String {
+pub(super) fn unescape_mountinfo(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -1047,7 +555,7 @@ fn unescape_mountinfo(s: &str) -> String {
 }
 
 /// Mount points of all cgroup (v1) and cgroup2 hierarchies.
-fn cgroup_mounts() -> Vec<PathBuf> {
+pub(super) fn cgroup_mounts() -> Vec<PathBuf> {
     let mut seen: Vec<PathBuf> = Vec::new();
     for (mount_point, fstype) in mounts() {
         if (fstype == "cgroup" || fstype == "cgroup2") && !seen.contains(&mount_point) {
@@ -1058,7 +566,7 @@ fn cgroup_mounts() -> Vec<PathBuf> {
 }
 
 /// All directories under `dir` (included), deepest first.
-fn dirs_deepest_first(dir: &Path) -> Vec<PathBuf> {
+pub(super) fn dirs_deepest_first(dir: &Path) -> Vec<PathBuf> {
     let mut all = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -1077,7 +585,7 @@ fn dirs_deepest_first(dir: &Path) -> Vec<PathBuf> {
 
 /// SIGKILLs every process in the cgroup subtree `parent` of every hierarchy, thawing frozen
 /// cgroups first, until none is left (bounded).
-fn kill_cgroup_processes(parent: &str) {
+pub(super) fn kill_cgroup_processes(parent: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let mut found = false;
@@ -1105,7 +613,7 @@ fn kill_cgroup_processes(parent: &str) {
 
 /// Removes the cgroup subtree `parent` from every hierarchy (retrying while dying processes
 /// leave their cgroups).
-fn remove_cgroups(parent: &str) {
+pub(super) fn remove_cgroups(parent: &str) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let mut left = false;
@@ -1131,7 +639,7 @@ fn remove_cgroups(parent: &str) {
 }
 
 /// SIGKILLs the containerd shims that serve the containerd listening on `sock`.
-fn kill_shims(sock: &Path) {
+pub(super) fn kill_shims(sock: &Path) {
     let sock = sock.as_os_str().as_encoded_bytes();
     let find = || -> Vec<i32> {
         let Ok(rd) = fs::read_dir("/proc") else {
@@ -1164,7 +672,7 @@ fn kill_shims(sock: &Path) {
 
 /// Removes the sockets of killed shims: the shims of containerd 1.x listen in the shared
 /// /run/containerd/s, and each bundle's `address` file names its shim's socket.
-fn remove_shim_sockets(containerd_state: &Path) {
+pub(super) fn remove_shim_sockets(containerd_state: &Path) {
     use std::os::unix::fs::FileTypeExt;
     let tasks = containerd_state.join("io.containerd.runtime.v2.task");
     for namespace in list_dir(&tasks) {
@@ -1184,7 +692,7 @@ fn remove_shim_sockets(containerd_state: &Path) {
 
 /// Lazily unmounts every mount at or below `dir`, innermost first; returns what is still
 /// mounted.
-fn unmount_all_under(dir: &Path) -> Vec<PathBuf> {
+pub(super) fn unmount_all_under(dir: &Path) -> Vec<PathBuf> {
     let under = || -> Vec<PathBuf> {
         let mut list: Vec<PathBuf> = mounts()
             .into_iter()
