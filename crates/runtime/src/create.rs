@@ -205,6 +205,13 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, mode: StartMode) -> Result
             linux.and_then(|l| l.gid_mappings().as_deref()),
         )?;
     }
+    if plan.new_user && plan.new_mount {
+        let root = bind_root_for(pid, &spec, &rootfs)?;
+        parent_end.send(
+            &Message::PreparedRoot,
+            Some(std::os::fd::AsRawFd::as_raw_fd(&root)),
+        )?;
+    }
     send_to_init(&parent_end, Message::Proceed)?;
     // On cgroup v1 moving a task is slow (the kernel waits for an RCU grace period); the child
     // builds its mounts meanwhile and waits for this message before it needs the cgroup.
@@ -271,6 +278,43 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, mode: StartMode) -> Result
         channel: parent_end,
         pty_master,
     })
+}
+
+/// Binds the rootfs inside the child's new mount namespace and returns a descriptor of the
+/// mount. The root of a user namespace often cannot even reach the bundle (a root-owned 0700
+/// directory on the way), while the runtime still can; the descriptor needs no path lookups.
+fn bind_root_for(pid: Pid, spec: &Spec, rootfs: &Path) -> Result<OwnedFd> {
+    use nix::fcntl::{open, OFlag};
+    use nix::sched::{setns, CloneFlags};
+    let own_ns = open(
+        "/proc/self/ns/mnt",
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .context(|| "open the runtime's mount namespace")?;
+    let cwd = open(
+        ".",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .context(|| "open the current directory")?;
+    let child_ns_path = format!("/proc/{}/ns/mnt", pid.as_raw());
+    let child_ns = open(
+        child_ns_path.as_str(),
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .context(|| format!("open {child_ns_path}"))?;
+    setns(child_ns.as_fd(), CloneFlags::CLONE_NEWNS)
+        .context(|| "enter the container's mount namespace")?;
+    let root = crate::rootfs::bind_root(spec, rootfs);
+    if let Err(e) = setns(own_ns.as_fd(), CloneFlags::CLONE_NEWNS) {
+        // Carrying on in the container's mount namespace would act on the wrong files.
+        eprintln!("berth-runtime: cannot return to the runtime's mount namespace: {e}");
+        std::process::abort();
+    }
+    nix::unistd::fchdir(cwd.as_fd()).context(|| "return to the working directory")?;
+    root
 }
 
 /// Sends to the init; if it already died, its own error message explains why.

@@ -72,6 +72,19 @@ fn setup_and_exec(args: &InitArgs<'_>) -> Result<Never> {
         .as_ref()
         .ok_or_else(|| Error::InvalidSpec("the container has no process".into()))?;
     let runtime_binary = RuntimeBinary::identify()?;
+    let prepared_root = if args.namespaces.new_user && args.namespaces.new_mount {
+        match args.channel.recv()? {
+            Some((Message::PreparedRoot, Some(fd))) => Some(fd),
+            Some((Message::Failed(text), _)) => return Err(Error::Init(text)),
+            other => {
+                return Err(Error::Init(format!(
+                    "expected the prepared rootfs, got {other:?}"
+                )))
+            }
+        }
+    } else {
+        None
+    };
     args.channel.expect(Message::Proceed)?;
 
     for (flag, fd) in &args.namespaces.join {
@@ -103,7 +116,7 @@ fn setup_and_exec(args: &InitArgs<'_>) -> Result<Never> {
         .any(|(f, _)| *f == CloneFlags::CLONE_NEWNS);
     let mut rootfs = if args.namespaces.new_mount || joined_mount {
         let mut rootfs = Rootfs::new(spec, args.rootfs, args.cgroup, args.namespaces.new_cgroup);
-        rootfs.mount_all()?;
+        rootfs.mount_all(prepared_root)?;
         Some(rootfs)
     } else {
         None

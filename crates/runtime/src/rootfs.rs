@@ -53,37 +53,12 @@ impl<'a> Rootfs<'a> {
 
     /// Makes the host's mounts invisible to changes here, binds the rootfs onto itself and
     /// performs every mount of the spec, then populates /dev.
-    pub fn mount_all(&mut self) -> Result<()> {
+    pub fn mount_all(&mut self, prepared_root: Option<OwnedFd>) -> Result<()> {
         let linux = self.spec.linux().as_ref();
-        let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
-            Some(p) if !p.is_empty() => mount_options::propagation(p)?,
-            _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        };
-        // Until the root is switched, / is a slave (private if asked): never shared, which would
-        // make pivot_root fail, nor unbindable, which would refuse the rootfs bind below. The
-        // requested propagation is applied after pivot_root.
-        let root_flags = if propagation.contains(MsFlags::MS_PRIVATE) {
-            MsFlags::MS_PRIVATE | MsFlags::MS_REC
-        } else {
-            MsFlags::MS_SLAVE | MsFlags::MS_REC
-        };
-        mount(none(), "/", none(), root_flags, none()).context(|| "set propagation of /")?;
-        mount(
-            Some(self.rootfs),
-            self.rootfs,
-            none(),
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            none(),
-        )
-        .context(|| format!("bind mount rootfs {}", self.rootfs.display()))?;
-        self.root_fd = Some(
-            open(
-                self.rootfs,
-                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )
-            .context(|| format!("open rootfs {}", self.rootfs.display()))?,
-        );
+        self.root_fd = Some(match prepared_root {
+            Some(fd) => fd,
+            None => bind_root(self.spec, self.rootfs)?,
+        });
         let mounts = self.spec.mounts().clone().unwrap_or_default();
         for m in &mounts {
             self.mount_entry(m)?;
@@ -524,6 +499,34 @@ impl<'a> Rootfs<'a> {
         }
         Ok(())
     }
+}
+
+/// Makes the host's mounts invisible to changes in this mount namespace, binds the rootfs onto
+/// itself (pivot_root needs a mount point) and returns a descriptor of that mount's root.
+pub fn bind_root(spec: &Spec, rootfs: &Path) -> Result<OwnedFd> {
+    let linux = spec.linux().as_ref();
+    let propagation = match linux.and_then(|l| l.rootfs_propagation().as_deref()) {
+        Some(p) if !p.is_empty() => mount_options::propagation(p)?,
+        _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    };
+    // Until the root is switched, / is a slave (private if asked): never shared, which would
+    // make pivot_root fail, nor unbindable, which would refuse the rootfs bind below. The
+    // requested propagation is applied after pivot_root.
+    let root_flags = if propagation.contains(MsFlags::MS_PRIVATE) {
+        MsFlags::MS_PRIVATE | MsFlags::MS_REC
+    } else {
+        MsFlags::MS_SLAVE | MsFlags::MS_REC
+    };
+    mount(none(), "/", none(), root_flags, none()).context(|| "set propagation of /")?;
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+    mount(Some(rootfs), rootfs, none(), flags, none())
+        .context(|| format!("bind mount rootfs {}", rootfs.display()))?;
+    open(
+        rootfs,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .context(|| format!("open rootfs {}", rootfs.display()))
 }
 
 /// Opens the host's /dev/null and checks it really is the null device, so a masked path can

@@ -15,6 +15,9 @@ use crate::error::{Context, Error, Result};
 pub enum Message {
     /// Parent → child: id maps written; carry on.
     Proceed,
+    /// Parent → child: the rootfs, bound by the runtime in the child's mount namespace (the fd
+    /// rides along) because a user namespace's root may not be able to reach it.
+    PreparedRoot,
     /// Parent → child: the child is in the container's cgroup (written while it builds mounts).
     CgroupJoined,
     /// Child → parent: the mounts are in place; run prestart and createRuntime hooks.
@@ -36,6 +39,7 @@ impl Message {
         let (tag, text) = match self {
             Message::Proceed => (b'p', ""),
             Message::CgroupJoined => (b'c', ""),
+            Message::PreparedRoot => (b'f', ""),
             Message::RunHooks => (b'h', ""),
             Message::HooksDone(state) => (b'd', state.as_str()),
             Message::Ready => (b'r', ""),
@@ -53,6 +57,7 @@ impl Message {
         Ok(match buf.first() {
             Some(b'p') => Message::Proceed,
             Some(b'c') => Message::CgroupJoined,
+            Some(b'f') => Message::PreparedRoot,
             Some(b'h') => Message::RunHooks,
             Some(b'd') => Message::HooksDone(text()),
             Some(b'r') => Message::Ready,

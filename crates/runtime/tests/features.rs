@@ -262,3 +262,35 @@ fn a_mount_namespace_joined_by_path_still_gets_the_root_file_system() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "in-rootfs");
 }
+
+#[test]
+fn a_user_namespace_root_need_not_reach_the_bundle() {
+    // The bundle sits in a root-owned 0700 directory that host uid 100000 cannot enter.
+    let private = std::env::temp_dir().join(unique("berth-private"));
+    std::fs::create_dir(&private).unwrap();
+    std::fs::set_permissions(
+        &private,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let mut bundle = Bundle::busybox(&["id", "-u"]);
+    let moved = private.join("bundle");
+    std::fs::rename(&bundle.dir, &moved).unwrap();
+    bundle.dir = moved;
+    bundle.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({ "type": "user" }));
+        c["linux"]["uidMappings"] = json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
+        c["linux"]["gidMappings"] = json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["type"] != "sysfs" && m["type"] != "cgroup");
+    });
+    let out = run_output(&bundle);
+    drop(bundle);
+    std::fs::remove_dir_all(&private).unwrap();
+    assert_eq!(out.trim(), "0");
+}
