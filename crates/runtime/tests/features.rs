@@ -88,6 +88,21 @@ fn seccomp_errno_rule_blocks_a_syscall() {
     assert!(out.contains("still-running"));
 }
 
+/// A user namespace whose root is host uid/gid 100000 (65536 ids).
+fn map_root_to_100000(c: &mut serde_json::Value) {
+    c["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "type": "user" }));
+    c["linux"]["uidMappings"] = json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
+    c["linux"]["gidMappings"] = json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
+    // sysfs and the cgroup hierarchy cannot be mounted by an unprivileged user namespace.
+    c["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["type"] != "sysfs" && m["type"] != "cgroup");
+}
+
 #[test]
 fn user_namespace_maps_root_to_an_unprivileged_host_id() {
     let mut bundle = Bundle::busybox(&["sh", "-c", "id -u; cat /proc/self/uid_map"]);
@@ -98,19 +113,7 @@ fn user_namespace_maps_root_to_an_unprivileged_host_id() {
         .arg(&rootfs)
         .status()
         .unwrap();
-    bundle.edit(|c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({ "type": "user" }));
-        c["linux"]["uidMappings"] = json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
-        c["linux"]["gidMappings"] = json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
-        // sysfs and the cgroup hierarchy cannot be mounted by an unprivileged user namespace.
-        c["mounts"]
-            .as_array_mut()
-            .unwrap()
-            .retain(|m| m["type"] != "sysfs" && m["type"] != "cgroup");
-    });
+    bundle.edit(map_root_to_100000);
     let out = run_output(&bundle);
     let fields: Vec<&str> = out.split_whitespace().collect();
     assert_eq!(fields, ["0", "0", "100000", "65536"]);
@@ -277,18 +280,7 @@ fn a_user_namespace_root_need_not_reach_the_bundle() {
     let moved = private.join("bundle");
     std::fs::rename(&bundle.dir, &moved).unwrap();
     bundle.dir = moved;
-    bundle.edit(|c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({ "type": "user" }));
-        c["linux"]["uidMappings"] = json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
-        c["linux"]["gidMappings"] = json!([{ "containerID": 0, "hostID": 100000, "size": 65536 }]);
-        c["mounts"]
-            .as_array_mut()
-            .unwrap()
-            .retain(|m| m["type"] != "sysfs" && m["type"] != "cgroup");
-    });
+    bundle.edit(map_root_to_100000);
     let out = run_output(&bundle);
     drop(bundle);
     std::fs::remove_dir_all(&private).unwrap();
