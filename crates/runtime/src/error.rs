@@ -42,6 +42,8 @@ pub enum Error {
     Cgroup { path: PathBuf, reason: String },
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    #[error(transparent)]
+    Path(#[from] berth_safepath::Error),
 }
 
 /// Shorthand for results in this crate.

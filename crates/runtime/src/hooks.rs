@@ -28,7 +28,7 @@ pub fn run_all_checked(
     for hook in hooks {
         let fd = verified_exec::open_checked(runtime, hook.path())?;
         let mut checked = hook.clone();
-        checked.set_path(crate::safepath::proc_path(&fd));
+        checked.set_path(berth_safepath::proc_path(&fd));
         if checked.args().as_ref().is_none_or(|a| a.is_empty()) {
             checked.set_args(Some(vec![hook.path().to_string_lossy().into_owned()]));
         }

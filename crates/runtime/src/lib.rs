@@ -20,7 +20,6 @@ pub mod ops;
 mod process;
 mod rootfs;
 pub mod run;
-mod safepath;
 pub mod seal;
 mod seccomp;
 pub mod spec;

@@ -1,7 +1,7 @@
 //! Building the container's root file system inside its new mount namespace: the mounts of the
 //! spec, /dev, masked and read-only paths, and the switch into it with pivot_root.
 //!
-//! Every destination is resolved inside the root with [`safepath`], and mounted on through its
+//! Every destination is resolved inside the root with [`berth_safepath`], and mounted on through its
 //! `/proc/self/fd/N` path, so a symlink planted in the image can never redirect a mount outside.
 
 use std::os::fd::{AsFd, OwnedFd};
@@ -16,7 +16,7 @@ use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
 use crate::cgroups::CgroupPath;
 use crate::error::{Context, Error, Result};
 use crate::mount_options::{self, MountOptions};
-use crate::safepath::{self, proc_path, Leaf};
+use berth_safepath::{self as safepath, proc_path, Leaf};
 
 /// What the root file system set-up needs to know besides the spec.
 pub struct Rootfs<'a> {

@@ -154,7 +154,7 @@ impl Prepared {
         // A seccomp profile may allow only execve: the descriptor's /proc path names the same
         // open file, so nothing can be swapped in this way either.
         let errno = if matches!(errno, nix::errno::Errno::EPERM | nix::errno::Errno::ENOSYS) {
-            let by_path = CString::new(crate::safepath::proc_path(&self.fd).as_os_str().as_bytes())
+            let by_path = CString::new(berth_safepath::proc_path(&self.fd).as_os_str().as_bytes())
                 .unwrap_or_default();
             match nix::unistd::execve(&by_path, &self.argv, &env) {
                 Err(e) => e,

@@ -1,4 +1,5 @@
-//! Resolving paths inside a container's root without ever leaving it: every lookup goes through
+//! Resolving paths inside a root directory (a container's root file system, a layer being
+//! unpacked) without ever leaving it: every lookup goes through
 //! `openat2(RESOLVE_IN_ROOT)`, so `..` and symlinks (absolute or relative) are confined to the
 //! root, and magic links such as `/proc/self/fd/N` are refused.
 
@@ -9,7 +10,26 @@ use nix::errno::Errno;
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::Mode;
 
-use crate::error::{Context, Result};
+/// A lookup or creation inside the root failed; `path` is the path as asked for.
+#[derive(Debug, thiserror::Error)]
+#[error("{action} {path} inside the root: {source}")]
+pub struct Error {
+    pub action: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Shorthand for results in this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn fail(action: &'static str, path: &Path, errno: Errno) -> Error {
+    Error {
+        action,
+        path: path.to_path_buf(),
+        source: errno.into(),
+    }
+}
 
 /// What to create at the end of a path that does not exist yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +62,7 @@ pub fn open(root: BorrowedFd<'_>, path: &Path) -> Result<Option<OwnedFd>> {
     match openat2(root, target, how(OFlag::O_PATH)) {
         Ok(fd) => Ok(Some(fd)),
         Err(Errno::ENOENT) => Ok(None),
-        Err(e) => Err(e).context(|| format!("resolve {} in the container root", path.display())),
+        Err(e) => Err(fail("resolve", path, e)),
     }
 }
 
@@ -62,8 +82,7 @@ fn open_or_create_following(
     depth: u32,
 ) -> Result<OwnedFd> {
     if depth > MAX_SYMLINKS {
-        return Err(Errno::ELOOP)
-            .context(|| format!("resolve {} in the container root", path.display()));
+        return Err(fail("resolve", path, Errno::ELOOP));
     }
     if let Some(fd) = open(root, path)? {
         return Ok(fd);
@@ -72,7 +91,7 @@ fn open_or_create_following(
     let components: Vec<_> = rel.components().collect();
     let mut parent: OwnedFd = root
         .try_clone_to_owned()
-        .context(|| "duplicate the root descriptor")?;
+        .map_err(|e| Error { action: "duplicate the root descriptor for", path: path.to_path_buf(), source: e })?;
     for (i, component) in components.iter().enumerate() {
         // Each prefix is resolved from the root, so symlinks met on the way stay confined to it.
         let prefix: PathBuf = components[..=i].iter().collect();
@@ -106,16 +125,14 @@ fn open_or_create_following(
                         }
                     }
                     Err(e) => {
-                        return Err(e)
-                            .context(|| format!("create {} in the container root", path.display()))
+                        return Err(fail("create", path, e))
                     }
                 }
                 openat2(root, &prefix, how(OFlag::O_PATH))
-                    .context(|| format!("open {} in the container root", prefix.display()))?
+                    .map_err(|e| fail("open", &prefix, e))?
             }
             Err(e) => {
-                return Err(e)
-                    .context(|| format!("resolve {} in the container root", prefix.display()))
+                return Err(fail("resolve", &prefix, e))
             }
         };
         parent = fd;
