@@ -66,6 +66,20 @@ pub fn open(root: BorrowedFd<'_>, path: &Path) -> Result<Option<OwnedFd>> {
     }
 }
 
+/// Opens `path` inside `root` as an `O_PATH` descriptor of the object itself: a symlink at the
+/// end is not followed (parents still resolve inside the root). `Ok(None)` if it does not exist.
+pub fn open_no_follow(root: BorrowedFd<'_>, path: &Path) -> Result<Option<OwnedFd>> {
+    let rel = relative(path);
+    if rel.as_os_str().is_empty() {
+        return open(root, path);
+    }
+    match openat2(root, &rel, how(OFlag::O_PATH | OFlag::O_NOFOLLOW)) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::ENOENT) => Ok(None),
+        Err(e) => Err(fail("resolve", path, e)),
+    }
+}
+
 /// Opens `path` inside `root`, creating missing directories and, if `leaf` says so, an empty
 /// file at the end. Returns an `O_PATH` descriptor of the final object.
 pub fn open_or_create(root: BorrowedFd<'_>, path: &Path, leaf: Leaf) -> Result<OwnedFd> {
@@ -89,9 +103,11 @@ fn open_or_create_following(
     }
     let rel = relative(path);
     let components: Vec<_> = rel.components().collect();
-    let mut parent: OwnedFd = root
-        .try_clone_to_owned()
-        .map_err(|e| Error { action: "duplicate the root descriptor for", path: path.to_path_buf(), source: e })?;
+    let mut parent: OwnedFd = root.try_clone_to_owned().map_err(|e| Error {
+        action: "duplicate the root descriptor for",
+        path: path.to_path_buf(),
+        source: e,
+    })?;
     for (i, component) in components.iter().enumerate() {
         // Each prefix is resolved from the root, so symlinks met on the way stay confined to it.
         let prefix: PathBuf = components[..=i].iter().collect();
@@ -124,16 +140,11 @@ fn open_or_create_following(
                             return open_or_create_following(root, &next, leaf, depth + 1);
                         }
                     }
-                    Err(e) => {
-                        return Err(fail("create", path, e))
-                    }
+                    Err(e) => return Err(fail("create", path, e)),
                 }
-                openat2(root, &prefix, how(OFlag::O_PATH))
-                    .map_err(|e| fail("open", &prefix, e))?
+                openat2(root, &prefix, how(OFlag::O_PATH)).map_err(|e| fail("open", &prefix, e))?
             }
-            Err(e) => {
-                return Err(fail("resolve", &prefix, e))
-            }
+            Err(e) => return Err(fail("resolve", &prefix, e)),
         };
         parent = fd;
     }

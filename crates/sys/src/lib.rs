@@ -10,6 +10,7 @@ mod process;
 mod sched;
 mod socket;
 mod tty;
+mod xattr;
 
 pub use bpf::{attach_device_program, BpfInsn};
 pub use mount::{clone_detached_readonly_bind, MountFd};
@@ -17,3 +18,4 @@ pub use process::{close_fds_on_exec_from, duplicate_raw_fd, fork_into, setdomain
 pub use sched::{ioprio_set, sched_setattr, SchedAttr};
 pub use socket::recv_with_fd;
 pub use tty::{set_controlling_terminal, set_window_size, window_size};
+pub use xattr::fsetxattr;
