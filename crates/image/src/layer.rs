@@ -75,17 +75,33 @@ fn layer_error(entry: &Path, reason: impl Into<String>) -> Error {
     }
 }
 
-/// Unpacks the layer read from `input` (any compression) onto the directory `target`.
+/// What to do with whiteout entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whiteouts {
+    /// Remove what they hide: `target` holds the layers below (a flattened root file system).
+    Apply,
+    /// Record them as overlayfs does (a 0:0 character device, the `trusted.overlay.opaque`
+    /// attribute): `target` is one layer of an overlay mount.
+    Overlay,
+}
+
+/// Unpacks the layer read from `input` (any compression) onto the directory `target`,
+/// removing what its whiteouts hide.
 pub fn apply(target: &Path, input: impl Read) -> Result<Stats> {
+    apply_with(target, input, Whiteouts::Apply)
+}
+
+/// Unpacks the layer read from `input` (any compression) onto `target`.
+pub fn apply_with(target: &Path, input: impl Read, whiteouts: Whiteouts) -> Result<Stats> {
     let mut input = BufReader::with_capacity(1 << 16, input);
     let head = input.fill_buf().context(|| "read layer")?.to_vec();
     match detect(&head) {
-        Compression::None => apply_tar(target, input),
-        Compression::Gzip => apply_tar(target, flate2::read::GzDecoder::new(input)),
+        Compression::None => apply_tar(target, input, whiteouts),
+        Compression::Gzip => apply_tar(target, flate2::read::GzDecoder::new(input), whiteouts),
         Compression::Zstd => {
             let decoder =
                 zstd::stream::read::Decoder::with_buffer(input).context(|| "start zstd decoder")?;
-            apply_tar(target, decoder)
+            apply_tar(target, decoder, whiteouts)
         }
     }
 }
@@ -96,7 +112,7 @@ struct DeferredTimes {
     mtime: u64,
 }
 
-fn apply_tar(target: &Path, input: impl Read) -> Result<Stats> {
+fn apply_tar(target: &Path, input: impl Read, whiteouts: Whiteouts) -> Result<Stats> {
     let root = nix::fcntl::open(
         target,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -121,13 +137,29 @@ fn apply_tar(target: &Path, input: impl Read) -> Result<Stats> {
             let parent = safepath::open_or_create(root.as_fd(), &parent_path, Leaf::Directory)?;
             let parent = reopen_dir(&parent, &raw_path)?;
             if name_str == OPAQUE_WHITEOUT {
-                clear_dir(parent.as_fd(), &raw_path)?;
+                match whiteouts {
+                    Whiteouts::Apply => clear_dir(parent.as_fd(), &raw_path)?,
+                    Whiteouts::Overlay => {
+                        berth_sys::fsetxattr(parent.as_fd(), c"trusted.overlay.opaque", b"y")
+                            .context(|| format!("mark {} opaque", parent_path.display()))?
+                    }
+                }
             } else if hidden.starts_with(".wh.") {
                 // AUFS bookkeeping (.wh..wh.plnk, .wh..wh.aufs): nothing to apply.
             } else if hidden.is_empty() || hidden == "." || hidden == ".." || hidden.contains('/') {
                 return Err(layer_error(&raw_path, "whiteout of an invalid name"));
             } else {
                 remove_at(parent.as_fd(), OsStr::new(hidden), &raw_path)?;
+                if whiteouts == Whiteouts::Overlay {
+                    mknodat(
+                        parent.as_fd(),
+                        OsStr::new(hidden),
+                        SFlag::S_IFCHR,
+                        Mode::empty(),
+                        0,
+                    )
+                    .context(|| format!("record whiteout {}", raw_path.display()))?;
+                }
             }
             continue;
         }
@@ -135,8 +167,9 @@ fn apply_tar(target: &Path, input: impl Read) -> Result<Stats> {
         let parent = reopen_dir(&parent, &raw_path)?;
         let header = entry.header().clone();
         let mode = header.mode().context(|| "read entry mode")? & 0o7777;
-        let uid = header.uid().context(|| "read entry uid")? as u32;
-        let gid = header.gid().context(|| "read entry gid")? as u32;
+        // An empty owner field means 0, as Go's archive/tar (which wrote most layers) reads it.
+        let uid = header.uid().unwrap_or(0) as u32;
+        let gid = header.gid().unwrap_or(0) as u32;
         let mtime = header.mtime().unwrap_or(0);
         let kind = header.entry_type();
         let existing = fstatat(

@@ -95,6 +95,48 @@ impl BlobStore {
         Ok(digest)
     }
 
+    /// Stores whatever `input` yields under its sha256 digest (content whose digest is not known
+    /// in advance, such as the files of an image archive). Returns the digest and size.
+    pub fn put_stream(&self, input: &mut impl Read) -> Result<(Digest, u64)> {
+        let tmp = self.root.join("ingest").join(format!(
+            "unnamed-{}-{}",
+            std::process::id(),
+            INGEST_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let guard = RemoveOnDrop(&tmp);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .context(|| format!("create {}", tmp.display()))?;
+        let mut hasher = Hasher::new(Algorithm::Sha256);
+        let mut buf = vec![0u8; 1 << 16];
+        let mut size = 0u64;
+        loop {
+            let n = input.read(&mut buf).context(|| "read blob content")?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            file.write_all(&buf[..n])
+                .context(|| format!("write {}", tmp.display()))?;
+            size += n as u64;
+        }
+        let digest = hasher.finish();
+        file.sync_all().context(|| format!("fsync blob {digest}"))?;
+        drop(file);
+        let target = self.path(&digest);
+        fs::rename(&tmp, &target).context(|| format!("store blob {digest}"))?;
+        std::mem::forget(guard);
+        if let Some(dir) = target.parent() {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .context(|| format!("fsync {}", dir.display()))?;
+        }
+        Ok((digest, size))
+    }
+
     /// Opens a stored blob for reading.
     pub fn open_blob(&self, digest: &Digest) -> Result<File> {
         File::open(self.path(digest)).map_err(|e| match e.kind() {
@@ -192,6 +234,15 @@ impl BlobStore {
             removed += 1;
         }
         Ok(removed)
+    }
+}
+
+/// Removes a temporary file unless forgotten.
+struct RemoveOnDrop<'a>(&'a Path);
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(self.0);
     }
 }
 
