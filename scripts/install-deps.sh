@@ -6,6 +6,7 @@ packages=(
     busybox-static               # test and demo root file systems
     runc crun hyperfine time jq  # reference runtimes and benchmarks
     containerd docker.io         # real engines driving berth-runtime in tests
+    docker-registry skopeo       # a registry on 127.0.0.1 and a peer client for pull tests
     iproute2 strace
 )
 missing=()

@@ -1,0 +1,9 @@
+//! The registry protocol (OCI distribution spec, Docker Registry HTTP API v2): pulling images
+//! into berth's image store.
+
+mod auth;
+mod client;
+mod pull;
+
+pub use client::{Error, Registry, Result};
+pub use pull::{pull, Platform};
