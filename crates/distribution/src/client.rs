@@ -39,6 +39,19 @@ pub const MEDIA_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const MEDIA_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub const MEDIA_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
+/// Reads a JSON document's body, refusing one larger than [`MAX_DOCUMENT`].
+fn read_document(response: &mut ureq::http::Response<ureq::Body>, url: &str) -> Result<Vec<u8>> {
+    response
+        .body_mut()
+        .with_config()
+        .limit(MAX_DOCUMENT)
+        .read_to_vec()
+        .map_err(|e| Error::Http {
+            url: url.to_string(),
+            source: Box::new(e),
+        })
+}
+
 /// A registry, addressed by its domain (`127.0.0.1:5000`, `registry.example`).
 pub struct Registry {
     agent: ureq::Agent,
@@ -139,15 +152,7 @@ impl Registry {
             url: realm.to_string(),
             source: Box::new(e),
         })?;
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_DOCUMENT)
-            .read_to_vec()
-            .map_err(|e| Error::Http {
-                url: realm.to_string(),
-                source: Box::new(e),
-            })?;
+        let body = read_document(&mut response, realm)?;
         let value: serde_json::Value =
             serde_json::from_slice(&body).map_err(|e| Error::Invalid {
                 what: format!("token from {realm}"),
@@ -185,15 +190,7 @@ impl Registry {
             .unwrap_or_default()
             .trim()
             .to_string();
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_DOCUMENT)
-            .read_to_vec()
-            .map_err(|e| Error::Http {
-                url: self.url(&path),
-                source: Box::new(e),
-            })?;
+        let body = read_document(&mut response, &self.url(&path))?;
         let digest = sha256(&body);
         if let Ok(expected) = reference.parse::<Digest>() {
             if expected != digest {

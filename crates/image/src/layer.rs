@@ -238,14 +238,7 @@ fn apply_tar(target: &Path, input: impl Read, whiteouts: Whiteouts) -> Result<St
                 // The target is only text: nothing here ever follows it.
                 nix::unistd::symlinkat(link.as_path(), parent.as_fd(), c_name.as_c_str())
                     .context(|| format!("symlink {}", raw_path.display()))?;
-                fchownat(
-                    parent.as_fd(),
-                    c_name.as_c_str(),
-                    Some(Uid::from_raw(uid)),
-                    Some(Gid::from_raw(gid)),
-                    AtFlags::AT_SYMLINK_NOFOLLOW,
-                )
-                .context(|| format!("chown {}", raw_path.display()))?;
+                chown_no_follow(parent.as_fd(), &c_name, uid, gid, &raw_path)?;
                 set_times(parent.as_fd(), &c_name, mtime, &raw_path)?;
             }
             EntryType::Link => {
@@ -291,14 +284,7 @@ fn apply_tar(target: &Path, input: impl Read, whiteouts: Whiteouts) -> Result<St
                     nix::sys::stat::makedev(major.into(), minor.into()),
                 )
                 .context(|| format!("mknod {}", raw_path.display()))?;
-                fchownat(
-                    parent.as_fd(),
-                    c_name.as_c_str(),
-                    Some(Uid::from_raw(uid)),
-                    Some(Gid::from_raw(gid)),
-                    AtFlags::AT_SYMLINK_NOFOLLOW,
-                )
-                .context(|| format!("chown {}", raw_path.display()))?;
+                chown_no_follow(parent.as_fd(), &c_name, uid, gid, &raw_path)?;
                 nix::sys::stat::fchmodat(
                     parent.as_fd(),
                     c_name.as_c_str(),
@@ -360,6 +346,25 @@ fn set_owner_mode(fd: BorrowedFd<'_>, uid: u32, gid: u32, mode: u32, entry: &Pat
         .context(|| format!("chown {}", entry.display()))?;
     // After chown: changing the owner clears setuid/setgid bits.
     fchmod(fd, Mode::from_bits_truncate(mode)).context(|| format!("chmod {}", entry.display()))
+}
+
+/// Sets the owner of `name` in `parent` itself (a symlink or device, not what it points to).
+fn chown_no_follow(
+    parent: BorrowedFd<'_>,
+    name: &CString,
+    uid: u32,
+    gid: u32,
+    entry: &Path,
+) -> Result<()> {
+    let (uid, gid) = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
+    fchownat(
+        parent,
+        name.as_c_str(),
+        uid,
+        gid,
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .context(|| format!("chown {}", entry.display()))
 }
 
 fn set_times(parent: BorrowedFd<'_>, name: &CString, mtime: u64, entry: &Path) -> Result<()> {
