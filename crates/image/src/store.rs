@@ -294,11 +294,6 @@ impl Write for BlobWriter {
 }
 
 impl BlobWriter {
-    /// Bytes written so far.
-    pub fn written(&self) -> u64 {
-        self.size
-    }
-
     /// Checks size and digest, makes the data durable, and moves the blob into place.
     pub fn commit(mut self) -> Result<()> {
         let digest = self.expected.to_string();

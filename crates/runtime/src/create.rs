@@ -13,7 +13,6 @@ use oci_spec::runtime::{LinuxIdMapping, Spec};
 
 use crate::cgroups::CgroupPath;
 use crate::error::{Context, Error, Result};
-use crate::fsutil::Durability;
 use crate::init::{self, InitArgs, StartSignal};
 use crate::state::{ContainerRecord, StateRoot, Status, EXEC_FIFO};
 use crate::sync::{self, Channel, Message};
@@ -266,11 +265,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, mode: StartMode) -> Result
     }
     root.save(&record)?;
     if let Some(pid_file) = &opts.pid_file {
-        fsutil::write_atomic(
-            &absolute(pid_file)?,
-            pid.as_raw().to_string().as_bytes(),
-            Durability::Volatile,
-        )?;
+        fsutil::write_atomic(&absolute(pid_file)?, pid.as_raw().to_string().as_bytes())?;
     }
     rollback.armed = false;
     Ok(Created {

@@ -10,7 +10,6 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{Capability, LinuxNamespaceType, Process};
 
 use crate::error::{Context, Error, Result};
-use crate::fsutil::Durability;
 use crate::state::{StateRoot, Status};
 use crate::sync::{self, Message};
 use crate::verified_exec::RuntimeBinary;
@@ -249,11 +248,7 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOptions) -> Result<i32> {
         }
     }
     if let Some(pid_file) = &opts.pid_file {
-        fsutil::write_atomic(
-            pid_file,
-            pid.as_raw().to_string().as_bytes(),
-            Durability::Volatile,
-        )?;
+        fsutil::write_atomic(pid_file, pid.as_raw().to_string().as_bytes())?;
     }
     match signals {
         None => Ok(0),

@@ -6,20 +6,12 @@ use std::path::Path;
 
 use crate::error::{Context, Result};
 
-/// Whether a write must also survive power loss.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Durability {
-    /// Data in a runtime directory (`/run/...`) that a reboot makes meaningless anyway: the
-    /// rename alone keeps readers from ever seeing a half-written file, even if the writer is
-    /// killed midway. Skipping fsync saves most of a millisecond per container on a disk.
-    Volatile,
-    /// Data that must be there after power loss: fsync the file and its directory too.
-    Durable,
-}
-
-/// Writes `data` to `path` so that readers see either the old or the new content: a temporary
-/// file in the same directory is written and renamed over `path` (with fsyncs when durable).
-pub fn write_atomic(path: &Path, data: &[u8], durability: Durability) -> Result<()> {
+/// Replaces `path` with `data` so that readers see either the old or the new content, even if
+/// the writer is killed midway: a temporary file in the same directory is written and renamed
+/// over `path`. There is no fsync: everything written here lives in a runtime directory
+/// (`/run/...`) that a reboot makes meaningless anyway, and on a disk the fsyncs cost most of a
+/// millisecond per container.
+pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -27,16 +19,8 @@ pub fn write_atomic(path: &Path, data: &[u8], durability: Durability) -> Result<
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
     let write = || -> std::io::Result<()> {
-        let mut file = File::create(&tmp)?;
-        file.write_all(data)?;
-        if durability == Durability::Durable {
-            file.sync_all()?;
-        }
-        fs::rename(&tmp, path)?;
-        if durability == Durability::Durable {
-            File::open(dir)?.sync_all()?;
-        }
-        Ok(())
+        File::create(&tmp)?.write_all(data)?;
+        fs::rename(&tmp, path)
     };
     let result = write().context(|| format!("write {}", path.display()));
     if result.is_err() {
@@ -95,8 +79,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("berth-fsutil-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join("state.json");
-        write_atomic(&path, b"one", Durability::Durable).unwrap();
-        write_atomic(&path, b"two", Durability::Volatile).unwrap();
+        write_atomic(&path, b"one").unwrap();
+        write_atomic(&path, b"two").unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"two");
         assert_eq!(
             fs::read_dir(&dir).unwrap().count(),

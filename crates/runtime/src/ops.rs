@@ -1,6 +1,7 @@
 //! Operations on existing containers: start, state, kill, delete, pause, resume, ps, update,
 //! and stats.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -41,8 +42,6 @@ pub fn start(root: &StateRoot, id: &str) -> Result<()> {
     std::fs::remove_file(&fifo).context(|| format!("remove {}", fifo.display()))?;
     run_poststart(&record)
 }
-
-use std::os::unix::fs::OpenOptionsExt;
 
 /// Runs poststart hooks; a failure is reported but the container keeps running, per the spec.
 pub fn run_poststart(record: &ContainerRecord) -> Result<()> {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cgroups::CgroupPath;
 use crate::error::{Context, Error, Result};
-use crate::fsutil::{write_atomic, Durability};
+use crate::fsutil::write_atomic;
 
 /// The default state directory, like runc's `/run/runc`.
 pub const DEFAULT_ROOT: &str = "/run/berth-runtime";
@@ -135,11 +135,7 @@ impl StateRoot {
         let json = serde_json::to_vec(record)
             .map_err(|e| Error::InvalidSpec(format!("cannot serialise state: {e}")))?;
         // The state root lives in /run: a reboot ends every container it describes.
-        write_atomic(
-            &self.dir(&record.id).join("state.json"),
-            &json,
-            Durability::Volatile,
-        )
+        write_atomic(&self.dir(&record.id).join("state.json"), &json)
     }
 
     /// Loads the record of `id`.

@@ -102,14 +102,6 @@ impl Layout {
             Layout::V1 { unified, .. } => unified.as_deref(),
         }
     }
-
-    /// Whether `controller` is usable on the cgroup2 hierarchy.
-    pub fn v2_has(&self, controller: &str) -> bool {
-        self.unified().is_some_and(|u| {
-            fs::read_to_string(u.join("cgroup.controllers"))
-                .is_ok_and(|c| c.split_whitespace().any(|x| x == controller))
-        })
-    }
 }
 
 /// Undoes mountinfo's octal escapes (`\040` for a space).
