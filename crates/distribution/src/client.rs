@@ -52,6 +52,13 @@ fn read_document(response: &mut ureq::http::Response<ureq::Body>, url: &str) -> 
         })
 }
 
+/// How to reach registries: shared by pull, push and login.
+#[derive(Debug, Clone, Default)]
+pub struct ClientConfig {
+    /// Registries (`host:port`) reached over plain HTTP although not on loopback.
+    pub insecure_registries: Vec<String>,
+}
+
 /// A registry, addressed by its domain (`127.0.0.1:5000`, `registry.example`).
 pub struct Registry {
     agent: ureq::Agent,
@@ -62,12 +69,12 @@ pub struct Registry {
 impl Registry {
     /// Plain HTTP is used for loopback registries and those listed as insecure; HTTPS with the
     /// system's roots otherwise.
-    pub fn new(domain: &str, insecure: &[String]) -> Registry {
+    pub fn new(domain: &str, config: &ClientConfig) -> Registry {
         let host = domain.rsplit_once(':').map_or(domain, |(h, _)| h);
         let plain = host == "localhost"
             || host.starts_with("127.")
             || host == "[::1]"
-            || insecure.iter().any(|i| i == domain);
+            || config.insecure_registries.iter().any(|i| i == domain);
         let scheme = if plain { "http" } else { "https" };
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -203,6 +210,18 @@ impl Registry {
         Ok((body, media_type, digest))
     }
 
+    /// Opens a blob for reading. The bytes are not checked here: the caller hashes them as
+    /// they pass (see [`Registry::fetch_blob`]).
+    pub fn blob_reader(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<Box<dyn Read + Send + 'static>> {
+        let path = format!("/v2/{repository}/blobs/{digest}");
+        let response = self.get(&path, "*/*")?;
+        Ok(Box::new(response.into_body().into_reader()))
+    }
+
     /// Downloads a blob straight into the store; it is stored only if it matches `digest`.
     pub fn fetch_blob(
         &self,
@@ -214,24 +233,12 @@ impl Registry {
         if store.contains(digest) {
             return Ok(());
         }
-        let path = format!("/v2/{repository}/blobs/{digest}");
-        let response = self.get(&path, "*/*")?;
-        let mut reader = response.into_body().into_reader();
+        let mut reader = self.blob_reader(repository, digest)?;
         let mut writer = store.writer(digest, size)?;
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = reader.read(&mut buf).map_err(|e| Error::Invalid {
-                what: format!("blob {digest}"),
-                reason: e.to_string(),
-            })?;
-            if n == 0 {
-                break;
-            }
-            std::io::Write::write_all(&mut writer, &buf[..n]).map_err(|e| Error::Invalid {
-                what: format!("blob {digest}"),
-                reason: e.to_string(),
-            })?;
-        }
+        std::io::copy(&mut reader, &mut writer).map_err(|e| Error::Invalid {
+            what: format!("blob {digest}"),
+            reason: e.to_string(),
+        })?;
         writer.commit()?;
         Ok(())
     }

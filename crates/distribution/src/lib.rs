@@ -5,5 +5,5 @@ mod auth;
 mod client;
 mod pull;
 
-pub use client::{Error, Registry, Result};
+pub use client::{ClientConfig, Error, Registry, Result};
 pub use pull::{pull, Platform};

@@ -4,7 +4,7 @@ use berth_image::digest::Digest;
 use berth_image::{ImageRecord, ImageStore, Reference};
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 
-use crate::client::{Error, Registry, Result, MEDIA_DOCKER_LIST, MEDIA_OCI_INDEX};
+use crate::client::{ClientConfig, Error, Registry, Result, MEDIA_DOCKER_LIST, MEDIA_OCI_INDEX};
 
 /// The platform to pick from a multi-platform index.
 #[derive(Debug, Clone)]
@@ -35,9 +35,9 @@ pub fn pull(
     store: &mut ImageStore,
     reference: &Reference,
     platform: &Platform,
-    insecure: &[String],
+    config: &ClientConfig,
 ) -> Result<ImageRecord> {
-    let registry = Registry::new(reference.domain(), insecure);
+    let registry = Registry::new(reference.domain(), config);
     let repository = reference.path();
     let tag_or_digest = match (reference.digest(), reference.tag()) {
         (Some(d), _) => d.to_string(),
@@ -132,6 +132,7 @@ pub fn pull(
         id: config_digest,
         layers: layers.into_iter().map(|(d, _)| d).collect(),
         diff_ids,
+        repo_digests: vec![format!("{}@{digest}", reference.repository())],
     };
     store.add(record.clone(), std::slice::from_ref(reference))?;
     Ok(record)

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use berth_distribution::{pull, Platform};
+use berth_distribution::{pull, ClientConfig, Platform};
 use berth_image::digest::sha256;
 use berth_image::snapshot::Snapshotter;
 use berth_image::{ImageStore, Reference};
@@ -117,7 +117,13 @@ fn an_image_pushed_by_skopeo_is_pulled_verified_and_mounts() {
     let reference: Reference = format!("{}/berth-test/busybox:1", registry.address)
         .parse()
         .unwrap();
-    let image = pull(&mut store, &reference, &Platform::default(), &[]).unwrap();
+    let image = pull(
+        &mut store,
+        &reference,
+        &Platform::default(),
+        &ClientConfig::default(),
+    )
+    .unwrap();
     assert_eq!(image.layers.len(), 1);
     for blob in image.layers.iter().chain([&image.id]) {
         store.blobs().verify(blob).unwrap();
@@ -145,15 +151,26 @@ fn an_image_pushed_by_skopeo_is_pulled_verified_and_mounts() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "pulled");
 
     // A second pull finds everything in place and changes nothing.
-    let again = pull(&mut store, &reference, &Platform::default(), &[]).unwrap();
+    let again = pull(
+        &mut store,
+        &reference,
+        &Platform::default(),
+        &ClientConfig::default(),
+    )
+    .unwrap();
     assert_eq!(again, image);
 
     let missing: Reference = format!("{}/berth-test/nothing:1", registry.address)
         .parse()
         .unwrap();
-    let err = pull(&mut store, &missing, &Platform::default(), &[])
-        .unwrap_err()
-        .to_string();
+    let err = pull(
+        &mut store,
+        &missing,
+        &Platform::default(),
+        &ClientConfig::default(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains("404") || err.contains("MANIFEST_UNKNOWN"),
         "{err}"

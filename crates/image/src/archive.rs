@@ -121,6 +121,7 @@ pub fn load_docker_archive(
                 id: id.clone(),
                 layers,
                 diff_ids,
+                repo_digests: Vec::new(),
             },
             &names,
         )?;

@@ -47,6 +47,11 @@ impl Digest {
     pub fn hex(&self) -> &str {
         &self.hex
     }
+
+    /// The first 12 hex digits: the short id Docker shows.
+    pub fn short(&self) -> &str {
+        &self.hex[..12]
+    }
 }
 
 impl FromStr for Digest {
@@ -122,6 +127,38 @@ impl Hasher {
             Hasher::Sha512(h) => (Algorithm::Sha512, format!("{:x}", h.finalize())),
         };
         Digest { algorithm, hex }
+    }
+}
+
+/// A reader that hashes what passes through it.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Hasher,
+    size: u64,
+}
+
+impl<R: std::io::Read> HashingReader<R> {
+    pub fn new(inner: R, algorithm: Algorithm) -> Self {
+        HashingReader {
+            inner,
+            hasher: Hasher::new(algorithm),
+            size: 0,
+        }
+    }
+
+    /// Reads what is left, then returns the digest and size of everything read.
+    pub fn finish(mut self) -> std::io::Result<(Digest, u64)> {
+        std::io::copy(&mut self, &mut std::io::sink())?;
+        Ok((self.hasher.finish(), self.size))
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
     }
 }
 

@@ -21,6 +21,9 @@ pub struct ImageRecord {
     pub layers: Vec<Digest>,
     /// Digests of the uncompressed layers, from the config's `rootfs.diff_ids`.
     pub diff_ids: Vec<Digest>,
+    /// Manifests this image was pulled as or pushed as: `repository@digest`.
+    #[serde(default)]
+    pub repo_digests: Vec<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

@@ -22,6 +22,7 @@ use nix::sys::time::TimeSpec;
 use nix::unistd::{fchownat, unlinkat, Gid, Uid, UnlinkatFlags};
 use tar::{Archive, EntryType};
 
+use crate::digest::{Digest, HashingReader};
 use crate::error::{Context, Error, Result};
 
 const WHITEOUT_PREFIX: &str = ".wh.";
@@ -93,17 +94,43 @@ pub fn apply(target: &Path, input: impl Read) -> Result<Stats> {
 
 /// Unpacks the layer read from `input` (any compression) onto `target`.
 pub fn apply_with(target: &Path, input: impl Read, whiteouts: Whiteouts) -> Result<Stats> {
+    apply_tar(target, decompress(input)?, whiteouts)
+}
+
+/// Unpacks like [`apply_with`], and checks that the uncompressed stream is `diff_id` (the
+/// image config's record of the layer). On a mismatch the target holds unverified content:
+/// the caller must discard it.
+pub fn apply_verified(
+    target: &Path,
+    input: impl Read,
+    whiteouts: Whiteouts,
+    diff_id: &Digest,
+) -> Result<Stats> {
+    let mut tar = HashingReader::new(decompress(input)?, diff_id.algorithm());
+    let stats = apply_tar(target, &mut tar, whiteouts)?;
+    // The tar reader stops at the end-of-archive blocks; the diff id covers any padding after.
+    let (actual, size) = tar.finish().context(|| format!("read layer {diff_id}"))?;
+    if &actual != diff_id {
+        return Err(Error::DigestMismatch {
+            digest: diff_id.to_string(),
+            actual: actual.to_string(),
+            size,
+        });
+    }
+    Ok(stats)
+}
+
+/// The uncompressed tar stream of a layer, whatever its compression.
+pub fn decompress<'a>(input: impl Read + 'a) -> Result<Box<dyn Read + 'a>> {
     let mut input = BufReader::with_capacity(1 << 16, input);
     let head = input.fill_buf().context(|| "read layer")?.to_vec();
-    match detect(&head) {
-        Compression::None => apply_tar(target, input, whiteouts),
-        Compression::Gzip => apply_tar(target, flate2::read::GzDecoder::new(input), whiteouts),
-        Compression::Zstd => {
-            let decoder =
-                zstd::stream::read::Decoder::with_buffer(input).context(|| "start zstd decoder")?;
-            apply_tar(target, decoder, whiteouts)
-        }
-    }
+    Ok(match detect(&head) {
+        Compression::None => Box::new(input),
+        Compression::Gzip => Box::new(flate2::read::GzDecoder::new(input)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(input).context(|| "start zstd decoder")?,
+        ),
+    })
 }
 
 /// A directory whose times are set once everything inside it is written.

@@ -6,6 +6,7 @@ pub mod digest;
 pub mod error;
 pub mod images;
 pub mod layer;
+pub mod progress;
 pub mod reference;
 pub mod snapshot;
 pub mod store;

@@ -11,6 +11,7 @@ use crate::error::{Context, Result};
 use crate::images::ImageRecord;
 use crate::layer::{self, Whiteouts};
 use crate::store::BlobStore;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The layers directory: `<root>/<chain id hex>/fs`.
 pub struct Snapshotter {
@@ -39,30 +40,43 @@ impl Snapshotter {
         })
     }
 
-    /// Unpacks every layer of `image` not yet unpacked; returns their directories, bottom first.
+    /// The directory of the snapshot `chain_id`, if it has been unpacked.
+    pub fn get(&self, chain_id: &Digest) -> Option<PathBuf> {
+        let dir = self.root.join(chain_id.hex());
+        dir.is_dir().then(|| dir.join("fs"))
+    }
+
+    /// Starts unpacking the snapshot `chain_id`: it gets its final name only when
+    /// [`PendingSnapshot::commit`] is called, so a half-unpacked or unverified layer is never used.
+    pub fn prepare(&self, chain_id: &Digest) -> Result<PendingSnapshot> {
+        let tmp = self.root.join(format!(
+            "tmp-{}-{}-{}",
+            chain_id.hex(),
+            std::process::id(),
+            PENDING_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        fs::create_dir_all(tmp.join("fs")).context(|| format!("create {}", tmp.display()))?;
+        Ok(PendingSnapshot {
+            tmp,
+            target: self.root.join(chain_id.hex()),
+        })
+    }
+
+    /// Unpacks every layer of `image` not yet unpacked, checking each against its diff id;
+    /// returns their directories, bottom first.
     pub fn layers(&self, blobs: &BlobStore, image: &ImageRecord) -> Result<Vec<PathBuf>> {
         let mut dirs = Vec::new();
-        for (chain_id, blob) in chain_ids(&image.diff_ids).iter().zip(&image.layers) {
-            let dir = self.root.join(chain_id.hex());
-            if !dir.is_dir() {
-                // Unpack beside, then rename: a half-unpacked layer never has the final name.
-                let tmp = self
-                    .root
-                    .join(format!("tmp-{}-{}", chain_id.hex(), std::process::id()));
-                let _ = fs::remove_dir_all(&tmp);
-                fs::create_dir_all(tmp.join("fs"))
-                    .context(|| format!("create {}", tmp.display()))?;
-                let result =
-                    layer::apply_with(&tmp.join("fs"), blobs.open_blob(blob)?, Whiteouts::Overlay)
-                        .and_then(|_| {
-                            fs::rename(&tmp, &dir).context(|| format!("store layer {chain_id}"))
-                        });
-                if result.is_err() {
-                    let _ = fs::remove_dir_all(&tmp);
+        let chain = chain_ids(&image.diff_ids);
+        for ((chain_id, diff_id), blob) in chain.iter().zip(&image.diff_ids).zip(&image.layers) {
+            let dir = match self.get(chain_id) {
+                Some(dir) => dir,
+                None => {
+                    let pending = self.prepare(chain_id)?;
+                    pending.unpack(blobs.open_blob(blob)?, diff_id)?;
+                    pending.commit()?
                 }
-                result?;
-            }
-            dirs.push(dir.join("fs"));
+            };
+            dirs.push(dir);
         }
         Ok(dirs)
     }
@@ -106,6 +120,45 @@ impl Snapshotter {
     /// Unmounts a root file system made by [`Snapshotter::mount_rootfs`].
     pub fn unmount_rootfs(target: &Path) -> Result<()> {
         umount2(target, MntFlags::MNT_DETACH).context(|| format!("unmount {}", target.display()))
+    }
+}
+
+static PENDING_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A snapshot being unpacked beside its final place; removed unless committed.
+pub struct PendingSnapshot {
+    tmp: PathBuf,
+    target: PathBuf,
+}
+
+impl PendingSnapshot {
+    /// Unpacks a layer stream (any compression) as overlay whiteouts, checking it is `diff_id`.
+    pub fn unpack(&self, layer: impl std::io::Read, diff_id: &Digest) -> Result<layer::Stats> {
+        layer::apply_verified(&self.tmp.join("fs"), layer, Whiteouts::Overlay, diff_id)
+    }
+
+    /// Gives the snapshot its final name; returns its file system directory. If another
+    /// unpacking of the same layer got there first, that one is kept.
+    pub fn commit(self) -> Result<PathBuf> {
+        let fs_dir = self.target.join("fs");
+        match fs::rename(&self.tmp, &self.target) {
+            Ok(()) => {}
+            Err(e)
+                if matches!(
+                    e.raw_os_error().map(nix::errno::Errno::from_raw),
+                    Some(nix::errno::Errno::ENOTEMPTY | nix::errno::Errno::EEXIST)
+                ) => {}
+            Err(e) => {
+                return Err(e).context(|| format!("store snapshot {}", self.target.display()))
+            }
+        }
+        Ok(fs_dir)
+    }
+}
+
+impl Drop for PendingSnapshot {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.tmp);
     }
 }
 
