@@ -197,9 +197,34 @@ impl Registry {
             .unwrap_or_default()
             .trim()
             .to_string();
+        // By digest, the bytes must be that digest; by tag, they must be the digest the registry
+        // announces, so that content corrupted in the registry's storage is caught either way.
+        let announced = response
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let body = read_document(&mut response, &self.url(&path))?;
-        let digest = sha256(&body);
-        if let Ok(expected) = reference.parse::<Digest>() {
+        let expected = match reference.parse::<Digest>() {
+            Ok(digest) => Some(digest),
+            Err(_) => announced
+                .as_deref()
+                .map(str::parse::<Digest>)
+                .transpose()
+                .map_err(|_| Error::Invalid {
+                    what: format!("manifest {repository}:{reference}"),
+                    reason: format!("the registry announced an invalid digest {announced:?}"),
+                })?,
+        };
+        let digest = match &expected {
+            Some(expected) => {
+                let mut hasher = berth_image::digest::Hasher::new(expected.algorithm());
+                hasher.update(&body);
+                hasher.finish()
+            }
+            None => sha256(&body),
+        };
+        if let Some(expected) = expected {
             if expected != digest {
                 return Err(Error::Invalid {
                     what: format!("manifest {repository}@{expected}"),

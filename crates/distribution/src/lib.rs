@@ -4,6 +4,7 @@
 mod auth;
 mod client;
 mod pull;
+mod stream;
 
 pub use client::{ClientConfig, Error, Registry, Result};
 pub use pull::{pull, Platform};

@@ -1,23 +1,66 @@
-//! `pull`: a reference in a registry → an image in the store.
+//! `pull`: a reference in a registry → an image in the store, its layers unpacked.
+//!
+//! Each layer streams from the registry into the blob store and, at the same time, through the
+//! decompressor into its snapshot: downloading, decompressing and writing files overlap, and
+//! several layers run at once. A layer counts only when both its compressed digest and its
+//! diff id check out; the manifest, config and image name are stored last, once every layer has.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use berth_image::digest::Digest;
+use berth_image::progress::{Event, Observer, Status};
+use berth_image::snapshot::{chain_ids, Snapshotter};
 use berth_image::{ImageRecord, ImageStore, Reference};
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 
 use crate::client::{ClientConfig, Error, Registry, Result, MEDIA_DOCKER_LIST, MEDIA_OCI_INDEX};
+use crate::stream::{stream_layer, LayerJob};
+
+/// Layers transferred at once (Docker's default is 3; unpacking overlaps the downloads).
+const PARALLEL_LAYERS: usize = 4;
 
 /// The platform to pick from a multi-platform index.
 #[derive(Debug, Clone)]
 pub struct Platform {
     pub os: String,
     pub architecture: String,
+    pub variant: Option<String>,
 }
 
 impl Default for Platform {
     fn default() -> Self {
         Platform {
             os: "linux".into(),
-            architecture: "amd64".into(),
+            architecture: match std::env::consts::ARCH {
+                "x86_64" => "amd64",
+                "aarch64" => "arm64",
+                other => other,
+            }
+            .into(),
+            variant: None,
+        }
+    }
+}
+
+impl std::str::FromStr for Platform {
+    type Err = Error;
+
+    /// `os/arch[/variant]`, as `--platform` takes it.
+    fn from_str(s: &str) -> Result<Self> {
+        let mut parts = s.split('/');
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(os), Some(arch), variant, None) if !os.is_empty() && !arch.is_empty() => {
+                Ok(Platform {
+                    os: os.into(),
+                    architecture: arch.into(),
+                    variant: variant.map(str::to_string),
+                })
+            }
+            _ => Err(invalid(
+                format!("platform {s:?}"),
+                "expected os/architecture[/variant]",
+            )),
         }
     }
 }
@@ -29,13 +72,14 @@ fn invalid(what: impl Into<String>, reason: impl ToString) -> Error {
     }
 }
 
-/// Pulls `reference` into `store`: manifest (through an index if there is one), config, and
-/// every layer, each verified against its digest; layers download in parallel.
+/// Pulls `reference` into `store`, unpacking its layers into `snapshots`.
 pub fn pull(
     store: &mut ImageStore,
+    snapshots: &Snapshotter,
     reference: &Reference,
     platform: &Platform,
     config: &ClientConfig,
+    observer: &dyn Observer,
 ) -> Result<ImageRecord> {
     let registry = Registry::new(reference.domain(), config);
     let repository = reference.path();
@@ -45,42 +89,21 @@ pub fn pull(
         (None, None) => "latest".to_string(),
     };
     let (mut body, mut media_type, mut digest) = registry.manifest(repository, &tag_or_digest)?;
-    let looks_like_index = serde_json::from_slice::<serde_json::Value>(&body)
-        .map(|v| v.get("manifests").is_some())
-        .unwrap_or(false);
-    if media_type == MEDIA_OCI_INDEX
-        || media_type == MEDIA_DOCKER_LIST
-        || (media_type.is_empty() && looks_like_index)
-    {
+    if is_index(&body, &media_type) {
         let index = ImageIndex::from_reader(&body[..])
             .map_err(|e| invalid(format!("index {digest}"), e))?;
-        let chosen = index
-            .manifests()
-            .iter()
-            .find(|m| {
-                m.platform().as_ref().is_some_and(|p| {
-                    p.os().to_string() == platform.os
-                        && p.architecture().to_string() == platform.architecture
-                })
-            })
-            .ok_or_else(|| {
-                invalid(
-                    format!("{reference}"),
-                    format!("no image for {}/{}", platform.os, platform.architecture),
-                )
-            })?;
-        let child = chosen.digest().to_string();
+        let child = pick_platform(&index, platform)
+            .ok_or_else(|| invalid(reference.to_string(), no_match(platform)))?;
         (body, media_type, digest) = registry.manifest(repository, &child)?;
-    }
-    if looks_like_index && media_type != MEDIA_OCI_INDEX && media_type != MEDIA_DOCKER_LIST {
-        return Err(invalid(
-            format!("manifest {digest}"),
-            "a manifest that parses as an index is ambiguous",
-        ));
+        if is_index(&body, &media_type) {
+            return Err(invalid(
+                format!("manifest {digest}"),
+                "an index inside an index is not an image",
+            ));
+        }
     }
     let manifest = ImageManifest::from_reader(&body[..])
         .map_err(|e| invalid(format!("manifest {digest}"), e))?;
-    store.blobs().put(&digest, &body)?;
     let blobs = store.blobs().clone();
     let config_digest: Digest = manifest.config().digest().to_string().parse()?;
     registry.fetch_blob(
@@ -89,51 +112,187 @@ pub fn pull(
         Some(manifest.config().size()),
         &blobs,
     )?;
-    let config = ImageConfiguration::from_reader(&blobs.get(&config_digest)?[..])
+    let image_config = ImageConfiguration::from_reader(&blobs.get(&config_digest)?[..])
         .map_err(|e| invalid(format!("config {config_digest}"), e))?;
-    let layers: Vec<(Digest, u64)> = manifest
-        .layers()
-        .iter()
-        .map(|l| Ok((l.digest().to_string().parse()?, l.size())))
-        .collect::<Result<_>>()?;
-    // Up to three layers at a time, each verified as it lands.
-    std::thread::scope(|scope| -> Result<()> {
-        let mut pending: Vec<_> = layers.iter().collect();
-        while !pending.is_empty() {
-            let batch: Vec<_> = pending.drain(..pending.len().min(3)).collect();
-            let handles: Vec<_> = batch
-                .into_iter()
-                .map(|(d, size)| {
-                    let registry = &registry;
-                    let blobs = &blobs;
-                    scope.spawn(move || registry.fetch_blob(repository, d, Some(*size), blobs))
-                })
-                .collect();
-            for h in handles {
-                h.join()
-                    .map_err(|_| invalid("layer download", "a download thread panicked"))??;
-            }
-        }
-        Ok(())
-    })?;
-    let diff_ids: Vec<Digest> = config
+    let diff_ids: Vec<Digest> = image_config
         .rootfs()
         .diff_ids()
         .iter()
         .map(|d| d.parse())
         .collect::<Result<_, _>>()?;
-    if diff_ids.len() != layers.len() {
+    if diff_ids.len() != manifest.layers().len() {
         return Err(invalid(
             format!("image {config_digest}"),
             "the config and the manifest list different numbers of layers",
         ));
     }
+    let jobs: Vec<LayerJob> = manifest
+        .layers()
+        .iter()
+        .zip(&diff_ids)
+        .zip(chain_ids(&diff_ids))
+        .map(|((layer, diff_id), chain_id)| {
+            Ok(LayerJob {
+                blob: layer.digest().to_string().parse()?,
+                size: layer.size(),
+                diff_id: diff_id.clone(),
+                chain_id,
+            })
+        })
+        .collect::<Result<_>>()?;
+    for job in &jobs {
+        observer.event(event(&job.blob, Status::Waiting, 0, Some(job.size)));
+    }
+    run_parallel(&jobs, |job| {
+        bring_layer(&registry, repository, &blobs, snapshots, job, observer)
+    })?;
+    store.blobs().put(&digest, &body)?;
     let record = ImageRecord {
         id: config_digest,
-        layers: layers.into_iter().map(|(d, _)| d).collect(),
+        layers: jobs.into_iter().map(|j| j.blob).collect(),
         diff_ids,
         repo_digests: vec![format!("{}@{digest}", reference.repository())],
     };
-    store.add(record.clone(), std::slice::from_ref(reference))?;
-    Ok(record)
+    let mut record_to_store = record.clone();
+    if let Some(existing) = store.get(&record.id.to_string()) {
+        // Keep the digests the image was known by in other repositories.
+        for known in &existing.repo_digests {
+            if !record_to_store.repo_digests.contains(known) {
+                record_to_store.repo_digests.push(known.clone());
+            }
+        }
+    }
+    store.add(record_to_store.clone(), std::slice::from_ref(reference))?;
+    Ok(record_to_store)
+}
+
+fn is_index(body: &[u8], media_type: &str) -> bool {
+    let has_manifests = serde_json::from_slice::<serde_json::Value>(body)
+        .map(|v| v.get("manifests").is_some())
+        .unwrap_or(false);
+    media_type == MEDIA_OCI_INDEX
+        || media_type == MEDIA_DOCKER_LIST
+        || (media_type.is_empty() && has_manifests)
+}
+
+fn no_match(platform: &Platform) -> String {
+    format!(
+        "no image for {}/{}{}",
+        platform.os,
+        platform.architecture,
+        platform
+            .variant
+            .as_deref()
+            .map(|v| format!("/{v}"))
+            .unwrap_or_default()
+    )
+}
+
+/// The digest of the index entry for `platform` (the variant must match when asked for).
+fn pick_platform(index: &ImageIndex, platform: &Platform) -> Option<String> {
+    index
+        .manifests()
+        .iter()
+        .find(|m| {
+            m.platform().as_ref().is_some_and(|p| {
+                p.os().to_string() == platform.os
+                    && p.architecture().to_string() == platform.architecture
+                    && platform
+                        .variant
+                        .as_ref()
+                        .is_none_or(|v| p.variant().as_deref() == Some(v.as_str()))
+            })
+        })
+        .map(|m| m.digest().to_string())
+}
+
+pub(crate) fn event(blob: &Digest, status: Status, current: u64, total: Option<u64>) -> Event {
+    Event {
+        id: blob.short().to_string(),
+        status,
+        current,
+        total,
+    }
+}
+
+/// Runs `work` on every job, [`PARALLEL_LAYERS`] at a time; the first error wins and stops
+/// jobs not yet started.
+fn run_parallel<F>(jobs: &[LayerJob], work: F) -> Result<()>
+where
+    F: Fn(&LayerJob) -> Result<()> + Sync,
+{
+    let next = AtomicUsize::new(0);
+    let failure: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL_LAYERS.min(jobs.len()) {
+            scope.spawn(|| loop {
+                if failure.lock().expect("failure lock").is_some() {
+                    return;
+                }
+                let Some(job) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    return;
+                };
+                if let Err(e) = work(job) {
+                    failure.lock().expect("failure lock").get_or_insert(e);
+                    return;
+                }
+            });
+        }
+    });
+    match failure.into_inner().expect("failure lock") {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Makes sure one layer's blob and snapshot are both present.
+fn bring_layer(
+    registry: &Registry,
+    repository: &str,
+    blobs: &berth_image::BlobStore,
+    snapshots: &Snapshotter,
+    job: &LayerJob,
+    observer: &dyn Observer,
+) -> Result<()> {
+    let have_blob = blobs.contains(&job.blob);
+    let have_snapshot = snapshots.get(&job.chain_id).is_some();
+    match (have_blob, have_snapshot) {
+        (true, true) => {}
+        (false, true) => {
+            registry.fetch_blob(repository, &job.blob, Some(job.size), blobs)?;
+        }
+        (true, false) => {
+            observer.event(event(&job.blob, Status::Extracting, 0, Some(job.size)));
+            let pending = snapshots.prepare(&job.chain_id)?;
+            pending.unpack(blobs.open_blob(&job.blob)?, &job.diff_id)?;
+            pending.commit()?;
+        }
+        (false, false) => {
+            stream_layer(registry, repository, blobs, snapshots, job, observer)?;
+        }
+    }
+    let status = if have_blob && have_snapshot {
+        Status::AlreadyExists
+    } else {
+        Status::PullComplete
+    };
+    observer.event(event(&job.blob, status, job.size, Some(job.size)));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platforms_parse_as_docker_writes_them() {
+        let p: Platform = "linux/arm64/v8".parse().unwrap();
+        assert_eq!(
+            (p.os.as_str(), p.architecture.as_str(), p.variant.as_deref()),
+            ("linux", "arm64", Some("v8"))
+        );
+        assert!("linux".parse::<Platform>().is_err());
+        assert!("linux/amd64/v1/x".parse::<Platform>().is_err());
+        assert!("/amd64".parse::<Platform>().is_err());
+    }
 }

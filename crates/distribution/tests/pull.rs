@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use berth_distribution::{pull, ClientConfig, Platform};
 use berth_image::digest::sha256;
+use berth_image::progress::Silent;
 use berth_image::snapshot::Snapshotter;
 use berth_image::{ImageStore, Reference};
 
@@ -114,14 +115,17 @@ fn an_image_pushed_by_skopeo_is_pulled_verified_and_mounts() {
     assert!(status.success(), "skopeo copy failed");
 
     let mut store = ImageStore::open(&registry.dir.join("store")).unwrap();
+    let snapshots = Snapshotter::open(&registry.dir.join("snapshots")).unwrap();
     let reference: Reference = format!("{}/berth-test/busybox:1", registry.address)
         .parse()
         .unwrap();
     let image = pull(
         &mut store,
+        &snapshots,
         &reference,
         &Platform::default(),
         &ClientConfig::default(),
+        &Silent,
     )
     .unwrap();
     assert_eq!(image.layers.len(), 1);
@@ -133,7 +137,6 @@ fn an_image_pushed_by_skopeo_is_pulled_verified_and_mounts() {
         "the name points at the image"
     );
 
-    let snapshots = Snapshotter::open(&registry.dir.join("snapshots")).unwrap();
     let rootfs = registry.dir.join("rootfs");
     snapshots
         .mount_rootfs(
@@ -153,9 +156,11 @@ fn an_image_pushed_by_skopeo_is_pulled_verified_and_mounts() {
     // A second pull finds everything in place and changes nothing.
     let again = pull(
         &mut store,
+        &snapshots,
         &reference,
         &Platform::default(),
         &ClientConfig::default(),
+        &Silent,
     )
     .unwrap();
     assert_eq!(again, image);
@@ -165,9 +170,11 @@ fn an_image_pushed_by_skopeo_is_pulled_verified_and_mounts() {
         .unwrap();
     let err = pull(
         &mut store,
+        &snapshots,
         &missing,
         &Platform::default(),
         &ClientConfig::default(),
+        &Silent,
     )
     .unwrap_err()
     .to_string();

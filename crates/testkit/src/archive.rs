@@ -1,0 +1,90 @@
+//! Image archives (`docker save` format) made from layers built in memory.
+
+use std::fs;
+use std::path::Path;
+
+use sha2::{Digest as _, Sha256};
+
+/// `sha256:<hex>` of `data`.
+pub fn sha256(data: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(data))
+}
+
+/// A layer holding `/bin/busybox` from the busybox-static package.
+pub fn busybox_layer() -> Vec<u8> {
+    let busybox = fs::read("/bin/busybox").expect("/bin/busybox (apt-get install busybox-static)");
+    let mut layer = tar::Builder::new(Vec::new());
+    let mut dir = tar::Header::new_gnu();
+    dir.set_entry_type(tar::EntryType::Directory);
+    dir.set_mode(0o755);
+    dir.set_size(0);
+    layer.append_data(&mut dir, "bin", &[][..]).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o755);
+    h.set_size(busybox.len() as u64);
+    layer
+        .append_data(&mut h, "bin/busybox", &busybox[..])
+        .unwrap();
+    layer.into_inner().unwrap()
+}
+
+/// A layer with one file `/data/<seed>.bin` of `size` pseudo-random (incompressible) bytes.
+pub fn random_layer(seed: u64, size: usize) -> Vec<u8> {
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let data: Vec<u8> = (0..size)
+        .map(|_| {
+            // xorshift64*: cheap, deterministic, and gzip cannot shrink it.
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            (state.wrapping_mul(0x2545F4914F6CDD1D) >> 56) as u8
+        })
+        .collect();
+    let mut layer = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o644);
+    h.set_size(data.len() as u64);
+    layer
+        .append_data(&mut h, format!("data/{seed}.bin"), &data[..])
+        .unwrap();
+    layer.into_inner().unwrap()
+}
+
+/// Writes a docker-save archive of one image with these (uncompressed) layers, named `name`
+/// when given; its config runs `/bin/busybox true`. Returns the image id (the config digest).
+pub fn docker_archive(path: &Path, layers: &[Vec<u8>], name: Option<&str>) -> String {
+    let diff_ids: Vec<String> = layers.iter().map(|l| sha256(l)).collect();
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "created": "2024-01-01T00:00:00Z",
+        "config": { "Cmd": ["/bin/busybox", "true"] },
+        "rootfs": { "type": "layers", "diff_ids": diff_ids },
+        "history": diff_ids.iter().map(|d| serde_json::json!({"created_by": format!("layer {d}")})).collect::<Vec<_>>(),
+    })
+    .to_string();
+    let layer_names: Vec<String> = (0..layers.len())
+        .map(|i| format!("{i}/layer.tar"))
+        .collect();
+    let manifest = serde_json::json!([{
+        "Config": "config.json",
+        "RepoTags": name.map(|n| vec![n]),
+        "Layers": layer_names,
+    }])
+    .to_string();
+    let mut archive = tar::Builder::new(fs::File::create(path).expect("create the archive"));
+    let mut add = |name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        archive.append_data(&mut h, name, data).unwrap();
+    };
+    add("config.json", config.as_bytes());
+    for (name, data) in layer_names.iter().zip(layers) {
+        add(name, data);
+    }
+    add("manifest.json", manifest.as_bytes());
+    archive.finish().unwrap();
+    sha256(config.as_bytes())
+}

@@ -1,0 +1,196 @@
+//! `berth-imagectl pull` against a real registry, as a user sees it: output, exit codes, and
+//! what is (not) left in the data root when the registry serves bad content or the pull is
+//! killed.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use berth_testkit::{busybox_layer, docker_archive, random_layer, LocalRegistry, TempDir};
+
+fn imagectl(data_root: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_berth-imagectl"))
+        .arg("--data-root")
+        .arg(data_root)
+        .args(args)
+        .output()
+        .expect("run berth-imagectl")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Files left under `dir` whose name starts with one of `prefixes` (half-done work).
+fn leftovers(dir: &Path, prefixes: &[&str]) -> Vec<String> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| prefixes.iter().any(|p| n.starts_with(p)))
+        .collect()
+}
+
+/// The layer digests of an image in the registry, as its manifest lists them.
+fn registry_layers(registry: &LocalRegistry, repository: &str, tag: &str) -> Vec<String> {
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{}/{repository}:{tag}", registry.address))
+        .output()
+        .expect("skopeo inspect");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let manifest: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn pull_reports_each_layer_and_a_second_pull_is_up_to_date() {
+    let registry = LocalRegistry::start();
+    let work = TempDir::new("pull-output");
+    let archive = work.join("image.tar");
+    docker_archive(&archive, &[busybox_layer(), random_layer(1, 1 << 20)], None);
+    let name = registry.push_archive(&archive, "test/busybox:1");
+    let root = work.join("root");
+
+    let out = imagectl(&root, &["pull", &name]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.contains("1: Pulling from test/busybox"), "{stdout}");
+    for layer in registry_layers(&registry, "test/busybox", "1") {
+        let id = &layer[7..19];
+        assert!(stdout.contains(&format!("{id}: Pull complete")), "{stdout}");
+    }
+    assert!(stdout.contains("Digest: sha256:"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("Status: Downloaded newer image for {name}")),
+        "{stdout}"
+    );
+
+    let again = imagectl(&root, &["pull", &name]);
+    let stdout = text(&again.stdout);
+    assert!(again.status.success());
+    assert!(stdout.contains("Already exists"), "{stdout}");
+    assert!(stdout.contains("Status: Image is up to date"), "{stdout}");
+
+    let images = text(&imagectl(&root, &["images"]).stdout);
+    assert!(
+        images.contains(&format!("{}/test/busybox", registry.address)),
+        "{images}"
+    );
+    assert!(imagectl(&root, &["verify"]).status.success());
+}
+
+#[test]
+fn a_corrupted_layer_fails_the_pull_naming_its_digest_and_stores_nothing() {
+    let registry = LocalRegistry::start();
+    let work = TempDir::new("pull-corrupt");
+    let archive = work.join("image.tar");
+    docker_archive(&archive, &[busybox_layer(), random_layer(2, 1 << 20)], None);
+    let name = registry.push_archive(&archive, "test/corrupt:1");
+    let layers = registry_layers(&registry, "test/corrupt", "1");
+    let bad = &layers[1];
+    let path = registry.blob_data(bad);
+    let mut data = fs::read(&path).unwrap();
+    let middle = data.len() / 2;
+    data[middle] ^= 0xff;
+    fs::write(&path, data).unwrap();
+
+    let root = work.join("root");
+    let out = imagectl(&root, &["pull", &name]);
+    let stderr = text(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "the pull of a corrupted layer succeeded"
+    );
+    assert!(
+        stderr.contains(bad.as_str()),
+        "the error does not name {bad}: {stderr}"
+    );
+    let listed = text(&imagectl(&root, &["images", "-q"]).stdout);
+    assert!(listed.trim().is_empty(), "an image was stored: {listed}");
+    assert!(!root.join("image/blobs/sha256").join(&bad[7..]).exists());
+    assert!(leftovers(&root.join("image/ingest"), &[""]).is_empty());
+    assert!(leftovers(&root.join("snapshots"), &["tmp-"]).is_empty());
+}
+
+#[test]
+fn a_corrupted_manifest_fails_the_pull_naming_its_digest() {
+    let registry = LocalRegistry::start();
+    let work = TempDir::new("pull-manifest");
+    let archive = work.join("image.tar");
+    docker_archive(&archive, &[busybox_layer()], None);
+    let name = registry.push_archive(&archive, "test/manifest:1");
+    let link = registry.dir.join(
+        "storage/docker/registry/v2/repositories/test/manifest/_manifests/tags/1/current/link",
+    );
+    let digest = fs::read_to_string(link).unwrap();
+    let path = registry.blob_data(digest.trim());
+    let corrupted = fs::read_to_string(&path)
+        .unwrap()
+        .replacen("amd64", "AMD64", 1);
+    let corrupted = if corrupted.contains("AMD64") {
+        corrupted
+    } else {
+        fs::read_to_string(&path).unwrap().replacen('{', "{ ", 1)
+    };
+    fs::write(&path, corrupted).unwrap();
+
+    let root = work.join("root");
+    let out = imagectl(&root, &["pull", &name]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(digest.trim()),
+        "the error does not name {digest}: {stderr}"
+    );
+    assert!(text(&imagectl(&root, &["images", "-q"]).stdout)
+        .trim()
+        .is_empty());
+}
+
+#[test]
+fn a_pull_killed_midway_leaves_a_store_the_next_pull_completes() {
+    let registry = LocalRegistry::start();
+    let work = TempDir::new("pull-kill");
+    let archive = work.join("image.tar");
+    let layers: Vec<Vec<u8>> = (10..14).map(|seed| random_layer(seed, 16 << 20)).collect();
+    docker_archive(&archive, &layers, None);
+    let name = registry.push_archive(&archive, "test/big:1");
+    let root = work.join("root");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth-imagectl"))
+        .arg("--data-root")
+        .arg(&root)
+        .args(["pull", &name])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let started = lines.any(|l| l.is_ok_and(|l| l.ends_with("Downloading")));
+    assert!(started, "the pull never reported a download");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(text(&imagectl(&root, &["images", "-q"]).stdout)
+        .trim()
+        .is_empty());
+
+    let out = imagectl(&root, &["pull", "-q", &name]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(imagectl(&root, &["verify"]).status.success());
+    assert!(
+        text(&imagectl(&root, &["images", "-q"]).stdout)
+            .lines()
+            .count()
+            == 1
+    );
+}
