@@ -177,10 +177,8 @@ fn load(root: &mut Root, input: Option<&Path>, quiet: bool) -> Result<()> {
         }
     };
     for (id, names) in loaded {
-        if names.is_empty() {
-            if !quiet {
-                println!("Loaded image ID: {id}");
-            }
+        if names.is_empty() && !quiet {
+            println!("Loaded image ID: {id}");
         }
         for name in names {
             if !quiet {
