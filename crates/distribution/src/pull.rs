@@ -89,13 +89,13 @@ pub fn pull(
         (None, None) => "latest".to_string(),
     };
     let (mut body, mut media_type, mut digest) = registry.manifest(repository, &tag_or_digest)?;
-    if is_index(&body, &media_type) {
+    if classify(&body, &media_type, &digest)? == Document::Index {
         let index = ImageIndex::from_reader(&body[..])
             .map_err(|e| invalid(format!("index {digest}"), e))?;
         let child = pick_platform(&index, platform)
             .ok_or_else(|| invalid(reference.to_string(), no_match(platform)))?;
         (body, media_type, digest) = registry.manifest(repository, &child)?;
-        if is_index(&body, &media_type) {
+        if classify(&body, &media_type, &digest)? == Document::Index {
             return Err(invalid(
                 format!("manifest {digest}"),
                 "an index inside an index is not an image",
@@ -166,13 +166,61 @@ pub fn pull(
     Ok(record_to_store)
 }
 
-fn is_index(body: &[u8], media_type: &str) -> bool {
-    let has_manifests = serde_json::from_slice::<serde_json::Value>(body)
-        .map(|v| v.get("manifests").is_some())
-        .unwrap_or(false);
-    media_type == MEDIA_OCI_INDEX
-        || media_type == MEDIA_DOCKER_LIST
-        || (media_type.is_empty() && has_manifests)
+/// What a registry document is.
+#[derive(Debug, PartialEq, Eq)]
+enum Document {
+    Index,
+    Manifest,
+}
+
+const MANIFEST_TYPES: [&str; 2] = [
+    crate::client::MEDIA_OCI_MANIFEST,
+    crate::client::MEDIA_DOCKER_MANIFEST,
+];
+const INDEX_TYPES: [&str; 2] = [MEDIA_OCI_INDEX, MEDIA_DOCKER_LIST];
+
+/// Decides whether `body` is an index or a manifest from the Content-Type, the document's own
+/// `mediaType` and its fields, refusing a document they disagree on (one that could be read
+/// both ways is how a registry or a proxy could swap what is run).
+fn classify(body: &[u8], content_type: &str, digest: &Digest) -> Result<Document> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| invalid(format!("manifest {digest}"), format!("not JSON: {e}")))?;
+    let bad = |reason: &str| invalid(format!("manifest {digest}"), reason);
+    let own_type = value
+        .get("mediaType")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    let has_manifests = value.get("manifests").is_some();
+    let has_layers = value.get("layers").is_some() || value.get("config").is_some();
+    if has_manifests && has_layers {
+        return Err(bad("it has both manifests and layers: ambiguous"));
+    }
+    let kind_of = |media_type: &str| -> Result<Option<Document>> {
+        if media_type.is_empty() || media_type == "application/json" {
+            Ok(None)
+        } else if INDEX_TYPES.contains(&media_type) {
+            Ok(Some(Document::Index))
+        } else if MANIFEST_TYPES.contains(&media_type) {
+            Ok(Some(Document::Manifest))
+        } else {
+            Err(bad(&format!("unsupported media type {media_type:?}")))
+        }
+    };
+    let by_header = kind_of(content_type)?;
+    let by_body = kind_of(own_type)?;
+    let by_fields = match (has_manifests, has_layers) {
+        (true, _) => Document::Index,
+        (_, true) => Document::Manifest,
+        _ => return Err(bad("it has neither manifests nor layers")),
+    };
+    for claimed in [by_header, by_body].into_iter().flatten() {
+        if claimed != by_fields {
+            return Err(bad(&format!(
+                "its media type says {claimed:?} but its content is a {by_fields:?}"
+            )));
+        }
+    }
+    Ok(by_fields)
 }
 
 fn no_match(platform: &Platform) -> String {
@@ -283,6 +331,28 @@ fn bring_layer(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ambiguous_or_mislabelled_documents_are_refused() {
+        let d = berth_image::digest::sha256(b"x");
+        let manifest = br#"{"schemaVersion":2,"config":{},"layers":[]}"#;
+        let index = br#"{"schemaVersion":2,"manifests":[]}"#;
+        let both = br#"{"schemaVersion":2,"manifests":[],"layers":[]}"#;
+        let oci_m = crate::client::MEDIA_OCI_MANIFEST;
+        assert_eq!(classify(manifest, oci_m, &d).unwrap(), Document::Manifest);
+        assert_eq!(
+            classify(index, MEDIA_OCI_INDEX, &d).unwrap(),
+            Document::Index
+        );
+        assert_eq!(classify(index, "", &d).unwrap(), Document::Index);
+        assert!(classify(both, oci_m, &d).is_err());
+        assert!(classify(index, oci_m, &d).is_err());
+        assert!(classify(manifest, MEDIA_DOCKER_LIST, &d).is_err());
+        let lying_body = br#"{"mediaType":"application/vnd.oci.image.index.v1+json","layers":[]}"#;
+        assert!(classify(lying_body, "", &d).is_err());
+        assert!(classify(manifest, "text/html", &d).is_err());
+        assert!(classify(b"not json", oci_m, &d).is_err());
+    }
 
     #[test]
     fn platforms_parse_as_docker_writes_them() {

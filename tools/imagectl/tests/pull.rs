@@ -74,6 +74,21 @@ fn pull_reports_each_layer_and_a_second_pull_is_up_to_date() {
         "{stdout}"
     );
 
+    // By digest, into another store: the same image.
+    let digest = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Digest: "))
+        .expect("a Digest line")
+        .to_string();
+    let by_digest = format!("{}/test/busybox@{digest}", registry.address);
+    let other = work.join("other");
+    let out = imagectl(&other, &["pull", "-q", &by_digest]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&imagectl(&other, &["images", "-q"]).stdout),
+        text(&imagectl(&root, &["images", "-q"]).stdout)
+    );
+
     let again = imagectl(&root, &["pull", &name]);
     let stdout = text(&again.stdout);
     assert!(again.status.success());
