@@ -5,6 +5,7 @@ pub mod archive;
 pub mod diff;
 pub mod digest;
 pub mod error;
+pub mod gc;
 pub mod images;
 pub mod layer;
 pub mod lock;
