@@ -101,10 +101,27 @@ impl Snapshotter {
         fs::create_dir_all(dir.parent().expect("containers dir"))
             .context(|| format!("create {}", self.root.join("containers").display()))?;
         fs::create_dir(&dir).context(|| format!("create container snapshot {}", dir.display()))?;
+        let made = self.fill_container(blobs, image, id, &dir);
+        if made.is_err() {
+            // Leave nothing half made (garbage collection would also remove it, lacking
+            // snapshot.json, but the space is better freed now).
+            let _ = umount2(&dir.join("rootfs"), MntFlags::MNT_DETACH);
+            let _ = fs::remove_dir_all(&dir);
+        }
+        made
+    }
+
+    fn fill_container(
+        &self,
+        blobs: &BlobStore,
+        image: &ImageRecord,
+        id: &str,
+        dir: &Path,
+    ) -> Result<PathBuf> {
         let layers = self.layers(blobs, image)?;
         let rootfs = dir.join("rootfs");
         match self.driver {
-            Driver::Overlay => mount_overlay(&layers, &dir, &rootfs)?,
+            Driver::Overlay => mount_overlay(&layers, dir, &rootfs)?,
             Driver::Copy => {
                 fs::create_dir(&rootfs).context(|| format!("create {}", rootfs.display()))?;
                 for layer in &layers {

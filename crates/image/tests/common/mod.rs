@@ -130,7 +130,18 @@ impl LayerBuilder {
 
 /// A `docker save` archive of one image made of `layers`, tagged `tag`.
 pub fn docker_save_archive(layers: &[&[u8]], tag: &str) -> Vec<u8> {
-    let diff_ids: Vec<String> = layers.iter().map(|l| sha256(l).to_string()).collect();
+    let diff_ids: Vec<_> = layers.iter().map(|l| sha256(l)).collect();
+    docker_save_archive_with(layers, &diff_ids, tag)
+}
+
+/// A `docker save` archive of one image whose (possibly compressed) `layers` unpack to
+/// `diff_ids`.
+pub fn docker_save_archive_with(
+    layers: &[&[u8]],
+    diff_ids: &[berth_image::Digest],
+    tag: &str,
+) -> Vec<u8> {
+    let diff_ids: Vec<String> = diff_ids.iter().map(|d| d.to_string()).collect();
     let config = serde_json::json!({
         "architecture": "amd64",
         "os": "linux",
