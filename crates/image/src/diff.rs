@@ -14,6 +14,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use berth_safepath::proc_path;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use std::os::fd::OwnedFd;
 use tar::{EntryType, Header};
 
 use crate::digest::{Algorithm, Digest, Hasher};
@@ -32,7 +36,7 @@ const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 /// the same form) to `out` as a layer tar.
 pub fn overlay_diff(upper: &Path, out: impl Write) -> Result<LayerDiff> {
     let mut w = LayerWriter::new(out);
-    walk_overlay(&mut w, upper, Path::new(""))?;
+    walk_overlay(&mut w, &open_dir(upper)?, Path::new(""))?;
     w.finish()
 }
 
@@ -43,8 +47,22 @@ pub fn copy_diff(container: &Path, layers: &[PathBuf], out: impl Write) -> Resul
     let mut w = LayerWriter::new(out);
     let lower = Lower { layers };
     let mut parents = Vec::new();
-    walk_copy(&mut w, container, &lower, Path::new(""), &mut parents)?;
+    let root = open_dir(container)?;
+    walk_copy(&mut w, &root, &lower, Path::new(""), &mut parents)?;
     w.finish()
+}
+
+/// Opens a directory without following a symlink at its end. The walks below hold one such
+/// descriptor per level and reach each entry as `/proc/self/fd/<dir>/<name>`: the kernel
+/// resolves only that last name, never a path a container could swap a symlink into while
+/// it is walked.
+fn open_dir(path: &Path) -> Result<OwnedFd> {
+    nix::fcntl::open(
+        path,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .context(|| format!("open directory {}", path.display()))
 }
 
 /// Names in a directory, sorted by their bytes.
@@ -119,8 +137,8 @@ fn is_opaque(dir: &Path) -> Result<bool> {
     Ok(xattr(dir, OsStr::new(OPAQUE_XATTR))?.as_deref() == Some(b"y"))
 }
 
-fn walk_overlay<W: Write>(w: &mut LayerWriter<W>, root: &Path, rel: &Path) -> Result<()> {
-    let dir = root.join(rel);
+fn walk_overlay<W: Write>(w: &mut LayerWriter<W>, dir_fd: &OwnedFd, rel: &Path) -> Result<()> {
+    let dir = proc_path(dir_fd);
     for name in sorted_names(&dir)? {
         let path = dir.join(&name);
         let entry = rel.join(&name);
@@ -132,7 +150,7 @@ fn walk_overlay<W: Write>(w: &mut LayerWriter<W>, root: &Path, rel: &Path) -> Re
             if is_opaque(&path)? {
                 w.whiteout(&entry, OsStr::new(".wh."))?;
             }
-            walk_overlay(w, root, &entry)?;
+            walk_overlay(w, &open_dir(&path)?, &entry)?;
         } else {
             w.entry(&path, &entry, &meta)?;
         }
@@ -221,12 +239,12 @@ fn flush<W: Write>(w: &mut LayerWriter<W>, parents: &mut Vec<Pending>) -> Result
 
 fn walk_copy<W: Write>(
     w: &mut LayerWriter<W>,
-    root: &Path,
+    dir_fd: &OwnedFd,
     lower: &Lower<'_>,
     rel: &Path,
     parents: &mut Vec<Pending>,
 ) -> Result<()> {
-    let dir = root.join(rel);
+    let dir = proc_path(dir_fd);
     let present = sorted_names(&dir)?;
     let mut deleted: Vec<OsString> = lower
         .names(rel)?
@@ -272,7 +290,7 @@ fn walk_copy<W: Write>(
                     meta,
                 });
             }
-            walk_copy(w, root, lower, &entry, parents)?;
+            walk_copy(w, &open_dir(&path)?, lower, &entry, parents)?;
             parents.truncate(depth);
         }
     }

@@ -85,6 +85,7 @@ fn change(rootfs: &Path) {
     fs::create_dir_all(rootfs.join("var/new/deep")).unwrap();
     fs::write(rootfs.join("var/new/deep/file"), "deep\n").unwrap();
     fs::remove_file(rootfs.join("opaque/new")).unwrap();
+    symlink("/etc", rootfs.join("hostetc")).unwrap();
 }
 
 fn round_trip(driver: Driver, name: &str) {
@@ -139,6 +140,10 @@ fn round_trip(driver: Driver, name: &str) {
         let whiteout_or_file = names.iter().any(|n| n.ends_with(expected));
         assert!(whiteout_or_file, "{expected} missing from {names:?}");
     }
+    assert!(
+        !names.iter().any(|n| n.starts_with("hostetc/")),
+        "a symlink is recorded, not followed: {names:?}"
+    );
     assert!(
         !names.iter().any(|n| n.contains("data/file")),
         "unchanged files are not in the diff: {names:?}"
