@@ -27,7 +27,9 @@ use crate::store::BlobStore;
 /// What a container's root file system was made from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerSnapshot {
+    /// The container's id (its directory's name).
     pub id: String,
+    /// The driver that made it (and that mounts, diffs and removes it).
     pub driver: Driver,
     /// Chain ids of the image's layers, bottom first: the snapshots this container holds.
     pub chain_ids: Vec<Digest>,
@@ -193,7 +195,7 @@ impl Snapshotter {
     }
 
     /// Removes container `id`'s root file system and changes; removing one that is not there
-    /// is not an error. Crash-safe: the directory is first renamed to a `trash-*` name, which
+    /// is not an error. Hold [`crate::lock::DataLock::writer`] around it. Crash-safe: the directory is first renamed to a `trash-*` name, which
     /// garbage collection finishes removing if this is interrupted.
     pub fn remove_container(&self, id: &str) -> Result<()> {
         let dir = self.container_dir(id)?;
@@ -211,7 +213,13 @@ impl Snapshotter {
             Err(e) if e.raw_os_error() == Some(Errno::ENOENT as i32) => return Ok(()),
             Err(e) => return Err(e).context(|| format!("remove {}", dir.display())),
         }
-        fs::remove_dir_all(&trash).context(|| format!("remove {}", trash.display()))
+        match fs::remove_dir_all(&trash) {
+            // A garbage collection finishing trash-* got there too.
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).context(|| format!("remove {}", trash.display()))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Writes container `id`'s changes to `out` as an uncompressed layer tar (see

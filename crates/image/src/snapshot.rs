@@ -1,7 +1,7 @@
 //! Snapshots: each layer unpacked once into its own directory (shared by every image that has
 //! it), and a container's root file system as an overlay of them with its own upper layer.
 
-use std::fs;
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -230,8 +230,18 @@ impl PendingSnapshot {
     /// unpacking of the same layer got there first, that one is kept.
     pub fn commit(self) -> Result<PathBuf> {
         let fs_dir = self.target.join("fs");
+        // The unpacked files reach the disk before the snapshot gets the name that says it is
+        // complete: after a crash, a snapshot under its chain id is whole (a `tmp-*` one is
+        // garbage). One syncfs costs less than an fsync per file of the layer.
+        let tmp = File::open(&self.tmp).context(|| format!("open {}", self.tmp.display()))?;
+        nix::unistd::syncfs(&tmp).context(|| format!("sync {}", self.tmp.display()))?;
         match fs::rename(&self.tmp, &self.target) {
-            Ok(()) => {}
+            Ok(()) => {
+                let root = self.target.parent().unwrap_or(Path::new("/"));
+                File::open(root)
+                    .and_then(|d| d.sync_all())
+                    .context(|| format!("fsync {}", root.display()))?;
+            }
             Err(e)
                 if matches!(
                     e.raw_os_error().map(nix::errno::Errno::from_raw),
