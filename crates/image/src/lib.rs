@@ -2,12 +2,16 @@
 //! directories safely (layer contents are hostile input).
 
 pub mod archive;
+pub mod diff;
 pub mod digest;
 pub mod error;
+pub mod gc;
 pub mod images;
 pub mod layer;
+pub mod lock;
 pub mod progress;
 pub mod reference;
+pub mod rootfs;
 pub mod snapshot;
 pub mod store;
 

@@ -1,21 +1,74 @@
 //! Snapshots: each layer unpacked once into its own directory (shared by every image that has
 //! it), and a container's root file system as an overlay of them with its own upper layer.
 
-use std::fs;
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 
 use crate::digest::{sha256, Digest};
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 use crate::images::ImageRecord;
 use crate::layer::{self, Whiteouts};
 use crate::store::BlobStore;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The layers directory: `<root>/<chain id hex>/fs`.
+/// The layers directory: `<root>/<chain id hex>/fs`; containers' root file systems under
+/// `<root>/containers/<id>` (see [`crate::rootfs`]).
 pub struct Snapshotter {
-    root: PathBuf,
+    pub(crate) root: PathBuf,
+    pub(crate) driver: Driver,
+}
+
+/// How a container's root file system is made from the layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Driver {
+    /// An overlay mount of the layer snapshots with the container's own upper directory.
+    Overlay,
+    /// A private copy of the layers, for file systems or kernels without overlayfs.
+    Copy,
+}
+
+impl Driver {
+    /// Overlay if an overlay mount works in `dir` (tried once, in a scratch directory that is
+    /// removed again), otherwise Copy.
+    pub fn probe(dir: &Path) -> Result<Driver> {
+        let scratch = dir.join(format!(
+            "probe-{}-{}",
+            std::process::id(),
+            PENDING_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        for d in ["lower", "upper", "work", "merged"] {
+            fs::create_dir_all(scratch.join(d))
+                .context(|| format!("create {}", scratch.join(d).display()))?;
+        }
+        let options = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            scratch.join("lower").display(),
+            scratch.join("upper").display(),
+            scratch.join("work").display()
+        );
+        let merged = scratch.join("merged");
+        let mounted = mount(
+            Some("overlay"),
+            &merged,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(options.as_str()),
+        )
+        .is_ok();
+        if mounted {
+            umount2(&merged, MntFlags::MNT_DETACH)
+                .context(|| format!("unmount {}", merged.display()))?;
+        }
+        fs::remove_dir_all(&scratch).context(|| format!("remove {}", scratch.display()))?;
+        Ok(if mounted {
+            Driver::Overlay
+        } else {
+            Driver::Copy
+        })
+    }
 }
 
 /// The chain ids of a layer stack: the first is its diff id, each next one hashes the
@@ -33,11 +86,29 @@ pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
 }
 
 impl Snapshotter {
+    /// Opens (creating if needed) the snapshots under `root`, with the overlay driver if
+    /// overlay mounts work there and the copy driver otherwise.
     pub fn open(root: &Path) -> Result<Self> {
+        fs::create_dir_all(root).context(|| format!("create {}", root.display()))?;
+        let driver = Driver::probe(root)?;
+        Ok(Snapshotter {
+            root: root.to_path_buf(),
+            driver,
+        })
+    }
+
+    /// Opens the snapshots under `root` with the given driver for containers.
+    pub fn open_with(root: &Path, driver: Driver) -> Result<Self> {
         fs::create_dir_all(root).context(|| format!("create {}", root.display()))?;
         Ok(Snapshotter {
             root: root.to_path_buf(),
+            driver,
         })
+    }
+
+    /// The driver new containers get.
+    pub fn driver(&self) -> Driver {
+        self.driver
     }
 
     /// The directory of the snapshot `chain_id`, if it has been unpacked.
@@ -60,6 +131,19 @@ impl Snapshotter {
             tmp,
             target: self.root.join(chain_id.hex()),
         })
+    }
+
+    /// The snapshot directories of `chain` (bottom first); an error names the first missing.
+    pub fn dirs(&self, chain: &[Digest]) -> Result<Vec<PathBuf>> {
+        chain
+            .iter()
+            .map(|id| {
+                self.get(id).ok_or_else(|| Error::Io {
+                    context: format!("snapshot {id}"),
+                    source: std::io::ErrorKind::NotFound.into(),
+                })
+            })
+            .collect()
     }
 
     /// Unpacks every layer of `image` not yet unpacked, checking each against its diff id;
@@ -91,30 +175,7 @@ impl Snapshotter {
         target: &Path,
     ) -> Result<()> {
         let layers = self.layers(blobs, image)?;
-        for d in ["upper", "work"] {
-            fs::create_dir_all(work.join(d))
-                .context(|| format!("create {}", work.join(d).display()))?;
-        }
-        fs::create_dir_all(target).context(|| format!("create {}", target.display()))?;
-        let lower: Vec<String> = layers
-            .iter()
-            .rev()
-            .map(|p| p.display().to_string())
-            .collect();
-        let options = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            lower.join(":"),
-            work.join("upper").display(),
-            work.join("work").display()
-        );
-        mount(
-            Some("overlay"),
-            target,
-            Some("overlay"),
-            MsFlags::empty(),
-            Some(options.as_str()),
-        )
-        .context(|| format!("mount overlay on {}", target.display()))
+        mount_overlay(&layers, work, target)
     }
 
     /// Unmounts a root file system made by [`Snapshotter::mount_rootfs`].
@@ -123,7 +184,35 @@ impl Snapshotter {
     }
 }
 
-static PENDING_COUNTER: AtomicU64 = AtomicU64::new(0);
+/// Mounts an overlay of `layers` (bottom first) at `target`, with `<work>/upper` for changes.
+pub(crate) fn mount_overlay(layers: &[PathBuf], work: &Path, target: &Path) -> Result<()> {
+    for d in ["upper", "work"] {
+        fs::create_dir_all(work.join(d))
+            .context(|| format!("create {}", work.join(d).display()))?;
+    }
+    fs::create_dir_all(target).context(|| format!("create {}", target.display()))?;
+    let lower: Vec<String> = layers
+        .iter()
+        .rev()
+        .map(|p| p.display().to_string())
+        .collect();
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        work.join("upper").display(),
+        work.join("work").display()
+    );
+    mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(options.as_str()),
+    )
+    .context(|| format!("mount overlay on {}", target.display()))
+}
+
+pub(crate) static PENDING_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A snapshot being unpacked beside its final place; removed unless committed.
 pub struct PendingSnapshot {
@@ -141,8 +230,18 @@ impl PendingSnapshot {
     /// unpacking of the same layer got there first, that one is kept.
     pub fn commit(self) -> Result<PathBuf> {
         let fs_dir = self.target.join("fs");
+        // The unpacked files reach the disk before the snapshot gets the name that says it is
+        // complete: after a crash, a snapshot under its chain id is whole (a `tmp-*` one is
+        // garbage). One syncfs costs less than an fsync per file of the layer.
+        let tmp = File::open(&self.tmp).context(|| format!("open {}", self.tmp.display()))?;
+        nix::unistd::syncfs(&tmp).context(|| format!("sync {}", self.tmp.display()))?;
         match fs::rename(&self.tmp, &self.target) {
-            Ok(()) => {}
+            Ok(()) => {
+                let root = self.target.parent().unwrap_or(Path::new("/"));
+                File::open(root)
+                    .and_then(|d| d.sync_all())
+                    .context(|| format!("fsync {}", root.display()))?;
+            }
             Err(e)
                 if matches!(
                     e.raw_os_error().map(nix::errno::Errno::from_raw),
