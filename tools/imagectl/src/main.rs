@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use berth_distribution::{ClientConfig, Platform};
+use berth_image::lock::DataLock;
 use berth_image::snapshot::Snapshotter;
 use berth_image::{ImageStore, Reference};
 use clap::{Parser, Subcommand};
@@ -54,20 +55,34 @@ enum Command {
     },
     /// Re-hash every stored blob; report those that no longer match their digest.
     Verify,
+    /// Remove blobs and snapshots no image or container uses, and what interrupted work left.
+    Gc,
 }
 
 /// The parts of a data root this tool uses.
 struct Root {
     images: ImageStore,
     snapshots: Snapshotter,
+    /// Held while this process may add content nothing references yet.
+    _lock: DataLock,
+}
+
+fn images_root(data_root: &Path) -> PathBuf {
+    data_root.join("image")
+}
+
+fn snapshots_root(data_root: &Path) -> PathBuf {
+    data_root.join("snapshots")
 }
 
 impl Root {
     fn open(data_root: &Path) -> Result<Root> {
+        let lock = DataLock::writer(&images_root(data_root))?;
         Ok(Root {
-            images: ImageStore::open(&data_root.join("image"))
+            images: ImageStore::open(&images_root(data_root))
                 .with_context(|| format!("open the image store in {}", data_root.display()))?,
-            snapshots: Snapshotter::open(&data_root.join("snapshots"))?,
+            snapshots: Snapshotter::open(&snapshots_root(data_root))?,
+            _lock: lock,
         })
     }
 }
@@ -87,6 +102,9 @@ fn run(cli: Cli) -> Result<()> {
     let config = ClientConfig {
         insecure_registries: cli.insecure_registries.clone(),
     };
+    if let Command::Gc = cli.command {
+        return gc(&cli.data_root);
+    }
     let mut root = Root::open(&cli.data_root)?;
     match cli.command {
         Command::Pull {
@@ -100,6 +118,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Verify => verify(&root),
+        Command::Gc => unreachable!("handled before the store is opened"),
     }
 }
 
@@ -218,6 +237,37 @@ fn images(root: &Root, quiet: bool) {
         for (repo, tag) in rows {
             println!("{repo:<40} {tag:<20} {:<12}", record.id.short());
         }
+    }
+}
+
+fn gc(data_root: &Path) -> Result<()> {
+    let report =
+        berth_image::gc::collect(&images_root(data_root), &snapshots_root(data_root), &[])?;
+    println!(
+        "Deleted {} blobs, {} snapshots, {} leftovers",
+        report.blobs_removed.len(),
+        report.snapshots_removed.len(),
+        report.leftovers_removed
+    );
+    println!("Total reclaimed space: {}", human_size(report.bytes_freed));
+    Ok(())
+}
+
+/// Sizes as Docker prints them (decimal units, 3 significant digits).
+fn human_size(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < units.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{value:.3}{}", units[unit])
+            .replace(".000", "")
+            .to_string()
     }
 }
 

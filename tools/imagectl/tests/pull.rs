@@ -198,6 +198,14 @@ fn a_pull_killed_midway_leaves_a_store_the_next_pull_completes() {
     assert!(text(&imagectl(&root, &["images", "-q"]).stdout)
         .trim()
         .is_empty());
+    let gc = imagectl(&root, &["gc"]);
+    assert!(gc.status.success(), "{}", text(&gc.stderr));
+    assert!(leftovers(&root.join("image/ingest"), &[""]).is_empty());
+    assert!(leftovers(&root.join("snapshots"), &["tmp-", "trash-"]).is_empty());
+    assert!(
+        leftovers(&root.join("image/blobs/sha256"), &[""]).is_empty(),
+        "no image references any blob yet"
+    );
 
     let out = imagectl(&root, &["pull", "-q", &name]);
     assert!(out.status.success(), "{}", text(&out.stderr));
