@@ -231,6 +231,13 @@ impl Registry {
                 request = request.header("Authorization", value);
             }
             let result = match &mut payload {
+                // An explicit empty body: ureq would otherwise send POST/PUT as chunked.
+                Payload::Empty if matches!(method, Method::POST | Method::PUT | Method::PATCH) => {
+                    request
+                        .header("Content-Length", "0")
+                        .body(())
+                        .map(|r| self.inner.agent.run(r))
+                }
                 Payload::Empty => request.body(()).map(|r| self.inner.agent.run(r)),
                 Payload::Bytes(data) => request.body(*data).map(|r| self.inner.agent.run(r)),
                 Payload::Stream(reader, size) => request

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod proxy;
+
 use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
