@@ -1,6 +1,7 @@
 //! Logging in to a real registry that requires a password (docker-registry with htpasswd):
 //! credentials are checked before they are stored, kept the docker CLI's way (in config.json or
-//! a credential helper), used by push and pull, and erased by logout.
+//! a credential helper), used by push and pull, and erased by logout. With token auth, bearer
+//! tokens are fetched with the credentials for the scopes a push and a cross-repo mount need.
 
 mod common;
 
@@ -10,8 +11,9 @@ use std::os::unix::fs::PermissionsExt;
 use berth_distribution::{login, logout, pull, push, ClientConfig, Error, Platform};
 use berth_image::archive::load_docker_archive;
 use berth_image::layer::Compression;
-use berth_image::progress::Silent;
+use berth_image::progress::{Event, Silent, Status};
 use berth_image::{ImageStore, Reference};
+use common::token::TokenService;
 use common::{busybox_archive, LocalRegistry, Options};
 
 const USER: &str = "berth";
@@ -20,7 +22,7 @@ const PASSWORD: &str = "s3cret pass:word";
 fn registry_with_password() -> LocalRegistry {
     LocalRegistry::start_with(Options {
         user: Some((USER.into(), PASSWORD.into())),
-        tls: false,
+        ..Options::default()
     })
 }
 
@@ -168,4 +170,67 @@ fn a_credential_helper_holds_the_password() {
     assert!(!secret.exists(), "the helper erased the secret");
     let err = push_gzip(&mut store, &reference, &config).unwrap_err();
     assert!(matches!(err, Error::Unauthorized { .. }), "{err}");
+}
+
+#[test]
+fn bearer_tokens_carry_the_push_and_mount_scopes() {
+    let tokens = TokenService::start(USER, PASSWORD);
+    let registry = LocalRegistry::start_with(Options {
+        auth: Some(tokens.registry_auth()),
+        ..Options::default()
+    });
+    let config = registry.client_config();
+    let mut store = ImageStore::open(&registry.dir.join("store")).unwrap();
+    let reference = load(&registry, &mut store);
+
+    // Anonymous: the service gives a token that grants nothing.
+    let err = push_gzip(&mut store, &reference, &config).unwrap_err();
+    assert!(matches!(err, Error::Unauthorized { .. }), "{err}");
+    let err = login(&registry.address, USER, "wrong", &config).unwrap_err();
+    assert!(matches!(err, Error::Unauthorized { .. }), "{err}");
+    assert!(!config.config_dir().join("config.json").exists());
+
+    login(&registry.address, USER, PASSWORD, &config).unwrap();
+    tokens.requests.lock().unwrap().clear();
+    push_gzip(&mut store, &reference, &config).unwrap();
+    let asked = tokens.requests.lock().unwrap().clone();
+    assert!(
+        asked.iter().all(|r| r.user.as_deref() == Some(USER)),
+        "{asked:?}"
+    );
+    assert!(
+        asked.iter().any(|r| r
+            .scopes
+            .contains(&"repository:berth-test/busybox:pull,push".to_string())),
+        "{asked:?}"
+    );
+
+    // Another repository: the token also covers pulling from the first, so layers mount.
+    let other: Reference = format!("{}/berth-test/mounted:1", registry.address)
+        .parse()
+        .unwrap();
+    let record = store.get(&reference.to_string()).unwrap().clone();
+    store.add(record, std::slice::from_ref(&other)).unwrap();
+    tokens.requests.lock().unwrap().clear();
+    let mounted = std::sync::Mutex::new(0);
+    let observer = |e: Event| {
+        if e.status == Status::Mounted {
+            *mounted.lock().unwrap() += 1;
+        }
+    };
+    push(&mut store, &other, &config, Compression::Gzip, &observer).unwrap();
+    assert_eq!(*mounted.lock().unwrap(), 1, "the one layer is mounted");
+    let asked = tokens.requests.lock().unwrap().clone();
+    assert!(
+        asked.iter().any(|r| {
+            r.scopes
+                .contains(&"repository:berth-test/mounted:pull,push".to_string())
+                && r.scopes
+                    .contains(&"repository:berth-test/busybox:pull".to_string())
+        }),
+        "{asked:?}"
+    );
+
+    let mut fresh = ImageStore::open(&registry.dir.join("fresh")).unwrap();
+    pull(&mut fresh, &other, &Platform::default(), &config).unwrap();
 }

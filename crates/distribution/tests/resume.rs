@@ -102,7 +102,7 @@ fn a_server_that_ignores_range_is_a_clear_error() {
 fn redirects_to_blob_storage_are_followed_without_credentials() {
     let registry = LocalRegistry::start_with(Options {
         user: Some(("berth".into(), "pw".into())),
-        tls: false,
+        ..Options::default()
     });
     let proxy = Proxy::start(
         &registry.address,

@@ -16,8 +16,8 @@ use common::{busybox_archive, make_ca, LocalRegistry, Options};
 #[test]
 fn the_registry_ca_from_the_certs_dir_is_trusted_and_no_other() {
     let registry = LocalRegistry::start_with(Options {
-        user: None,
         tls: true,
+        ..Options::default()
     });
     let config = registry.client_config();
     let certs = config.certs_dir().join(&registry.address);

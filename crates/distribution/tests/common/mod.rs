@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 pub mod proxy;
+pub mod token;
 
 use std::fs;
 use std::net::TcpListener;
@@ -23,6 +24,8 @@ pub struct Options {
     pub user: Option<(String, String)>,
     /// Serve HTTPS with a certificate from a CA made for the test (see [`LocalRegistry::ca`]).
     pub tls: bool,
+    /// An `auth:` section of the registry's configuration (see [`token::TokenService`]).
+    pub auth: Option<String>,
 }
 
 /// A registry process and its storage; both go away on drop.
@@ -138,6 +141,9 @@ impl LocalRegistry {
                 "auth:\n  htpasswd:\n    realm: berth-test\n    path: {}\n",
                 dir.join("htpasswd").display()
             );
+        }
+        if let Some(auth) = &options.auth {
+            config += auth;
         }
         config += "log:\n  level: error\n";
         fs::write(dir.join("config.yml"), config).unwrap();
