@@ -76,6 +76,14 @@ pub(crate) fn http_error(url: &str, e: ureq::Error) -> Error {
     }
 }
 
+/// The host serving a registry domain's API: Docker Hub's name differs from its endpoint.
+fn endpoint(domain: &str) -> &str {
+    match domain {
+        "docker.io" | "index.docker.io" => "registry-1.docker.io",
+        other => other,
+    }
+}
+
 /// How to reach registries: shared by pull, push and login.
 #[derive(Debug, Clone, Default)]
 pub struct ClientConfig {
@@ -164,7 +172,7 @@ impl Registry {
         Ok(Registry {
             inner: Arc::new(Inner {
                 agent: builder.build().into(),
-                base: format!("{scheme}://{domain}"),
+                base: format!("{scheme}://{}", endpoint(domain)),
                 domain: domain.to_string(),
                 credentials,
                 authorization: Mutex::new(None),
@@ -214,6 +222,8 @@ impl Registry {
         mut payload: Payload<'_>,
     ) -> Result<Response<Body>> {
         let url = self.url(location);
+        // Credentials go to the registry only, never to another host an upload Location names.
+        let ours = url.starts_with(&format!("{}/", self.inner.base));
         for attempt in 0..2 {
             let mut request = ureq::http::Request::builder()
                 .method(method.clone())
@@ -226,7 +236,8 @@ impl Registry {
                 .authorization
                 .lock()
                 .expect("authorization lock")
-                .clone();
+                .clone()
+                .filter(|_| ours);
             if let Some(value) = &authorization {
                 request = request.header("Authorization", value);
             }
@@ -262,7 +273,7 @@ impl Registry {
                     "authentication required".into()
                 },
             };
-            if attempt == 1 || matches!(payload, Payload::Stream(..)) {
+            if attempt == 1 || !ours || matches!(payload, Payload::Stream(..)) {
                 return Err(rejected());
             }
             let challenge = response

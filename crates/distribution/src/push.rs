@@ -244,7 +244,13 @@ impl Push<'_> {
             }
         };
         let file = blobs.open_blob(digest)?;
-        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let pushing = |done| report(Status::Pushing, done);
+        let mut reader = Counting {
+            inner: BufReader::with_capacity(1 << 20, file),
+            done: 0,
+            reported: 0,
+            report: &pushing,
+        };
         let mut sent = 0u64;
         report(Status::Pushing, 0);
         if size > CHUNK {
@@ -263,7 +269,6 @@ impl Push<'_> {
                 let response = self.registry.expect_success(response, &location)?;
                 location = self.location_of(&response, &location)?;
                 sent += len;
-                report(Status::Pushing, sent);
             }
             let finish = with_query(&location, &format!("digest={digest}"));
             let response = self
@@ -296,6 +301,26 @@ impl Push<'_> {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
             .ok_or_else(|| invalid(self.registry.url(request), "no Location in the answer"))
+    }
+}
+
+/// Passes bytes through, reporting how many went by every MiB.
+struct Counting<'a, R> {
+    inner: R,
+    done: u64,
+    reported: u64,
+    report: &'a dyn Fn(u64),
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        if self.done - self.reported >= 1 << 20 {
+            self.reported = self.done;
+            (self.report)(self.done);
+        }
+        Ok(n)
     }
 }
 

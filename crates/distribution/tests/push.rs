@@ -56,6 +56,22 @@ fn push_and_watch(
     registry: &LocalRegistry,
     compression: Compression,
 ) -> (Digest, Vec<(String, Status)>) {
+    let (digest, events) = push_with_events(store, reference, registry, compression);
+    let finals = events
+        .iter()
+        .filter(|e| e.status.is_final())
+        .map(|e| (e.id.clone(), e.status))
+        .collect();
+    (digest, finals)
+}
+
+/// Pushes and returns the manifest digest with every progress event.
+fn push_with_events(
+    store: &mut ImageStore,
+    reference: &Reference,
+    registry: &LocalRegistry,
+    compression: Compression,
+) -> (Digest, Vec<Event>) {
     let events: Mutex<Vec<Event>> = Mutex::new(Vec::new());
     let observer = |e: Event| events.lock().unwrap().push(e);
     let digest = push(
@@ -66,13 +82,7 @@ fn push_and_watch(
         &observer,
     )
     .unwrap();
-    let events = events.into_inner().unwrap();
-    let finals = events
-        .iter()
-        .filter(|e| e.status.is_final())
-        .map(|e| (e.id.clone(), e.status))
-        .collect();
-    (digest, finals)
+    (digest, events.into_inner().unwrap())
 }
 
 fn skopeo_json(args: &[&str]) -> serde_json::Value {
@@ -96,12 +106,32 @@ fn a_loaded_image_is_pushed_then_reused_and_mounted() {
     let reference = load_image(&registry, &mut store, &name);
     let loaded = store.get(&name).unwrap().clone();
 
-    let (digest, finals) = push_and_watch(&mut store, &reference, &registry, Compression::Gzip);
+    let (digest, events) = push_with_events(&mut store, &reference, &registry, Compression::Gzip);
+    let finals: Vec<_> = events.iter().filter(|e| e.status.is_final()).collect();
     assert_eq!(finals.len(), 3, "{finals:?}");
     assert!(
-        finals.iter().all(|(_, s)| *s == Status::Pushed),
+        finals.iter().all(|e| e.status == Status::Pushed),
         "{finals:?}"
     );
+    // Each layer is prepared, compressed, then pushed; the large one reports its bytes as
+    // they go, up to its compressed size.
+    for layer in &loaded.layers {
+        let statuses: Vec<Status> = events
+            .iter()
+            .filter(|e| e.id == layer.short())
+            .map(|e| e.status)
+            .collect();
+        assert_eq!(statuses[..2], [Status::Preparing, Status::Compressing]);
+    }
+    let big = finals.iter().max_by_key(|e| e.total).unwrap();
+    let progress: Vec<u64> = events
+        .iter()
+        .filter(|e| e.id == big.id && e.status == Status::Pushing)
+        .map(|e| e.current)
+        .collect();
+    assert!(progress.len() > 10, "{progress:?}");
+    assert!(progress.windows(2).all(|w| w[0] <= w[1]), "{progress:?}");
+    assert_eq!(big.current, big.total.unwrap());
 
     // The record now points at the gzip layers, and says where the image is.
     let pushed = store.get(&name).unwrap().clone();
