@@ -292,6 +292,65 @@ mod tests {
         assert_eq!(hostname_of("r.example:5000"), "r.example:5000");
     }
 
+    /// A config directory removed even when an assertion fails.
+    struct TempDir(PathBuf);
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn temp_dir(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("berth-creds-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    #[test]
+    fn a_broken_config_is_an_error_naming_the_file() {
+        let dir = temp_dir("broken");
+        fs::write(dir.0.join("config.json"), "{\"auths\": ").unwrap();
+        let err = get(&dir.0, "r.example").unwrap_err().to_string();
+        assert!(
+            err.contains(&dir.0.join("config.json").display().to_string()),
+            "{err}"
+        );
+        fs::write(
+            dir.0.join("config.json"),
+            r#"{"auths": {"r.example": {"auth": "!!"}}}"#,
+        )
+        .unwrap();
+        let err = get(&dir.0, "r.example").unwrap_err().to_string();
+        assert!(err.contains("auths.r.example.auth"), "{err}");
+    }
+
+    #[test]
+    fn entries_are_found_by_host_whatever_their_key_form() {
+        let dir = temp_dir("keys");
+        fs::write(
+            dir.0.join("config.json"),
+            r#"{"auths": {"https://r.example:5000/v1/": {"auth": "dTpwOnc="},
+                          "https://index.docker.io/v1/": {"username": "hub", "password": "pw"}}}"#,
+        )
+        .unwrap();
+        let found = get(&dir.0, "r.example:5000").unwrap().unwrap();
+        assert_eq!(
+            (found.username.as_str(), found.password.as_str()),
+            ("u", "p:w")
+        );
+        let hub = get(&dir.0, "docker.io").unwrap().unwrap();
+        assert_eq!(hub.username, "hub");
+        assert_eq!(get(&dir.0, "other.example").unwrap(), None);
+        assert!(erase(&dir.0, "r.example:5000").unwrap());
+        assert_eq!(get(&dir.0, "r.example:5000").unwrap(), None);
+        assert!(
+            get(&dir.0, "docker.io").unwrap().is_some(),
+            "other entries stay"
+        );
+    }
+
     #[test]
     fn debug_output_never_shows_the_password() {
         let c = Credentials {
