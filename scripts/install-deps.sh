@@ -6,7 +6,8 @@ packages=(
     busybox-static               # test and demo root file systems
     runc crun hyperfine time jq  # reference runtimes and benchmarks
     containerd docker.io         # real engines driving berth-runtime in tests
-    docker-registry skopeo       # a registry on 127.0.0.1 and a peer client for pull tests
+    docker-registry skopeo       # a registry on 127.0.0.1 and a peer client for pull/push tests
+    apache2-utils openssl        # htpasswd and a test CA for registry auth and TLS tests
     iproute2 strace
 )
 missing=()

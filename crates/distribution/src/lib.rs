@@ -1,10 +1,18 @@
 //! The registry protocol (OCI distribution spec, Docker Registry HTTP API v2): pulling images
-//! into berth's image store.
+//! into berth's image store, pushing them from it, and logging in.
 
 mod auth;
 mod client;
+pub mod credentials;
+mod login;
 mod pull;
+mod push;
+mod resume;
 mod stream;
+mod tls;
 
 pub use client::{ClientConfig, Error, Registry, Result};
+pub use credentials::Credentials;
+pub use login::{login, logout};
 pub use pull::{pull, Platform};
+pub use push::push;

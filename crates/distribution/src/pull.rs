@@ -81,7 +81,7 @@ pub fn pull(
     config: &ClientConfig,
     observer: &dyn Observer,
 ) -> Result<ImageRecord> {
-    let registry = Registry::new(reference.domain(), config);
+    let registry = Registry::new(reference.domain(), config)?;
     let repository = reference.path();
     let tag_or_digest = match (reference.digest(), reference.tag()) {
         (Some(d), _) => d.to_string(),

@@ -82,7 +82,7 @@ fn download(
     tx: SyncSender<Vec<u8>>,
     observer: &dyn Observer,
 ) -> Result<Option<BlobWriter>> {
-    let mut reader = registry.blob_reader(repository, &job.blob)?;
+    let mut reader = registry.blob_reader(repository, &job.blob, Some(job.size))?;
     let mut writer = blobs.writer(&job.blob, Some(job.size))?;
     let (mut done, mut reported) = (0u64, 0u64);
     loop {

@@ -2,6 +2,7 @@
 //! directories safely (layer contents are hostile input).
 
 pub mod archive;
+pub mod compress;
 pub mod diff;
 pub mod digest;
 pub mod error;

@@ -24,6 +24,12 @@ struct Cli {
     /// Registries (host:port) to reach over plain HTTP.
     #[arg(long = "insecure-registry", global = true)]
     insecure_registries: Vec<String>,
+    /// Where registry credentials are kept (config.json; default $DOCKER_CONFIG or ~/.docker).
+    #[arg(long = "config", global = true)]
+    config_dir: Option<PathBuf>,
+    /// Per-registry CA certificates, in <dir>/<host:port>/*.crt (default /etc/docker/certs.d).
+    #[arg(long, global = true)]
+    certs_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -101,6 +107,8 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     let config = ClientConfig {
         insecure_registries: cli.insecure_registries.clone(),
+        config_dir: cli.config_dir.clone(),
+        certs_dir: cli.certs_dir.clone(),
     };
     if let Command::Gc = cli.command {
         return gc(&cli.data_root);
