@@ -6,13 +6,15 @@ pub mod digest;
 pub mod error;
 pub mod images;
 pub mod layer;
+mod oci_layout;
 pub mod progress;
 pub mod reference;
+pub mod save;
 pub mod snapshot;
 pub mod store;
 
 pub use digest::Digest;
 pub use error::{Error, Result};
-pub use images::{ImageRecord, ImageStore};
+pub use images::{ImageRecord, ImageStore, Removal};
 pub use reference::Reference;
 pub use store::BlobStore;
