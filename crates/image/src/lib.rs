@@ -2,16 +2,20 @@
 //! directories safely (layer contents are hostile input).
 
 pub mod archive;
+mod changes;
 pub mod digest;
 pub mod error;
 pub mod images;
+pub mod inspect;
 pub mod layer;
 mod oci_layout;
 pub mod progress;
 pub mod reference;
+pub mod rootfs_tar;
 pub mod save;
 pub mod snapshot;
 pub mod store;
+mod time;
 
 pub use digest::Digest;
 pub use error::{Error, Result};
