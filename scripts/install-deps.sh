@@ -7,7 +7,7 @@ packages=(
     runc crun hyperfine time jq  # reference runtimes and benchmarks
     containerd docker.io         # real engines driving berth-runtime in tests
     docker-registry skopeo       # a registry on 127.0.0.1 and a peer client for pull tests
-    iproute2 strace
+    iproute2 strace curl        # curl: pinging a test dockerd over its socket
 )
 missing=()
 for p in "${packages[@]}"; do
