@@ -124,21 +124,23 @@ fn image(
                 return Err(invalid(format!("{path}: indexes nest too deep")));
             }
             let index: Index = files.json(store, &path)?;
-            let wanted = index
-                .manifests
-                .iter()
-                .find(|m| {
-                    m.platform
-                        .as_ref()
-                        .is_some_and(|p| p.os == "linux" && p.architecture == host_architecture())
-                })
-                .ok_or_else(|| {
-                    invalid(format!(
-                        "index {} has no manifest for linux/{}",
-                        descriptor.digest,
-                        host_architecture()
-                    ))
-                })?;
+            // The host's platform; else an index of one manifest that names none.
+            let host = index.manifests.iter().find(|m| {
+                m.platform
+                    .as_ref()
+                    .is_some_and(|p| p.os == "linux" && p.architecture == host_architecture())
+            });
+            let only = match &index.manifests[..] {
+                [one] if one.platform.is_none() => Some(one),
+                _ => None,
+            };
+            let wanted = host.or(only).ok_or_else(|| {
+                invalid(format!(
+                    "index {} has no manifest for linux/{}",
+                    descriptor.digest,
+                    host_architecture()
+                ))
+            })?;
             image(store, files, wanted, names, depth + 1)
         }
         media::MANIFEST | DOCKER_MANIFEST => {
