@@ -25,10 +25,16 @@ fn docker_loads_and_runs_what_berth_saves_and_berth_loads_what_docker_saves() {
     store
         .tag("berth-test/saved:1", &"berth-test/saved:2".parse().unwrap())
         .unwrap();
+    // A second image sharing the busybox layer, saved in the same archive.
+    let second = busybox_image(&mut store, "second\n", &["berth-test/second:1"]);
     let archive = dir.path("berth.tar");
     save(
         &store,
-        &["berth-test/saved:1", "berth-test/saved:2"],
+        &[
+            "berth-test/saved:1",
+            "berth-test/saved:2",
+            "berth-test/second:1",
+        ],
         Format::Docker,
         fs::File::create(&archive).unwrap(),
     )
@@ -58,7 +64,7 @@ fn docker_loads_and_runs_what_berth_saves_and_berth_loads_what_docker_saves() {
         "the image's CMD reads the gzip layer's file"
     );
 
-    // Back: an image docker made itself (import), saved by docker in its own format.
+    // Back: docker's own archive format (20.10: one directory per layer, `<id>.json` configs).
     engine.docker_ok(&["tag", "berth-test/saved:1", "berth-test/docker:7"]);
     let docker_archive = dir.path("docker.tar");
     engine.docker_ok(&[
@@ -67,14 +73,23 @@ fn docker_loads_and_runs_what_berth_saves_and_berth_loads_what_docker_saves() {
         docker_archive.to_str().unwrap(),
         "berth-test/docker:7",
         "berth-test/saved:2",
+        "berth-test/second:1",
     ]);
     let mut other = ImageStore::open(&dir.path("other")).unwrap();
     let loaded = load_docker_archive(&mut other, fs::File::open(&docker_archive).unwrap()).unwrap();
-    assert_eq!(loaded.len(), 1);
-    assert_eq!(loaded[0].0, image.id);
-    let mut names: Vec<String> = loaded[0].1.iter().map(|r| r.familiar()).collect();
+    assert_eq!(loaded.len(), 2);
+    let first = loaded
+        .iter()
+        .find(|(id, _)| *id == image.id)
+        .expect("the first image is loaded under its id");
+    let mut names: Vec<String> = first.1.iter().map(|r| r.familiar()).collect();
     names.sort();
     assert_eq!(names, ["berth-test/docker:7", "berth-test/saved:2"]);
+    let loaded_second = other.get("berth-test/second:1").unwrap();
+    assert_eq!(
+        (&loaded_second.id, &loaded_second.diff_ids),
+        (&second.id, &second.diff_ids)
+    );
     assert_eq!(
         other.get("berth-test/docker:7").unwrap().diff_ids,
         image.diff_ids
