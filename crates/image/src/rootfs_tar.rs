@@ -143,8 +143,11 @@ impl<W: Write> Exporter<W> {
             let child = path.join(&name);
             let stat = fstatat(fd, name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW)
                 .context(|| format!("stat {}", self.at(&child)))?;
-            self.xattrs(&listing.join(&name), &child)?;
             let kind = SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits());
+            if kind == SFlag::S_IFSOCK {
+                continue; // A tar cannot hold a socket; Docker leaves them out too.
+            }
+            self.xattrs(&listing.join(&name), &child)?;
             match kind {
                 SFlag::S_IFDIR => {
                     let mut h = header(&stat, tar::EntryType::Directory);
@@ -183,7 +186,12 @@ impl<W: Write> Exporter<W> {
                     }
                     self.append(&mut h, &child, io::empty())?;
                 }
-                _ => {} // Sockets: a tar cannot hold them, Docker leaves them out too.
+                _ => {
+                    return Err(Error::Layer {
+                        entry: self.top.join(&child),
+                        reason: format!("unknown file type {:o}", stat.st_mode),
+                    })
+                }
             }
         }
         Ok(())
