@@ -108,11 +108,20 @@ impl ImageStore {
         self.save()
     }
 
-    /// Finds an image by name (normalised), full id, or an id prefix of at least 4 hex digits.
+    /// Finds an image by name (normalised), by `repository@digest` of a manifest it was pulled
+    /// or pushed as, by full id, or by an id prefix of at least 4 hex digits.
     pub fn get(&self, name_or_id: &str) -> Option<&ImageRecord> {
         if let Ok(reference) = name_or_id.parse::<Reference>() {
             if let Some(id) = self.index.names.get(&reference.to_string()) {
                 return self.index.images.get(&id.to_string());
+            }
+            if let Some(digest) = reference.digest() {
+                let wanted = format!("{}@{digest}", reference.repository());
+                return self
+                    .index
+                    .images
+                    .values()
+                    .find(|r| r.repo_digests.contains(&wanted));
             }
         }
         let hex = name_or_id.strip_prefix("sha256:").unwrap_or(name_or_id);

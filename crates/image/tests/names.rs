@@ -156,3 +156,16 @@ fn tagging_moves_a_name_and_untag_leaves_the_image() {
     let err = store.untag(&"berth-test/a:1".parse().unwrap()).unwrap_err();
     assert_eq!(err.to_string(), "image berth-test/a:1 not found");
 }
+
+#[test]
+fn an_image_is_found_by_the_manifest_digest_it_was_pulled_as() {
+    let dir = Scratch::new("names-digest");
+    let mut store = ImageStore::open(&dir.path("s")).unwrap();
+    let mut image = busybox_image(&mut store, "pulled\n", &["berth-test/p:1"]);
+    let manifest = berth_image::digest::sha256(b"a manifest");
+    image.repo_digests = vec![format!("docker.io/berth-test/p@{manifest}")];
+    store.add(image.clone(), &[]).unwrap();
+    let by_digest = format!("berth-test/p@{manifest}");
+    assert_eq!(store.get(&by_digest).map(|r| &r.id), Some(&image.id));
+    assert!(store.get(&format!("berth-test/other@{manifest}")).is_none());
+}
