@@ -8,7 +8,7 @@ packages=(
     containerd docker.io         # real engines driving berth-runtime in tests
     docker-registry skopeo       # a registry on 127.0.0.1 and a peer client for pull/push tests
     apache2-utils openssl        # htpasswd and a test CA for registry auth and TLS tests
-    iproute2 strace
+    iproute2 strace curl        # curl: pinging a test dockerd over its socket
 )
 missing=()
 for p in "${packages[@]}"; do

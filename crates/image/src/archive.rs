@@ -1,4 +1,11 @@
-//! `load`: images from a `docker save` archive.
+//! `load`: images from an image archive, either what `docker save` writes (`manifest.json`,
+//! old or new layout) or a pure OCI image layout (`index.json` only, names from annotations).
+//!
+//! Archives are hostile input. Every regular file goes into the blob store as it streams by
+//! (memory stays bounded), and the archive's paths are resolved lexically inside the archive:
+//! an entry, link or manifest path that climbs out of it is refused. JSON documents are read
+//! only up to 4 MiB. Every image is checked (config, layer count, digests) before any name is
+//! recorded, so a refused archive names nothing.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -9,6 +16,7 @@ use serde::Deserialize;
 use crate::digest::Digest;
 use crate::error::{Context, Error, Result};
 use crate::images::{ImageRecord, ImageStore};
+use crate::layer::Compression;
 use crate::reference::Reference;
 
 /// One entry of a docker-save `manifest.json`.
@@ -21,7 +29,8 @@ struct SavedImage {
     layers: Vec<String>,
 }
 
-fn invalid(what: String) -> Error {
+/// An archive that breaks the format or tries to escape it; `what` names the part concerned.
+pub(crate) fn invalid(what: String) -> Error {
     Error::Io {
         context: what,
         source: std::io::Error::new(std::io::ErrorKind::InvalidData, "invalid image archive"),
@@ -29,103 +38,247 @@ fn invalid(what: String) -> Error {
 }
 
 /// Largest JSON document accepted from an archive.
-const MAX_JSON: u64 = 4 << 20;
+pub(crate) const MAX_JSON: u64 = 4 << 20;
 
-/// Loads every image in a docker-save archive; returns the ids with their names.
+/// How many links one archive path may go through.
+const MAX_LINKS: usize = 16;
+
+/// Reduces `path` (relative to the directory `base`) to a path inside the archive, refusing
+/// absolute paths and `..` that climbs above the archive's root.
+fn normalize(base: &str, path: &str) -> Result<String> {
+    if path.starts_with('/') {
+        return Err(invalid(format!("path {path:?} is outside the archive")));
+    }
+    let mut parts: Vec<&str> = base.split('/').filter(|p| !p.is_empty()).collect();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(invalid(format!("path {path:?} is outside the archive")));
+                }
+            }
+            name => parts.push(name),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+/// What an archive holds: its files (stored as blobs) and its links, by normalised path.
+#[derive(Default)]
+pub(crate) struct Files {
+    files: HashMap<String, (Digest, u64)>,
+    /// Link path → the normalised path it points at.
+    links: HashMap<String, String>,
+}
+
+impl Files {
+    /// Reads the whole archive, storing each regular file as a blob.
+    fn read(store: &ImageStore, input: impl Read) -> Result<Files> {
+        let mut archive = tar::Archive::new(input);
+        let mut files = Files::default();
+        for entry in archive.entries().context(|| "read image archive")? {
+            let mut entry = entry.context(|| "read image archive entry")?;
+            let raw = entry.path().context(|| "read archive path")?;
+            let raw = raw.to_string_lossy().into_owned();
+            let path = normalize("", &raw)?;
+            let parent = path.rsplit_once('/').map_or("", |(dir, _)| dir).to_string();
+            match entry.header().entry_type() {
+                tar::EntryType::Regular | tar::EntryType::Continuous => {
+                    let stored = store.blobs().put_stream(&mut entry)?;
+                    files.files.insert(path, stored);
+                }
+                tar::EntryType::Symlink => {
+                    let target = link_target(&entry, &raw)?;
+                    files.links.insert(path, normalize(&parent, &target)?);
+                }
+                tar::EntryType::Link => {
+                    let target = link_target(&entry, &raw)?;
+                    files.links.insert(path, normalize("", &target)?);
+                }
+                _ => {}
+            }
+        }
+        Ok(files)
+    }
+
+    /// The blob an archive path holds, following links inside the archive.
+    pub(crate) fn get(&self, path: &str) -> Result<&(Digest, u64)> {
+        let mut path = normalize("", path)?;
+        for _ in 0..MAX_LINKS {
+            if let Some(found) = self.files.get(&path) {
+                return Ok(found);
+            }
+            match self.links.get(&path) {
+                Some(target) => path = target.clone(),
+                None => return Err(invalid(format!("the archive has no file {path}"))),
+            }
+        }
+        Err(invalid(format!("too many links from {path}")))
+    }
+
+    /// Whether the archive has the file (or link) `path`.
+    fn has(&self, path: &str) -> bool {
+        self.files.contains_key(path) || self.links.contains_key(path)
+    }
+
+    /// Reads the JSON document at `path`, refusing one over 4 MiB.
+    pub(crate) fn json<T: for<'de> Deserialize<'de>>(
+        &self,
+        store: &ImageStore,
+        path: &str,
+    ) -> Result<T> {
+        let (digest, size) = self.get(path)?;
+        if *size > MAX_JSON {
+            return Err(invalid(format!("{path} is larger than 4 MiB")));
+        }
+        serde_json::from_slice(&store.blobs().get(digest)?)
+            .map_err(|e| invalid(format!("{path}: {e}")))
+    }
+}
+
+fn link_target<R: Read>(entry: &tar::Entry<'_, R>, path: &str) -> Result<String> {
+    let target = entry
+        .link_name()
+        .context(|| format!("read link target of {path}"))?
+        .ok_or_else(|| invalid(format!("link {path} has no target")))?;
+    Ok(target.to_string_lossy().into_owned())
+}
+
+/// An image found in an archive, not yet recorded.
+pub(crate) struct Found {
+    pub(crate) id: Digest,
+    pub(crate) layers: Vec<Digest>,
+    pub(crate) diff_ids: Vec<Digest>,
+    pub(crate) names: Vec<Reference>,
+}
+
+/// Checks an image made of the stored blobs `config` and `layers` (with the archive paths they
+/// came from, for errors): the config parses, and lists one diff id per layer, and every
+/// uncompressed layer is exactly its diff id (compressed ones are checked when unpacked).
+pub(crate) fn check_image(
+    store: &ImageStore,
+    config: (&Digest, &str),
+    layers: &[(Digest, String)],
+    names: Vec<Reference>,
+) -> Result<Found> {
+    let (id, config_path) = config;
+    let config_bytes = store.blobs().get(id)?;
+    if config_bytes.len() as u64 > MAX_JSON {
+        return Err(invalid(format!("{config_path} is larger than 4 MiB")));
+    }
+    let parsed = ImageConfiguration::from_reader(&config_bytes[..])
+        .map_err(|e| invalid(format!("{config_path}: {e}")))?;
+    let diff_ids: Vec<Digest> = parsed
+        .rootfs()
+        .diff_ids()
+        .iter()
+        .map(|d| d.parse())
+        .collect::<Result<_>>()?;
+    if diff_ids.len() != layers.len() {
+        return Err(invalid(format!(
+            "{config_path}: {} layers in the manifest but {} diff_ids in the config",
+            layers.len(),
+            diff_ids.len()
+        )));
+    }
+    for ((digest, path), diff_id) in layers.iter().zip(&diff_ids) {
+        let compression = crate::save::compression_of(store.blobs(), digest)?;
+        if compression == Compression::None && digest != diff_id {
+            return Err(invalid(format!(
+                "layer {path} is {digest}, but the config says {diff_id}"
+            )));
+        }
+    }
+    Ok(Found {
+        id: id.clone(),
+        layers: layers.iter().map(|(d, _)| d.clone()).collect(),
+        diff_ids,
+        names,
+    })
+}
+
+/// Loads every image in an image archive (docker-save, either layout, or a pure OCI layout);
+/// returns the ids with their names.
 pub fn load_docker_archive(
     store: &mut ImageStore,
     input: impl Read,
 ) -> Result<Vec<(Digest, Vec<Reference>)>> {
-    let mut archive = tar::Archive::new(input);
-    // Every regular file goes straight into the blob store; the archive path maps to its digest.
-    let mut files: HashMap<String, (Digest, u64)> = HashMap::new();
-    for entry in archive.entries().context(|| "read image archive")? {
-        let mut entry = entry.context(|| "read image archive entry")?;
-        if !matches!(
-            entry.header().entry_type(),
-            tar::EntryType::Regular | tar::EntryType::Continuous
-        ) {
-            continue;
-        }
-        let path = entry
-            .path()
-            .context(|| "read archive path")?
-            .to_string_lossy()
-            .trim_start_matches("./")
-            .to_string();
-        let stored = store.blobs().put_stream(&mut entry)?;
-        files.insert(path, stored);
-    }
-    let read_json = |store: &ImageStore, name: &str| -> Result<Vec<u8>> {
-        let (digest, size) = files
-            .get(name)
-            .ok_or_else(|| invalid(format!("the archive has no {name}")))?;
-        if *size > MAX_JSON {
-            return Err(invalid(format!("{name} is larger than 4 MiB")));
-        }
-        store.blobs().get(digest)
+    let files = Files::read(store, input)?;
+    let found = if files.has("manifest.json") {
+        docker_manifest(store, &files)?
+    } else if files.has("index.json") {
+        crate::oci_layout::images(store, &files)?
+    } else {
+        return Err(invalid(
+            "the archive has neither manifest.json nor index.json".into(),
+        ));
     };
-    let manifest: Vec<SavedImage> = serde_json::from_slice(&read_json(store, "manifest.json")?)
-        .map_err(|e| invalid(format!("manifest.json: {e}")))?;
-    let mut loaded = Vec::new();
-    for image in manifest {
-        let config_bytes = read_json(store, &image.config)?;
-        let config = ImageConfiguration::from_reader(&config_bytes[..])
-            .map_err(|e| invalid(format!("{}: {e}", image.config)))?;
-        let id = files[&image.config].0.clone();
-        let diff_ids: Vec<Digest> = config
-            .rootfs()
-            .diff_ids()
-            .iter()
-            .map(|d| d.parse())
-            .collect::<Result<_>>()?;
-        if diff_ids.len() != image.layers.len() {
-            return Err(invalid(format!(
-                "{}: {} layers in the manifest but {} diff_ids in the config",
-                image.config,
-                image.layers.len(),
-                diff_ids.len()
-            )));
-        }
-        let mut layers = Vec::new();
-        for (path, diff_id) in image.layers.iter().zip(&diff_ids) {
-            let (digest, _) = files
-                .get(path)
-                .ok_or_else(|| invalid(format!("the archive has no layer {path}")))?;
-            // Uncompressed layers must be exactly what the config says; compressed ones are
-            // checked against their diff_id when unpacked.
-            let head = {
-                let mut head = [0u8; 4];
-                let n = store
-                    .blobs()
-                    .open_blob(digest)?
-                    .read(&mut head)
-                    .context(|| "read layer")?;
-                head[..n].to_vec()
-            };
-            if crate::layer::detect(&head) == crate::layer::Compression::None && digest != diff_id {
-                return Err(invalid(format!(
-                    "layer {path} is {digest}, but the config says {diff_id}"
-                )));
+    // One image may appear several times (once per name): record it once with all its names.
+    let mut loaded: Vec<(Digest, Vec<Reference>)> = Vec::new();
+    for image in found {
+        let names = match loaded.iter_mut().find(|(id, _)| *id == image.id) {
+            Some((_, names)) => names,
+            None => {
+                store.add(
+                    ImageRecord {
+                        id: image.id.clone(),
+                        layers: image.layers,
+                        diff_ids: image.diff_ids,
+                        repo_digests: Vec::new(),
+                    },
+                    &[],
+                )?;
+                loaded.push((image.id.clone(), Vec::new()));
+                &mut loaded.last_mut().expect("just pushed").1
             }
-            layers.push(digest.clone());
+        };
+        for name in image.names {
+            if !names.contains(&name) {
+                names.push(name);
+            }
         }
-        let names: Vec<Reference> = image
+    }
+    for (id, names) in &loaded {
+        for name in names {
+            store.tag(&id.to_string(), name)?;
+        }
+    }
+    Ok(loaded)
+}
+
+/// The images a docker-save `manifest.json` lists.
+fn docker_manifest(store: &ImageStore, files: &Files) -> Result<Vec<Found>> {
+    let manifest: Vec<SavedImage> = files.json(store, "manifest.json")?;
+    let mut found = Vec::new();
+    for image in manifest {
+        let (id, _) = files.get(&image.config)?;
+        let layers = image
+            .layers
+            .iter()
+            .map(|path| Ok((files.get(path)?.0.clone(), path.clone())))
+            .collect::<Result<Vec<_>>>()?;
+        let names = image
             .repo_tags
             .unwrap_or_default()
             .iter()
             .map(|t| t.parse())
             .collect::<Result<_>>()?;
-        store.add(
-            ImageRecord {
-                id: id.clone(),
-                layers,
-                diff_ids,
-                repo_digests: Vec::new(),
-            },
-            &names,
-        )?;
-        loaded.push((id, names));
+        found.push(check_image(store, (id, &image.config), &layers, names)?);
     }
-    Ok(loaded)
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+
+    #[test]
+    fn paths_stay_inside_the_archive() {
+        assert_eq!(normalize("", "./a/./b").unwrap(), "a/b");
+        assert_eq!(normalize("x/y", "../z").unwrap(), "x/z");
+        assert!(normalize("", "../etc/passwd").is_err());
+        assert!(normalize("a", "../../b").is_err());
+        assert!(normalize("", "/etc/passwd").is_err());
+    }
 }

@@ -31,6 +31,13 @@ pub enum Error {
     },
     #[error("layer entry {entry:?}: {reason}")]
     Layer { entry: PathBuf, reason: String },
+    #[error("image {0} not found")]
+    ImageNotFound(String),
+    /// The operation would break Docker's rules for the image (names, containers using it).
+    #[error("image {image}: {reason}")]
+    Conflict { image: String, reason: String },
+    #[error("invalid change {change:?}: {reason}")]
+    InvalidChange { change: String, reason: String },
     #[error(transparent)]
     Path(#[from] berth_safepath::Error),
 }

@@ -13,6 +13,24 @@ use crate::error::{Context, Error, Result};
 use crate::reference::Reference;
 use crate::store::BlobStore;
 
+/// One line of what `rmi` or `prune` did, as Docker prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    /// A name no longer points at its image (`Untagged: busybox:latest`).
+    Untagged(String),
+    /// An image record is gone (`Deleted: sha256:…`); its blobs wait for garbage collection.
+    Deleted(Digest),
+}
+
+impl std::fmt::Display for Removal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Removal::Untagged(name) => write!(f, "Untagged: {name}"),
+            Removal::Deleted(id) => write!(f, "Deleted: {id}"),
+        }
+    }
+}
+
 /// One image: its config blob (whose digest is the image id) and its layers, bottom first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageRecord {
@@ -60,6 +78,7 @@ impl ImageStore {
         })
     }
 
+    /// The blob store the images' configs and layers live in.
     pub fn blobs(&self) -> &BlobStore {
         &self.blobs
     }
@@ -89,11 +108,20 @@ impl ImageStore {
         self.save()
     }
 
-    /// Finds an image by name (normalised), full id, or an id prefix of at least 4 hex digits.
+    /// Finds an image by name (normalised), by `repository@digest` of a manifest it was pulled
+    /// or pushed as, by full id, or by an id prefix of at least 4 hex digits.
     pub fn get(&self, name_or_id: &str) -> Option<&ImageRecord> {
         if let Ok(reference) = name_or_id.parse::<Reference>() {
             if let Some(id) = self.index.names.get(&reference.to_string()) {
                 return self.index.images.get(&id.to_string());
+            }
+            if let Some(digest) = reference.digest() {
+                let wanted = format!("{}@{digest}", reference.repository());
+                return self
+                    .index
+                    .images
+                    .values()
+                    .find(|r| r.repo_digests.contains(&wanted));
             }
         }
         let hex = name_or_id.strip_prefix("sha256:").unwrap_or(name_or_id);
@@ -109,6 +137,146 @@ impl ImageStore {
             (Some(one), None) => Some(one),
             _ => None,
         }
+    }
+
+    /// Every image record (for garbage collection: what they name is what is referenced).
+    pub fn records(&self) -> impl Iterator<Item = &ImageRecord> {
+        self.index.images.values()
+    }
+
+    /// The names (full references) pointing at the image `id`, sorted.
+    pub fn names_of(&self, id: &Digest) -> Vec<&str> {
+        self.index
+            .names
+            .iter()
+            .filter(|(_, target)| *target == id)
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+
+    /// Finds an image like [`get`](Self::get), or says which one is missing.
+    fn require(&self, name_or_id: &str) -> Result<&ImageRecord> {
+        self.get(name_or_id)
+            .ok_or_else(|| Error::ImageNotFound(name_or_id.to_string()))
+    }
+
+    /// Points `target` at the image `source` (a name or id), like `docker tag`; a name that
+    /// pointed elsewhere moves.
+    pub fn tag(&mut self, source: &str, target: &Reference) -> Result<Digest> {
+        if target.digest().is_some() {
+            return Err(Error::InvalidReference(
+                target.to_string(),
+                "a tag cannot carry a digest",
+            ));
+        }
+        let id = self.require(source)?.id.clone();
+        self.index.names.insert(target.to_string(), id.clone());
+        self.save()?;
+        Ok(id)
+    }
+
+    /// Removes the name `name`, leaving the image even if nothing else names it. Returns the id
+    /// it pointed at.
+    pub fn untag(&mut self, name: &Reference) -> Result<Digest> {
+        let id = self
+            .index
+            .names
+            .remove(&name.to_string())
+            .ok_or_else(|| Error::ImageNotFound(name.familiar()))?;
+        self.save()?;
+        Ok(id)
+    }
+
+    /// `docker rmi`: by name, removes the name and, if it was the last one, the image; by id,
+    /// removes the image and all its names. Refused without `force` when the id's names span
+    /// several repositories or a container uses the image (`in_use`).
+    pub fn remove(
+        &mut self,
+        name_or_id: &str,
+        force: bool,
+        in_use: &dyn Fn(&Digest) -> bool,
+    ) -> Result<Vec<Removal>> {
+        let id = self.require(name_or_id)?.id.clone();
+        let by_name = name_or_id
+            .parse::<Reference>()
+            .ok()
+            .map(|r| r.to_string())
+            .filter(|n| self.index.names.contains_key(n));
+        let names: Vec<String> = self.names_of(&id).into_iter().map(String::from).collect();
+        let mut done = Vec::new();
+        if let Some(name) = by_name {
+            if names.len() > 1 {
+                // Other names keep the image alive: only this one goes.
+                self.index.names.remove(&name);
+                self.save()?;
+                return Ok(vec![Removal::Untagged(familiar(&name))]);
+            }
+            if !force && in_use(&id) {
+                return Err(Error::Conflict {
+                    image: familiar(&name),
+                    reason: format!(
+                        "unable to remove repository reference (must force): a container is using its image {}",
+                        id.short()
+                    ),
+                });
+            }
+        } else {
+            let mut repositories: Vec<String> = names
+                .iter()
+                .filter_map(|n| n.parse::<Reference>().ok().map(|r| r.repository()))
+                .collect();
+            repositories.sort();
+            repositories.dedup();
+            if !force && repositories.len() > 1 {
+                return Err(Error::Conflict {
+                    image: id.short().to_string(),
+                    reason: "unable to delete (must be forced): image is referenced in multiple repositories".into(),
+                });
+            }
+            if !force && in_use(&id) {
+                return Err(Error::Conflict {
+                    image: id.short().to_string(),
+                    reason: "unable to delete (must be forced): image is being used by a container"
+                        .into(),
+                });
+            }
+        }
+        for name in &names {
+            self.index.names.remove(name);
+            done.push(Removal::Untagged(familiar(name)));
+        }
+        self.index.images.remove(&id.to_string());
+        self.save()?;
+        done.push(Removal::Deleted(id));
+        Ok(done)
+    }
+
+    /// `docker image prune`: removes images no container uses that have no name (dangling), or
+    /// with `all`, every image no container uses, names and all.
+    pub fn prune(&mut self, all: bool, in_use: &dyn Fn(&Digest) -> bool) -> Result<Vec<Removal>> {
+        let victims: Vec<(Digest, Vec<String>)> = self
+            .index
+            .images
+            .values()
+            .map(|r| {
+                let names = self.names_of(&r.id).into_iter().map(String::from).collect();
+                (r.id.clone(), names)
+            })
+            .filter(|(id, names): &(Digest, Vec<String>)| (all || names.is_empty()) && !in_use(id))
+            .collect();
+        let mut done = Vec::new();
+        for (id, names) in victims {
+            for name in names {
+                self.index.names.remove(&name);
+                done.push(Removal::Untagged(familiar(&name)));
+            }
+            self.index.images.remove(&id.to_string());
+            done.push(Removal::Deleted(id));
+        }
+        if !done.is_empty() {
+            self.save()?;
+        }
+        Ok(done)
     }
 
     /// Every image with the names that point at it.
@@ -128,4 +296,11 @@ impl ImageStore {
             })
             .collect()
     }
+}
+
+/// The short form Docker prints for a stored full name (`busybox:latest`).
+fn familiar(name: &str) -> String {
+    name.parse::<Reference>()
+        .map(|r| r.familiar())
+        .unwrap_or_else(|_| name.to_string())
 }

@@ -2,22 +2,28 @@
 //! directories safely (layer contents are hostile input).
 
 pub mod archive;
+mod changes;
 pub mod compress;
 pub mod diff;
 pub mod digest;
 pub mod error;
 pub mod gc;
 pub mod images;
+pub mod inspect;
 pub mod layer;
 pub mod lock;
+mod oci_layout;
 pub mod progress;
 pub mod reference;
 pub mod rootfs;
+pub mod rootfs_tar;
+pub mod save;
 pub mod snapshot;
 pub mod store;
+mod time;
 
 pub use digest::Digest;
 pub use error::{Error, Result};
-pub use images::{ImageRecord, ImageStore};
+pub use images::{ImageRecord, ImageStore, Removal};
 pub use reference::Reference;
 pub use store::BlobStore;
