@@ -17,7 +17,9 @@ use crate::digest::Digest;
 use crate::error::{Context, Error, Result};
 use crate::images::{ImageRecord, ImageStore};
 use crate::layer::Compression;
+use crate::progress::{Event, Observer, Status};
 use crate::reference::Reference;
+use crate::snapshot::Snapshotter;
 
 /// One entry of a docker-save `manifest.json`.
 #[derive(Debug, Deserialize)]
@@ -242,6 +244,40 @@ pub fn load_docker_archive(
     for (id, names) in &loaded {
         for name in names {
             store.tag(&id.to_string(), name)?;
+        }
+    }
+    Ok(loaded)
+}
+
+/// `docker load`: loads every image in an archive (as [`load_docker_archive`]) and unpacks its
+/// layers into `snapshots`, so that a container can start from it at once.
+pub fn load(
+    store: &mut ImageStore,
+    snapshots: &Snapshotter,
+    input: impl Read,
+    observer: &dyn Observer,
+) -> Result<Vec<(Digest, Vec<Reference>)>> {
+    let loaded = load_docker_archive(store, input)?;
+    for (id, _) in &loaded {
+        let record = store
+            .get(&id.to_string())
+            .ok_or_else(|| Error::ImageNotFound(id.to_string()))?;
+        for layer in &record.layers {
+            observer.event(Event {
+                id: layer.short().to_string(),
+                status: Status::Loading,
+                current: 0,
+                total: None,
+            });
+        }
+        snapshots.layers(store.blobs(), record)?;
+        for layer in &record.layers {
+            observer.event(Event {
+                id: layer.short().to_string(),
+                status: Status::Loaded,
+                current: 0,
+                total: None,
+            });
         }
     }
     Ok(loaded)

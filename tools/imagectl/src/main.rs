@@ -1,19 +1,21 @@
 //! berth-imagectl: images on a berth data root, without the daemon (as containerd's `ctr`).
 //! The command names, arguments and output follow `docker`'s.
 
+mod archives;
+mod format;
+mod listing;
 mod progress;
+mod registry;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use berth_distribution::{ClientConfig, Platform};
+use berth_distribution::ClientConfig;
 use berth_image::lock::DataLock;
 use berth_image::snapshot::Snapshotter;
-use berth_image::{ImageStore, Reference};
+use berth_image::ImageStore;
 use clap::{Parser, Subcommand};
-
-use crate::progress::Display;
 
 #[derive(Parser)]
 #[command(name = "berth-imagectl", version, about)]
@@ -46,6 +48,28 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Upload an image to a registry.
+    Push {
+        name: String,
+        /// Layer compression: gzip (readable by every engine) or zstd (faster, smaller).
+        #[arg(long, default_value = "gzip")]
+        compression: String,
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Store credentials for a registry (checked against it first).
+    Login {
+        server: String,
+        #[arg(short, long)]
+        username: String,
+        #[arg(short, long)]
+        password: Option<String>,
+        /// Read the password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Remove the stored credentials of a registry.
+    Logout { server: String },
     /// Load images from a docker-save or OCI archive (standard input by default).
     Load {
         #[arg(short, long)]
@@ -53,11 +77,64 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Write images to an archive (docker-save format; --format oci for an OCI layout).
+    Save {
+        #[arg(required = true)]
+        images: Vec<String>,
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        #[arg(long, default_value = "docker")]
+        format: String,
+    },
+    /// Make an image from a root file system tar (a path, or - for standard input).
+    Import {
+        file: String,
+        /// The name to give the image.
+        reference: Option<String>,
+        /// Dockerfile instructions for the config (CMD, ENTRYPOINT, ENV, …).
+        #[arg(short, long)]
+        change: Vec<String>,
+        #[arg(short, long, default_value = "")]
+        message: String,
+    },
     /// List images.
     Images {
         /// Only image ids.
         #[arg(short, long)]
         quiet: bool,
+        /// Full image ids.
+        #[arg(long)]
+        no_trunc: bool,
+    },
+    /// Name an image.
+    Tag { source: String, target: String },
+    /// Remove images (by name: the name; by id: the image).
+    Rmi {
+        #[arg(required = true)]
+        images: Vec<String>,
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Remove images without a name (with --all: every image).
+    Prune {
+        #[arg(short, long)]
+        all: bool,
+        /// Accepted for docker compatibility: this tool never asks.
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Show images' details as JSON.
+    Inspect {
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Show how an image was made, layer by layer.
+    History {
+        image: String,
+        #[arg(long)]
+        no_trunc: bool,
+        #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set)]
+        human: bool,
     },
     /// Re-hash every stored blob; report those that no longer match their digest.
     Verify,
@@ -66,9 +143,9 @@ enum Command {
 }
 
 /// The parts of a data root this tool uses.
-struct Root {
-    images: ImageStore,
-    snapshots: Snapshotter,
+pub struct Root {
+    pub images: ImageStore,
+    pub snapshots: Snapshotter,
     /// Held while this process may add content nothing references yet.
     _lock: DataLock,
 }
@@ -94,6 +171,8 @@ impl Root {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` ends the tool quietly rather than failing a write.
+    let _ = berth_sys::default_sigpipe();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -110,8 +189,30 @@ fn run(cli: Cli) -> Result<()> {
         config_dir: cli.config_dir.clone(),
         certs_dir: cli.certs_dir.clone(),
     };
-    if let Command::Gc = cli.command {
-        return gc(&cli.data_root);
+    // Commands that do not touch the store, or that lock it their own way.
+    match &cli.command {
+        Command::Login {
+            server,
+            username,
+            password,
+            password_stdin,
+        } => {
+            return registry::login(
+                server,
+                username,
+                password.as_deref(),
+                *password_stdin,
+                &config,
+            )
+        }
+        Command::Logout { server } => return registry::logout(server, &config),
+        Command::Gc => {
+            return listing::gc(
+                &images_root(&cli.data_root),
+                &snapshots_root(&cli.data_root),
+            )
+        }
+        _ => {}
     }
     let mut root = Root::open(&cli.data_root)?;
     match cli.command {
@@ -119,175 +220,45 @@ fn run(cli: Cli) -> Result<()> {
             name,
             platform,
             quiet,
-        } => pull(&mut root, &name, platform.as_deref(), quiet, &config),
-        Command::Load { input, quiet } => load(&mut root, input.as_deref(), quiet),
-        Command::Images { quiet } => {
-            images(&root, quiet);
-            Ok(())
-        }
-        Command::Verify => verify(&root),
-        Command::Gc => unreachable!("handled before the store is opened"),
-    }
-}
-
-fn pull(
-    root: &mut Root,
-    name: &str,
-    platform: Option<&str>,
-    quiet: bool,
-    config: &ClientConfig,
-) -> Result<()> {
-    let reference: Reference = name.parse()?;
-    let platform: Platform = match platform {
-        Some(p) => p.parse()?,
-        None => Platform::default(),
-    };
-    let before = root
-        .images
-        .get(&reference.to_string())
-        .map(|r| r.id.clone());
-    let display = Display::new();
-    if !quiet {
-        if reference.tag().is_none() && reference.digest().is_none() {
-            display.println("Using default tag: latest");
-        }
-        let tag = reference
-            .digest()
-            .map(ToString::to_string)
-            .or_else(|| reference.tag().map(str::to_string))
-            .unwrap_or_else(|| "latest".into());
-        display.println(&format!(
-            "{tag}: Pulling from {}",
-            reference.path().trim_start_matches("library/")
-        ));
-    }
-    let silent = berth_image::progress::Silent;
-    let observer: &dyn berth_image::progress::Observer = if quiet { &silent } else { &display };
-    let record = berth_distribution::pull(
-        &mut root.images,
-        &root.snapshots,
-        &reference,
-        &platform,
-        config,
-        observer,
-    )?;
-    if !quiet {
-        if let Some(digest) = record.repo_digests.first().and_then(|d| d.split_once('@')) {
-            display.println(&format!("Digest: {}", digest.1));
-        }
-        let status = if before.as_ref() == Some(&record.id) {
-            format!("Status: Image is up to date for {}", reference.familiar())
-        } else {
-            format!(
-                "Status: Downloaded newer image for {}",
-                reference.familiar()
+        } => registry::pull(&mut root, &name, platform.as_deref(), quiet, &config),
+        Command::Push {
+            name,
+            compression,
+            quiet,
+        } => registry::push(&mut root, &name, &compression, quiet, &config),
+        Command::Load { input, quiet } => archives::load(&mut root, input.as_deref(), quiet),
+        Command::Save {
+            images,
+            output,
+            format,
+        } => archives::save(&root, &images, output.as_deref(), &format),
+        Command::Import {
+            file,
+            reference,
+            change,
+            message,
+        } => archives::import(&mut root, &file, reference.as_deref(), &change, &message),
+        Command::Images { quiet, no_trunc } => listing::images(&root, quiet, no_trunc),
+        Command::Tag { source, target } => listing::tag(&mut root, &source, &target),
+        Command::Rmi { images, force } => listing::rmi(&mut root, &images, force),
+        Command::Prune { all, force: _ } => {
+            listing::prune(&mut root, all)?;
+            // Collection needs the lock this process holds as a writer: let it go first.
+            drop(root);
+            listing::reclaim(
+                &images_root(&cli.data_root),
+                &snapshots_root(&cli.data_root),
             )
-        };
-        display.println(&status);
-    }
-    println!("{reference}");
-    Ok(())
-}
-
-fn load(root: &mut Root, input: Option<&Path>, quiet: bool) -> Result<()> {
-    let loaded = match input {
-        Some(path) => {
-            let file =
-                std::fs::File::open(path).with_context(|| format!("open {}", path.display()))?;
-            berth_image::archive::load_docker_archive(
-                &mut root.images,
-                std::io::BufReader::new(file),
-            )?
         }
-        None => {
-            berth_image::archive::load_docker_archive(&mut root.images, std::io::stdin().lock())?
-        }
-    };
-    for (id, names) in loaded {
-        if names.is_empty() && !quiet {
-            println!("Loaded image ID: {id}");
-        }
-        for name in names {
-            if !quiet {
-                println!("Loaded image: {}", name.familiar());
-            }
+        Command::Inspect { images } => listing::inspect(&root, &images),
+        Command::History {
+            image,
+            no_trunc,
+            human,
+        } => listing::history(&root, &image, no_trunc, human),
+        Command::Verify => listing::verify(&root),
+        Command::Login { .. } | Command::Logout { .. } | Command::Gc => {
+            unreachable!("handled before the store is opened")
         }
     }
-    Ok(())
-}
-
-fn images(root: &Root, quiet: bool) {
-    if !quiet {
-        println!("{:<40} {:<20} {:<12}", "REPOSITORY", "TAG", "IMAGE ID");
-    }
-    for (record, names) in root.images.list() {
-        if quiet {
-            println!("{}", record.id.short());
-            continue;
-        }
-        let mut rows: Vec<(String, String)> = names
-            .iter()
-            .filter_map(|n| n.parse::<Reference>().ok())
-            .filter(|r| r.tag().is_some())
-            .map(|r| {
-                let familiar = r.familiar();
-                let tag = r.tag().unwrap_or_default().to_string();
-                let repo = familiar
-                    .strip_suffix(&format!(":{tag}"))
-                    .unwrap_or(&familiar)
-                    .to_string();
-                (repo, tag)
-            })
-            .collect();
-        if rows.is_empty() {
-            rows.push(("<none>".into(), "<none>".into()));
-        }
-        for (repo, tag) in rows {
-            println!("{repo:<40} {tag:<20} {:<12}", record.id.short());
-        }
-    }
-}
-
-fn gc(data_root: &Path) -> Result<()> {
-    let report =
-        berth_image::gc::collect(&images_root(data_root), &snapshots_root(data_root), &[])?;
-    println!(
-        "Deleted {} blobs, {} snapshots, {} leftovers",
-        report.blobs_removed.len(),
-        report.snapshots_removed.len(),
-        report.leftovers_removed
-    );
-    println!("Total reclaimed space: {}", human_size(report.bytes_freed));
-    Ok(())
-}
-
-/// Sizes as Docker prints them (decimal units, 3 significant digits).
-fn human_size(bytes: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < units.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes}B")
-    } else {
-        format!("{value:.3}{}", units[unit])
-            .replace(".000", "")
-            .to_string()
-    }
-}
-
-fn verify(root: &Root) -> Result<()> {
-    let blobs = root.images.blobs();
-    let mut bad = 0;
-    for digest in blobs.digests()? {
-        if let Err(e) = blobs.verify(&digest) {
-            eprintln!("{e}");
-            bad += 1;
-        }
-    }
-    anyhow::ensure!(bad == 0, "{bad} blob(s) do not match their digest");
-    Ok(())
 }
