@@ -87,6 +87,8 @@ pub fn collect(images_root: &Path, snapshots_root: &Path, held: &[Digest]) -> Re
     report.leftovers_removed += images.blobs().clean_ingest()?;
 
     sweep_snapshots(snapshots_root, &chains, &mut report)?;
+    // What is kept is also made durable (unpacking leaves that for later).
+    snapshots.sync()?;
     Ok(report)
 }
 

@@ -111,10 +111,71 @@ impl Snapshotter {
         self.driver
     }
 
-    /// The directory of the snapshot `chain_id`, if it has been unpacked.
+    /// The directory of the snapshot `chain_id`, if it has been unpacked and can be trusted:
+    /// one committed during an earlier boot and never synced (see [`Snapshotter::sync`]) may
+    /// have lost data in a crash, so it is set aside for garbage collection and `None` tells
+    /// the caller to unpack it again from its (durable, verified) blob.
     pub fn get(&self, chain_id: &Digest) -> Option<PathBuf> {
         let dir = self.root.join(chain_id.hex());
-        dir.is_dir().then(|| dir.join("fs"))
+        if !dir.is_dir() {
+            return None;
+        }
+        match fs::read_to_string(dir.join(UNSYNCED)) {
+            Ok(boot) if boot.trim() != boot_id() => {
+                let trash = self.root.join(format!(
+                    "trash-{}-{}-{}",
+                    chain_id.hex(),
+                    std::process::id(),
+                    PENDING_COUNTER.fetch_add(1, Ordering::Relaxed)
+                ));
+                let _ = fs::rename(&dir, trash);
+                None
+            }
+            _ => Some(dir.join("fs")),
+        }
+    }
+
+    /// Makes every snapshot committed so far durable: one `syncfs` for all of them, then
+    /// their "unsynced" marks are dropped; returns how many were. Unpacking does not wait for the disk (the blobs it
+    /// comes from are durable already); this runs when time does not matter (garbage
+    /// collection, the daemon's idle time or shutdown).
+    pub fn sync(&self) -> Result<usize> {
+        let mut marked = Vec::new();
+        for entry in fs::read_dir(&self.root).context(|| format!("read {}", self.root.display()))? {
+            let entry = entry.context(|| format!("read {}", self.root.display()))?;
+            // Committed snapshots only: they are named by their chain id's hex.
+            let name = entry.file_name();
+            if !name
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit())
+            {
+                continue;
+            }
+            let mark = entry.path().join(UNSYNCED);
+            if mark.is_file() {
+                marked.push(mark);
+            }
+        }
+        if marked.is_empty() {
+            return Ok(0);
+        }
+        let root = File::open(&self.root).context(|| format!("open {}", self.root.display()))?;
+        nix::unistd::syncfs(&root).context(|| format!("sync {}", self.root.display()))?;
+        let mut synced = 0;
+        for mark in &marked {
+            match fs::read_to_string(mark) {
+                // Only this boot's marks: an older one's data may already be lost.
+                Ok(boot) if boot.trim() == boot_id() => {
+                    fs::remove_file(mark).context(|| format!("remove {}", mark.display()))?;
+                    synced += 1;
+                }
+                _ => {}
+            }
+        }
+        root.sync_all()
+            .context(|| format!("fsync {}", self.root.display()))?;
+        Ok(synced)
     }
 
     /// Starts unpacking the snapshot `chain_id`: it gets its final name only when
@@ -146,23 +207,42 @@ impl Snapshotter {
             .collect()
     }
 
-    /// Unpacks every layer of `image` not yet unpacked, checking each against its diff id;
-    /// returns their directories, bottom first.
+    /// Unpacks every layer of `image` not yet unpacked, checking each against its diff id,
+    /// several at a time; returns their directories, bottom first.
     pub fn layers(&self, blobs: &BlobStore, image: &ImageRecord) -> Result<Vec<PathBuf>> {
-        let mut dirs = Vec::new();
         let chain = chain_ids(&image.diff_ids);
-        for ((chain_id, diff_id), blob) in chain.iter().zip(&image.diff_ids).zip(&image.layers) {
-            let dir = match self.get(chain_id) {
-                Some(dir) => dir,
+        let jobs: Vec<(&Digest, &Digest, &Digest)> = chain
+            .iter()
+            .zip(&image.diff_ids)
+            .zip(&image.layers)
+            .map(|((chain_id, diff_id), blob)| (chain_id, diff_id, blob))
+            .collect();
+        let unpack = |(chain_id, diff_id, blob): &(&Digest, &Digest, &Digest)| -> Result<PathBuf> {
+            match self.get(chain_id) {
+                Some(dir) => Ok(dir),
                 None => {
                     let pending = self.prepare(chain_id)?;
                     pending.unpack(blobs.open_blob(blob)?, diff_id)?;
-                    pending.commit()?
+                    pending.commit()
                 }
-            };
-            dirs.push(dir);
-        }
-        Ok(dirs)
+            }
+        };
+        let next = AtomicU64::new(0);
+        let results: Vec<std::sync::Mutex<Option<Result<PathBuf>>>> =
+            jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..PARALLEL_UNPACKS.min(jobs.len()) {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    let Some(job) = jobs.get(i) else { return };
+                    *results[i].lock().expect("result lock") = Some(unpack(job));
+                });
+            }
+        });
+        results
+            .into_iter()
+            .map(|r| r.into_inner().expect("result lock").expect("every job ran"))
+            .collect()
     }
 
     /// Mounts `image`'s root file system at `target` with overlayfs: the layers below, and
@@ -227,21 +307,15 @@ impl PendingSnapshot {
     }
 
     /// Gives the snapshot its final name; returns its file system directory. If another
-    /// unpacking of the same layer got there first, that one is kept.
+    /// unpacking of the same layer got there first, that one is kept. The files are not
+    /// flushed to disk here: the snapshot is marked as written during this boot until
+    /// [`Snapshotter::sync`] runs, and one that a crash may have damaged is never used.
     pub fn commit(self) -> Result<PathBuf> {
         let fs_dir = self.target.join("fs");
-        // The unpacked files reach the disk before the snapshot gets the name that says it is
-        // complete: after a crash, a snapshot under its chain id is whole (a `tmp-*` one is
-        // garbage). One syncfs costs less than an fsync per file of the layer.
-        let tmp = File::open(&self.tmp).context(|| format!("open {}", self.tmp.display()))?;
-        nix::unistd::syncfs(&tmp).context(|| format!("sync {}", self.tmp.display()))?;
+        let mark = self.tmp.join(UNSYNCED);
+        fs::write(&mark, boot_id()).context(|| format!("write {}", mark.display()))?;
         match fs::rename(&self.tmp, &self.target) {
-            Ok(()) => {
-                let root = self.target.parent().unwrap_or(Path::new("/"));
-                File::open(root)
-                    .and_then(|d| d.sync_all())
-                    .context(|| format!("fsync {}", root.display()))?;
-            }
+            Ok(()) => {}
             Err(e)
                 if matches!(
                     e.raw_os_error().map(nix::errno::Errno::from_raw),
@@ -255,6 +329,25 @@ impl PendingSnapshot {
     }
 }
 
+/// Layers unpacked at once by [`Snapshotter::layers`].
+const PARALLEL_UNPACKS: usize = 4;
+
+/// The mark of a snapshot written, but not yet flushed to disk, during the boot it names.
+const UNSYNCED: &str = "unsynced";
+
+/// This boot's id: a crash that loses unflushed data is a new boot.
+fn boot_id() -> String {
+    static BOOT_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BOOT_ID
+        .get_or_init(|| {
+            fs::read_to_string("/proc/sys/kernel/random/boot_id")
+                .map(|s| s.trim().to_string())
+                // Without /proc, boots cannot be told apart: snapshots are trusted as written.
+                .unwrap_or_default()
+        })
+        .clone()
+}
+
 impl Drop for PendingSnapshot {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.tmp);
@@ -264,6 +357,41 @@ impl Drop for PendingSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_snapshot_left_unsynced_by_an_earlier_boot_is_unpacked_again() {
+        let dir = std::env::temp_dir().join(format!("berth-snapshot-boot-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let blobs = BlobStore::open(&dir.join("blobs")).unwrap();
+        let mut layer = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(0o644);
+        header.set_size(1);
+        layer.append_data(&mut header, "a", &b"x"[..]).unwrap();
+        let blob = blobs.put_new(&layer.into_inner().unwrap()).unwrap();
+        let image = ImageRecord {
+            id: blob.clone(),
+            layers: vec![blob.clone()],
+            diff_ids: vec![blob.clone()],
+            repo_digests: Vec::new(),
+        };
+        let snapshots = Snapshotter::open_with(&dir.join("snapshots"), Driver::Copy).unwrap();
+        let unpacked = snapshots.layers(&blobs, &image).unwrap();
+        let mark = unpacked[0].parent().unwrap().join(UNSYNCED);
+        assert_eq!(fs::read_to_string(&mark).unwrap(), boot_id());
+
+        // As after a crash and a reboot: the mark names another boot, and data is gone.
+        fs::write(&mark, "an-earlier-boot").unwrap();
+        fs::remove_file(unpacked[0].join("a")).unwrap();
+        assert_eq!(snapshots.get(&blob), None, "a suspect snapshot was used");
+        let again = snapshots.layers(&blobs, &image).unwrap();
+        assert_eq!(fs::read(again[0].join("a")).unwrap(), b"x");
+
+        assert_eq!(snapshots.sync().unwrap(), 1);
+        assert!(!mark.exists(), "sync leaves the snapshot marked");
+        assert!(snapshots.get(&blob).is_some());
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn chain_ids_follow_the_spec() {
