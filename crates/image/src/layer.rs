@@ -133,6 +133,37 @@ pub fn decompress<'a>(input: impl Read + 'a) -> Result<Box<dyn Read + 'a>> {
     })
 }
 
+/// Bytes gathered before each write of a file's content: fewer, larger writes.
+const COPY_BUFFER: usize = 1 << 20;
+
+/// Copies `input` to `out`, filling `buffer` before each write; returns the bytes copied.
+fn copy_in_large_writes(
+    input: &mut impl Read,
+    out: &mut impl io::Write,
+    buffer: &mut [u8],
+) -> io::Result<u64> {
+    let mut total = 0u64;
+    loop {
+        let mut filled = 0;
+        while filled < buffer.len() {
+            match input.read(&mut buffer[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if filled == 0 {
+            return Ok(total);
+        }
+        out.write_all(&buffer[..filled])?;
+        total += filled as u64;
+        if filled < buffer.len() {
+            return Ok(total);
+        }
+    }
+}
+
 /// A directory whose times are set once everything inside it is written.
 struct DeferredTimes {
     path: PathBuf,
@@ -148,6 +179,7 @@ fn apply_tar(target: &Path, input: impl Read, whiteouts: Whiteouts) -> Result<St
     .context(|| format!("open layer target {}", target.display()))?;
     let mut archive = Archive::new(input);
     let mut stats = Stats::default();
+    let mut copy_buffer = vec![0u8; COPY_BUFFER];
     let mut dir_times = Vec::new();
     for entry in archive.entries().context(|| "read layer")? {
         let mut entry = entry.context(|| "read layer entry")?;
@@ -227,7 +259,7 @@ fn apply_tar(target: &Path, input: impl Read, whiteouts: Whiteouts) -> Result<St
                 )
                 .context(|| format!("create {}", raw_path.display()))?;
                 let mut file = File::from(fd);
-                stats.bytes += io::copy(&mut entry, &mut file)
+                stats.bytes += copy_in_large_writes(&mut entry, &mut file, &mut copy_buffer)
                     .context(|| format!("write {}", raw_path.display()))?;
                 set_owner_mode(file.as_fd(), uid, gid, mode, &raw_path)?;
                 set_xattrs(file.as_fd(), &mut entry, &raw_path)?;
