@@ -28,6 +28,18 @@ pub fn busybox_layer() -> Vec<u8> {
     layer.into_inner().unwrap()
 }
 
+/// A layer tar with the given regular files (path, mode, content).
+pub fn layer_tar(files: &[(&str, u32, &[u8])]) -> Vec<u8> {
+    let mut layer = tar::Builder::new(Vec::new());
+    for (path, mode, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(*mode);
+        h.set_size(data.len() as u64);
+        layer.append_data(&mut h, path, *data).unwrap();
+    }
+    layer.into_inner().unwrap()
+}
+
 /// A layer with one file `/data/<seed>.bin` of `size` pseudo-random (incompressible) bytes.
 pub fn random_layer(seed: u64, size: usize) -> Vec<u8> {
     let mut state = seed

@@ -5,6 +5,6 @@ pub mod archive;
 pub mod registry;
 pub mod tempdir;
 
-pub use archive::{busybox_layer, docker_archive, random_layer};
-pub use registry::LocalRegistry;
+pub use archive::{busybox_layer, docker_archive, layer_tar, random_layer};
+pub use registry::{make_ca, run, LocalRegistry, Options};
 pub use tempdir::TempDir;

@@ -12,7 +12,8 @@ use berth_image::archive::load_docker_archive;
 use berth_image::layer::Compression;
 use berth_image::progress::Silent;
 use berth_image::{ImageStore, Reference};
-use common::{busybox_archive, layer_tar, LocalRegistry};
+use berth_testkit::{layer_tar, LocalRegistry};
+use common::{busybox_archive, client_config};
 use engines::Engines;
 
 #[test]
@@ -31,7 +32,7 @@ fn dockerd_pulls_and_runs_an_image_berth_pushed() {
     let digest = push(
         &mut store,
         &reference,
-        &registry.client_config(),
+        &client_config(&registry),
         Compression::Gzip,
         &Silent,
     )
