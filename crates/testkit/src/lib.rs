@@ -2,9 +2,11 @@
 //! things (processes, files) and removes them on drop, also when a test fails.
 
 pub mod archive;
+pub mod engine;
 pub mod registry;
 pub mod tempdir;
 
 pub use archive::{busybox_layer, docker_archive, layer_tar, random_layer};
+pub use engine::Engine;
 pub use registry::{make_ca, run, LocalRegistry, Options};
 pub use tempdir::TempDir;

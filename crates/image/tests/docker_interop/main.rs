@@ -6,19 +6,17 @@
 #[path = "../fixture/mod.rs"]
 mod fixture;
 
-mod engine;
-
 use std::fs;
 
 use berth_image::archive::load_docker_archive;
 use berth_image::save::{save, Format};
 use berth_image::ImageStore;
-use engine::Engine;
+use berth_testkit::engine::{Engine, Options};
 use fixture::*;
 
 #[test]
 fn docker_loads_and_runs_what_berth_saves_and_berth_loads_what_docker_saves() {
-    let engine = Engine::start("interop");
+    let engine = Engine::start("interop", Options::default());
     let dir = Scratch::new("interop");
     let mut store = ImageStore::open(&dir.path("store")).unwrap();
     let image = busybox_image(&mut store, "from berth\n", &["berth-test/saved:1"]);
