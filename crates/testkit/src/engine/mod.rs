@@ -20,9 +20,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use cleanup::{
-    kill_cgroup_processes, kill_shims, remove_cgroups, remove_shim_sockets, unmount_all_under,
-};
+use crate::mounts::unmount_all_under;
+use cleanup::{kill_cgroup_processes, kill_shims, remove_cgroups, remove_shim_sockets};
 pub use command::{
     find_in_path, list_dir, path_str, run_command, run_command_with_timeout, tool,
     wait_with_timeout, Outcome, COMMAND_TIMEOUT,
