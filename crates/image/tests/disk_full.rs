@@ -14,20 +14,10 @@ use berth_image::digest::sha256;
 use berth_image::gc::collect;
 use berth_image::snapshot::{Driver, Snapshotter};
 use berth_image::ImageStore;
-use berth_testkit::LoopFs;
+use berth_testkit::{noise, LoopFs};
 use common::{docker_save_archive, docker_save_archive_with, LayerBuilder};
 
-fn noise(len: usize) -> Vec<u8> {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+const NOISE_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 
 fn assert_only_referenced_blobs(root: &Path) {
     let store = ImageStore::open(root).unwrap();
@@ -63,7 +53,7 @@ fn a_full_disk_fails_cleanly_and_keeps_the_store_intact() {
 
     // 40 MiB that do not compress: the blob itself does not fit.
     let big = LayerBuilder::default()
-        .file("big", &noise(40 << 20), 0o644)
+        .file("big", &noise(40 << 20, NOISE_SEED), 0o644)
         .finish();
     let err = load_docker_archive(&mut store, &docker_save_archive(&[&big], "big:1")[..])
         .unwrap_err()

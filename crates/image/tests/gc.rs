@@ -16,25 +16,13 @@ use berth_image::gc::collect;
 use berth_image::lock::DataLock;
 use berth_image::snapshot::{chain_ids, Driver, Snapshotter};
 use berth_image::{ImageRecord, ImageStore};
+use berth_testkit::noise;
 use berth_testkit::TempDir;
 use common::{docker_save_archive, LayerBuilder};
 
 const CHILD_MODE: &str = "BERTH_GC_TEST_CHILD";
 const CHILD_ROOT: &str = "BERTH_GC_TEST_ROOT";
 const CHILD_DIFF_ID: &str = "BERTH_GC_TEST_DIFF_ID";
-
-/// Deterministic bytes that do not compress.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 fn small_layer() -> Vec<u8> {
     LayerBuilder::default()

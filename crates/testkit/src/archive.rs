@@ -28,6 +28,19 @@ pub fn busybox_layer() -> Vec<u8> {
     layer.into_inner().unwrap()
 }
 
+/// `len` deterministic bytes from `seed` that do not compress (xorshift).
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// A layer tar with the given regular files (path, mode, content).
 pub fn layer_tar(files: &[(&str, u32, &[u8])]) -> Vec<u8> {
     let mut layer = tar::Builder::new(Vec::new());

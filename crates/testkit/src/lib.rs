@@ -5,11 +5,13 @@ pub mod archive;
 pub mod engine;
 pub mod loopfs;
 pub mod mounts;
+pub mod process;
 pub mod registry;
 pub mod tempdir;
 
-pub use archive::{busybox_layer, docker_archive, layer_tar, random_layer};
+pub use archive::{busybox_layer, docker_archive, layer_tar, noise, random_layer};
 pub use engine::Engine;
 pub use loopfs::LoopFs;
-pub use registry::{make_ca, run, LocalRegistry, Options};
+pub use process::run;
+pub use registry::{make_ca, LocalRegistry, Options};
 pub use tempdir::TempDir;

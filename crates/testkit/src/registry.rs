@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::TempDir;
+use crate::{run, TempDir};
 
 /// How the registry is set up.
 #[derive(Default)]
@@ -27,18 +27,6 @@ pub struct LocalRegistry {
     pub dir: TempDir,
     /// `127.0.0.1:<port>`.
     pub address: String,
-}
-
-/// Runs a test tool and fails the test, with its stderr, when it fails.
-pub fn run(command: &mut Command) {
-    let out = command
-        .output()
-        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{command:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Makes a self-signed CA (`<dir>/<name>.crt`, `<dir>/<name>.key`) with openssl.

@@ -47,8 +47,16 @@ fn pull_through(
     Ok(image)
 }
 
-#[test]
-fn a_download_cut_midway_resumes_where_it_stopped() {
+/// A registry with busybox pushed, behind a proxy that cuts the download of its layer after
+/// 100 000 bytes (and, with `strip_range`, ignores the `Range` of the retry).
+struct Cut {
+    proxy: Proxy,
+    registry: LocalRegistry,
+    pushed: ImageRecord,
+    layer: String,
+}
+
+fn cut_midway(strip_range: bool) -> Cut {
     let registry = LocalRegistry::start();
     let pushed = push_busybox(&registry, &registry.address);
     let layer = pushed.layers[0].to_string();
@@ -57,9 +65,25 @@ fn a_download_cut_midway_resumes_where_it_stopped() {
         Mode::CutBlob {
             digest: layer.clone(),
             after: 100_000,
-            strip_range: false,
+            strip_range,
         },
     );
+    Cut {
+        proxy,
+        registry,
+        pushed,
+        layer,
+    }
+}
+
+#[test]
+fn a_download_cut_midway_resumes_where_it_stopped() {
+    let Cut {
+        registry,
+        pushed,
+        layer,
+        proxy,
+    } = cut_midway(false);
     let image = pull_through(&registry, &proxy, "store").unwrap();
     assert_eq!(image.layers, pushed.layers);
     let seen = proxy.blobs.lock().unwrap().clone();
@@ -77,17 +101,12 @@ fn a_download_cut_midway_resumes_where_it_stopped() {
 
 #[test]
 fn a_server_that_ignores_range_is_a_clear_error() {
-    let registry = LocalRegistry::start();
-    let pushed = push_busybox(&registry, &registry.address);
-    let layer = pushed.layers[0].to_string();
-    let proxy = Proxy::start(
-        &registry.address,
-        Mode::CutBlob {
-            digest: layer.clone(),
-            after: 100_000,
-            strip_range: true,
-        },
-    );
+    let Cut {
+        registry,
+        layer,
+        proxy,
+        ..
+    } = cut_midway(true);
     let err = pull_through(&registry, &proxy, "store")
         .unwrap_err()
         .to_string();
