@@ -10,7 +10,7 @@ pub mod registry;
 pub mod tempdir;
 
 pub use archive::{busybox_layer, docker_archive, layer_tar, noise, random_layer};
-pub use engine::Engine;
+pub use engine::{Engine, EngineOptions};
 pub use loopfs::LoopFs;
 pub use process::run;
 pub use registry::{make_ca, LocalRegistry, Options};

@@ -21,7 +21,7 @@ pub fn mounts() -> Vec<(PathBuf, String)> {
 }
 
 /// Undoes the octal escapes (`\040` for a space, ...) of /proc/self/mountinfo.
-pub fn unescape_mountinfo(s: &str) -> String {
+fn unescape_mountinfo(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -11,8 +11,8 @@ use berth_image::archive::load_docker_archive;
 use berth_image::layer::Compression;
 use berth_image::progress::Silent;
 use berth_image::{ImageStore, Reference};
-use berth_testkit::engine::{Engine, Options};
 use berth_testkit::{layer_tar, LocalRegistry};
+use berth_testkit::{Engine, EngineOptions};
 use common::{busybox_archive, client_config};
 
 #[test]
@@ -37,7 +37,7 @@ fn dockerd_pulls_and_runs_an_image_berth_pushed() {
     )
     .unwrap();
 
-    let mut engine = Engine::start("docker-interop", Options::default());
+    let mut engine = Engine::start("docker-interop", EngineOptions::default());
     engine.serve_registry(&registry.dir.join("storage"), &registry.address);
     let out = engine.docker_ok(&["pull", &name]);
     assert!(out.contains(&format!("Digest: {digest}")), "{out}");

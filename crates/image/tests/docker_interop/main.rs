@@ -11,13 +11,13 @@ use std::fs;
 use berth_image::archive::load_docker_archive;
 use berth_image::save::{save, Format};
 use berth_image::ImageStore;
-use berth_testkit::engine::{Engine, Options};
 use berth_testkit::TempDir;
+use berth_testkit::{Engine, EngineOptions};
 use fixture::*;
 
 #[test]
 fn docker_loads_and_runs_what_berth_saves_and_berth_loads_what_docker_saves() {
-    let engine = Engine::start("interop", Options::default());
+    let engine = Engine::start("interop", EngineOptions::default());
     let dir = TempDir::new("interop");
     let mut store = ImageStore::open(&dir.join("store")).unwrap();
     let image = busybox_image(&mut store, "from berth\n", &["berth-test/saved:1"]);

@@ -22,8 +22,8 @@ use std::process::Command;
 
 use berth_testkit::engine::cleanup::cgroup_mounts;
 use berth_testkit::engine::{
-    find_in_path, list_dir, path_str, run_command, tool, Engine, Options, Outcome, CTR_NAMESPACE,
-    INSTALL_HINT,
+    find_in_path, list_dir, path_str, run_command, tool, Engine, EngineOptions, Outcome,
+    CTR_NAMESPACE, INSTALL_HINT,
 };
 
 mod image;

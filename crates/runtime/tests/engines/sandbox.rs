@@ -23,7 +23,7 @@ impl Sandbox {
     pub(super) fn new(test: &str) -> Sandbox {
         Sandbox(Engine::new(
             test,
-            Options {
+            EngineOptions {
                 add_runtime: Some(("berth".into(), PathBuf::from(RUNTIME))),
                 keep_logs_in: Some(PathBuf::from(KEEP_LOGS_DIR)),
             },

@@ -23,7 +23,7 @@ pub fn cgroup_mounts() -> Vec<PathBuf> {
 }
 
 /// All directories under `dir` (included), deepest first.
-pub fn dirs_deepest_first(dir: &Path) -> Vec<PathBuf> {
+fn dirs_deepest_first(dir: &Path) -> Vec<PathBuf> {
     let mut all = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

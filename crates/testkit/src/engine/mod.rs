@@ -43,7 +43,7 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// How dockerd is started and where a failed test's logs go.
 #[derive(Default, Clone)]
-pub struct Options {
+pub struct EngineOptions {
     /// `--add-runtime <name>=<path>`: an OCI runtime dockerd can run containers with.
     pub add_runtime: Option<(String, PathBuf)>,
     /// Where to copy the daemons' logs when the test fails (else their tails are printed).
@@ -97,7 +97,7 @@ impl Daemon {
 /// containerd (and, once started, dockerd) of one test; `Drop` tears it all down.
 pub struct Engine {
     name: String,
-    options: Options,
+    options: EngineOptions,
     /// Canonical path of the test's temporary directory.
     pub dir: PathBuf,
     /// Cgroup parent (relative to each hierarchy's root) of all containers of this test.
@@ -118,7 +118,7 @@ pub struct Engine {
 
 impl Engine {
     /// Starts containerd, then dockerd on it.
-    pub fn start(test: &str, options: Options) -> Engine {
+    pub fn start(test: &str, options: EngineOptions) -> Engine {
         let mut engine = Engine::new(test, options);
         engine.start_containerd();
         engine.start_dockerd();
@@ -126,7 +126,7 @@ impl Engine {
     }
 
     /// The directories of an engine, with no daemon started yet.
-    pub fn new(test: &str, options: Options) -> Engine {
+    pub fn new(test: &str, options: EngineOptions) -> Engine {
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         assert!(
             nix::unistd::geteuid().is_root(),
