@@ -9,7 +9,7 @@ use std::fs;
 use berth_image::archive::load_docker_archive;
 use berth_image::save::{save, Format};
 use berth_image::{ImageStore, Reference};
-use berth_testkit::TempDir;
+use berth_testkit::{manifest_layer_digests, TempDir};
 use fixture::*;
 
 /// The tar's entries: path → content.
@@ -150,21 +150,13 @@ fn skopeo_reads_a_saved_archive_as_docker_archive_and_as_oci_archive() {
     )
     .unwrap();
     let saved = file_name(&saved);
-    let layer_digests = |manifest: &serde_json::Value| -> Vec<String> {
-        manifest["layers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["digest"].as_str().unwrap().to_string())
-            .collect()
-    };
     let diff_ids: Vec<String> = image.diff_ids.iter().map(|d| d.to_string()).collect();
     for source in [
         format!("docker-archive:{saved}"),
         format!("oci-archive:{saved}"),
     ] {
         let manifest = skopeo_raw(&source);
-        assert_eq!(layer_digests(&manifest), diff_ids, "{source}");
+        assert_eq!(manifest_layer_digests(&manifest), diff_ids, "{source}");
         assert_eq!(
             manifest["config"]["digest"],
             image.id.to_string(),
@@ -178,7 +170,7 @@ fn skopeo_reads_a_saved_archive_as_docker_archive_and_as_oci_archive() {
         &format!("oci-archive:{}:berth-test/copied:2", file_name(&oci)),
     );
     assert_eq!(
-        layer_digests(&skopeo_raw(&format!("oci-archive:{}", file_name(&oci)))),
+        manifest_layer_digests(&skopeo_raw(&format!("oci-archive:{}", file_name(&oci)))),
         diff_ids
     );
     let docker = dir.join("skopeo-docker.tar");

@@ -113,3 +113,13 @@ pub fn docker_archive(path: &Path, layers: &[Vec<u8>], name: Option<&str>) -> St
     archive.finish().unwrap();
     sha256(config.as_bytes())
 }
+
+/// The digests of the layers an image manifest (Docker v2 or OCI, as JSON) lists, in order.
+pub fn manifest_layer_digests(manifest: &serde_json::Value) -> Vec<String> {
+    manifest["layers"]
+        .as_array()
+        .expect("a manifest with layers")
+        .iter()
+        .map(|l| l["digest"].as_str().expect("a layer digest").to_string())
+        .collect()
+}

@@ -9,7 +9,9 @@ pub mod process;
 pub mod registry;
 pub mod tempdir;
 
-pub use archive::{busybox_layer, docker_archive, layer_tar, noise, random_layer};
+pub use archive::{
+    busybox_layer, docker_archive, layer_tar, manifest_layer_digests, noise, random_layer,
+};
 pub use engine::{Engine, EngineOptions};
 pub use loopfs::LoopFs;
 pub use process::run;
