@@ -3,42 +3,26 @@
 
 mod common;
 
-use std::process::Command;
-
-use berth_distribution::{pull, Platform};
-use berth_image::progress::Silent;
 use berth_image::snapshot::Snapshotter;
 use berth_image::{ImageStore, Reference};
-use common::{busybox_archive, LocalRegistry};
+use berth_testkit::LocalRegistry;
+use common::{busybox_archive, client_config, pull_quietly, run_in_rootfs};
 
 #[test]
 fn an_image_pushed_by_skopeo_is_pulled_verified_and_mounts() {
     let registry = LocalRegistry::start();
     let archive = registry.dir.join("busybox.tar");
     busybox_archive(&archive, None, &[]);
-    let target = format!("docker://{}/berth-test/busybox:1", registry.address);
-    let status = Command::new("skopeo")
-        .args(["copy", "--quiet", "--dest-tls-verify=false"])
-        .arg(format!("docker-archive:{}", archive.display()))
-        .arg(&target)
-        .status()
-        .expect("skopeo (apt-get install skopeo)");
-    assert!(status.success(), "skopeo copy failed");
+    registry.push_archive(&archive, "berth-test/busybox:1");
 
     let mut store = ImageStore::open(&registry.dir.join("store")).unwrap();
-    let snapshots = Snapshotter::open(&registry.dir.join("snapshots")).unwrap();
+    let snapshots_dir = registry.dir.join("snapshots");
+    let snapshots = Snapshotter::open(&snapshots_dir).unwrap();
+    let config = client_config(&registry);
     let reference: Reference = format!("{}/berth-test/busybox:1", registry.address)
         .parse()
         .unwrap();
-    let image = pull(
-        &mut store,
-        &snapshots,
-        &reference,
-        &Platform::default(),
-        &registry.client_config(),
-        &Silent,
-    )
-    .unwrap();
+    let image = pull_quietly(&mut store, &snapshots_dir, &reference, &config).unwrap();
     assert_eq!(image.layers.len(), 1);
     for blob in image.layers.iter().chain([&image.id]) {
         store.blobs().verify(blob).unwrap();
@@ -48,47 +32,25 @@ fn an_image_pushed_by_skopeo_is_pulled_verified_and_mounts() {
         "the name points at the image"
     );
 
-    let rootfs = registry.dir.join("rootfs");
-    snapshots
-        .mount_rootfs(
-            store.blobs(),
-            &image,
-            &registry.dir.join("container"),
-            &rootfs,
-        )
-        .unwrap();
-    let out = Command::new("chroot")
-        .arg(&rootfs)
-        .args(["/bin/busybox", "echo", "pulled"])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "pulled");
+    let out = run_in_rootfs(
+        &snapshots,
+        store.blobs(),
+        &image,
+        registry.dir.path(),
+        &["echo", "pulled"],
+    );
+    assert_eq!(out.trim(), "pulled");
 
     // A second pull finds everything in place and changes nothing.
-    let again = pull(
-        &mut store,
-        &snapshots,
-        &reference,
-        &Platform::default(),
-        &registry.client_config(),
-        &Silent,
-    )
-    .unwrap();
+    let again = pull_quietly(&mut store, &snapshots_dir, &reference, &config).unwrap();
     assert_eq!(again, image);
 
     let missing: Reference = format!("{}/berth-test/nothing:1", registry.address)
         .parse()
         .unwrap();
-    let err = pull(
-        &mut store,
-        &snapshots,
-        &missing,
-        &Platform::default(),
-        &registry.client_config(),
-        &Silent,
-    )
-    .unwrap_err()
-    .to_string();
+    let err = pull_quietly(&mut store, &snapshots_dir, &missing, &config)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("404") || err.contains("MANIFEST_UNKNOWN"),
         "{err}"

@@ -16,7 +16,8 @@ use berth_image::layer::{decompress, Compression};
 use berth_image::progress::{Event, Status};
 use berth_image::snapshot::Snapshotter;
 use berth_image::{ImageStore, Reference};
-use common::{busybox_archive, layer_tar, pull_quietly, LocalRegistry};
+use berth_testkit::{layer_tar, LocalRegistry};
+use common::{busybox_archive, client_config, pull_quietly, run_in_rootfs};
 
 /// Incompressible bytes (xorshift), so the layer stays larger than one upload chunk.
 fn noise(len: usize) -> Vec<u8> {
@@ -77,7 +78,7 @@ fn push_with_events(
     let digest = push(
         store,
         reference,
-        &registry.client_config(),
+        &client_config(registry),
         compression,
         &observer,
     )
@@ -250,7 +251,7 @@ fn a_zstd_push_of_a_gzip_image_is_pulled_back_by_berth() {
         &mut fresh,
         &registry.dir.join("fresh-snapshots"),
         &zstd_name,
-        &registry.client_config(),
+        &client_config(&registry),
     )
     .unwrap();
     assert_eq!(
@@ -265,19 +266,12 @@ fn a_zstd_push_of_a_gzip_image_is_pulled_back_by_berth() {
         );
     }
     let snapshots = Snapshotter::open(&registry.dir.join("snapshots")).unwrap();
-    let rootfs = registry.dir.join("rootfs");
-    snapshots
-        .mount_rootfs(
-            fresh.blobs(),
-            &image,
-            &registry.dir.join("container"),
-            &rootfs,
-        )
-        .unwrap();
-    let out = Command::new("chroot")
-        .arg(&rootfs)
-        .args(["/bin/busybox", "cat", "/etc/greeting"])
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello from berth\n");
+    let out = run_in_rootfs(
+        &snapshots,
+        fresh.blobs(),
+        &image,
+        registry.dir.path(),
+        &["cat", "/etc/greeting"],
+    );
+    assert_eq!(out, "hello from berth\n");
 }

@@ -11,7 +11,8 @@ use berth_image::archive::load_docker_archive;
 use berth_image::layer::Compression;
 use berth_image::progress::Silent;
 use berth_image::{ImageStore, Reference};
-use common::{busybox_archive, make_ca, pull_quietly, LocalRegistry, Options};
+use berth_testkit::{make_ca, LocalRegistry, Options};
+use common::{busybox_archive, client_config, pull_quietly};
 
 #[test]
 fn the_registry_ca_from_the_certs_dir_is_trusted_and_no_other() {
@@ -19,7 +20,7 @@ fn the_registry_ca_from_the_certs_dir_is_trusted_and_no_other() {
         tls: true,
         ..Options::default()
     });
-    let config = registry.client_config();
+    let config = client_config(&registry);
     let certs = config.certs_dir().join(&registry.address);
     fs::create_dir_all(&certs).unwrap();
     fs::copy(registry.ca(), certs.join("ca.crt")).unwrap();
@@ -42,7 +43,7 @@ fn the_registry_ca_from_the_certs_dir_is_trusted_and_no_other() {
     assert_eq!(image.id, store.get(&name).unwrap().id);
 
     // Another CA in its place: the registry's certificate is not trusted.
-    make_ca(&registry.dir, "stranger");
+    make_ca(registry.dir.path(), "stranger");
     fs::copy(registry.dir.join("stranger.crt"), certs.join("ca.crt")).unwrap();
     let mut other = ImageStore::open(&registry.dir.join("other")).unwrap();
     let err = pull_quietly(

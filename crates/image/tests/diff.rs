@@ -12,7 +12,8 @@ use berth_image::digest::sha256;
 use berth_image::layer;
 use berth_image::snapshot::{Driver, Snapshotter};
 use berth_image::ImageStore;
-use common::{describe, docker_save_archive, entry_names, LayerBuilder, Scratch};
+use berth_testkit::TempDir;
+use common::{describe, docker_save_archive, entry_names, LayerBuilder};
 use tar::EntryType;
 
 /// Layer 1: owners, modes, an xattr, a hardlink, symlinks (one absolute, pointing outside),
@@ -89,17 +90,17 @@ fn change(rootfs: &Path) {
 }
 
 fn round_trip(driver: Driver, name: &str) {
-    let dir = Scratch::new(name);
+    let dir = TempDir::new(name);
     let (l1, l2) = layers();
-    let mut store = ImageStore::open(&dir.0.join("store")).unwrap();
+    let mut store = ImageStore::open(&dir.join("store")).unwrap();
     load_docker_archive(&mut store, &docker_save_archive(&[&l1, &l2], "diff:1")[..]).unwrap();
     let image = store.get("diff:1").unwrap().clone();
-    let snapshots = Snapshotter::open_with(&dir.0.join("snapshots"), driver).unwrap();
+    let snapshots = Snapshotter::open_with(&dir.join("snapshots"), driver).unwrap();
     let rootfs = snapshots
         .create_container(store.blobs(), &image, "c1")
         .unwrap();
 
-    let image_view = applied(&dir.0.join("image-view"), &[&l1, &l2]);
+    let image_view = applied(&dir.join("image-view"), &[&l1, &l2]);
     assert_eq!(
         describe(&rootfs),
         image_view,
@@ -150,7 +151,7 @@ fn round_trip(driver: Driver, name: &str) {
     );
 
     let container_view = describe(&rootfs);
-    let rebuilt = applied(&dir.0.join("rebuilt"), &[&l1, &l2, &tar]);
+    let rebuilt = applied(&dir.join("rebuilt"), &[&l1, &l2, &tar]);
     assert_eq!(
         rebuilt, container_view,
         "layers + diff == the container's view"
@@ -174,7 +175,7 @@ fn round_trip(driver: Driver, name: &str) {
     snapshots.remove_container("c1").unwrap();
     snapshots.remove_container("c1").unwrap();
     assert!(snapshots.containers().unwrap().is_empty());
-    let left: Vec<_> = fs::read_dir(dir.0.join("snapshots"))
+    let left: Vec<_> = fs::read_dir(dir.join("snapshots"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with("trash-") || n.starts_with("tmp-"))
@@ -200,12 +201,12 @@ fn copied_containers_diff_to_a_layer_that_reproduces_them() {
 #[test]
 fn a_replaced_directory_keeps_none_of_the_old_content() {
     for driver in [Driver::Overlay, Driver::Copy] {
-        let dir = Scratch::new(&format!("diff-replace-{driver:?}"));
+        let dir = TempDir::new(&format!("diff-replace-{driver:?}"));
         let (l1, l2) = layers();
-        let mut store = ImageStore::open(&dir.0.join("store")).unwrap();
+        let mut store = ImageStore::open(&dir.join("store")).unwrap();
         load_docker_archive(&mut store, &docker_save_archive(&[&l1, &l2], "r:1")[..]).unwrap();
         let image = store.get("r:1").unwrap().clone();
-        let snapshots = Snapshotter::open_with(&dir.0.join("snapshots"), driver).unwrap();
+        let snapshots = Snapshotter::open_with(&dir.join("snapshots"), driver).unwrap();
         let rootfs = snapshots
             .create_container(store.blobs(), &image, "r")
             .unwrap();
@@ -213,7 +214,7 @@ fn a_replaced_directory_keeps_none_of_the_old_content() {
         fs::create_dir(rootfs.join("usr/share")).unwrap();
         let mut tar = Vec::new();
         snapshots.diff_container("r", &mut tar).unwrap();
-        let rebuilt = dir.0.join("rebuilt");
+        let rebuilt = dir.join("rebuilt");
         applied(&rebuilt, &[&l1, &l2, &tar]);
         assert!(rebuilt.join("usr/share").is_dir(), "{driver:?}");
         assert!(

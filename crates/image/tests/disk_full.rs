@@ -7,82 +7,17 @@ mod common;
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use berth_image::archive::load_docker_archive;
 use berth_image::digest::sha256;
 use berth_image::gc::collect;
 use berth_image::snapshot::{Driver, Snapshotter};
 use berth_image::ImageStore;
-use common::{docker_save_archive, docker_save_archive_with, LayerBuilder, Scratch};
+use berth_testkit::{noise, LoopFs};
+use common::{docker_save_archive, docker_save_archive_with, LayerBuilder};
 
-/// A small ext4 file system mounted from a file through a loop device; unmounted, its loop
-/// device detached and its files removed on drop.
-struct SmallFs {
-    image: PathBuf,
-    mount: PathBuf,
-    _scratch: Scratch,
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-impl SmallFs {
-    fn new(name: &str, mib: u64) -> Self {
-        let scratch = Scratch::new(name);
-        let image = scratch.0.join("fs.img");
-        let mount = scratch.0.join("mnt");
-        fs::create_dir(&mount).unwrap();
-        fs::File::create(&image)
-            .unwrap()
-            .set_len(mib << 20)
-            .unwrap();
-        let fs = SmallFs {
-            image,
-            mount,
-            _scratch: scratch,
-        };
-        run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&fs.image));
-        run(Command::new("mount")
-            .args(["-o", "loop"])
-            .arg(&fs.image)
-            .arg(&fs.mount));
-        fs
-    }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.mount).status();
-        // `mount -o loop` sets autoclear; detach explicitly in case the unmount failed.
-        if let Ok(out) = Command::new("losetup").arg("-j").arg(&self.image).output() {
-            for line in String::from_utf8_lossy(&out.stdout).lines() {
-                if let Some(dev) = line.split(':').next() {
-                    let _ = Command::new("losetup").args(["-d", dev]).status();
-                }
-            }
-        }
-    }
-}
-
-fn noise(len: usize) -> Vec<u8> {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+const NOISE_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 
 fn assert_only_referenced_blobs(root: &Path) {
     let store = ImageStore::open(root).unwrap();
@@ -101,7 +36,7 @@ fn assert_only_referenced_blobs(root: &Path) {
 
 #[test]
 fn a_full_disk_fails_cleanly_and_keeps_the_store_intact() {
-    let small_fs = SmallFs::new("disk-full", 24);
+    let small_fs = LoopFs::new("disk-full", 24);
     let (images_root, snaps_root) = (
         small_fs.mount.join("store"),
         small_fs.mount.join("snapshots"),
@@ -118,7 +53,7 @@ fn a_full_disk_fails_cleanly_and_keeps_the_store_intact() {
 
     // 40 MiB that do not compress: the blob itself does not fit.
     let big = LayerBuilder::default()
-        .file("big", &noise(40 << 20), 0o644)
+        .file("big", &noise(40 << 20, NOISE_SEED), 0o644)
         .finish();
     let err = load_docker_archive(&mut store, &docker_save_archive(&[&big], "big:1")[..])
         .unwrap_err()

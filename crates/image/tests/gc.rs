@@ -16,24 +16,13 @@ use berth_image::gc::collect;
 use berth_image::lock::DataLock;
 use berth_image::snapshot::{chain_ids, Driver, Snapshotter};
 use berth_image::{ImageRecord, ImageStore};
-use common::{docker_save_archive, LayerBuilder, Scratch};
+use berth_testkit::noise;
+use berth_testkit::TempDir;
+use common::{docker_save_archive, LayerBuilder};
 
 const CHILD_MODE: &str = "BERTH_GC_TEST_CHILD";
 const CHILD_ROOT: &str = "BERTH_GC_TEST_ROOT";
 const CHILD_DIFF_ID: &str = "BERTH_GC_TEST_DIFF_ID";
-
-/// Deterministic bytes that do not compress.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 fn small_layer() -> Vec<u8> {
     LayerBuilder::default()
@@ -116,8 +105,8 @@ fn assert_store_is_exactly(root: &Path, extra: &[Digest]) {
 
 #[test]
 fn collect_keeps_exactly_what_images_and_containers_use() {
-    let dir = Scratch::new("gc-mark");
-    let (images_root, snaps_root) = (dir.0.join("store"), dir.0.join("snapshots"));
+    let dir = TempDir::new("gc-mark");
+    let (images_root, snaps_root) = (dir.join("store"), dir.join("snapshots"));
     let small = small_layer();
     let other = big_layer(2, 7);
     let mut store = ImageStore::open(&images_root).unwrap();
@@ -306,8 +295,8 @@ fn child_process() {
 
 #[test]
 fn a_load_killed_midway_leaves_nothing_after_gc_and_can_be_redone() {
-    let dir = Scratch::new("gc-kill-load");
-    let images_root = dir.0.join("store");
+    let dir = TempDir::new("gc-kill-load");
+    let images_root = dir.join("store");
     let small = small_layer();
     let mut store = ImageStore::open(&images_root).unwrap();
     load_docker_archive(&mut store, &docker_save_archive(&[&small], "small:1")[..]).unwrap();
@@ -317,7 +306,7 @@ fn a_load_killed_midway_leaves_nothing_after_gc_and_can_be_redone() {
     let big = big_layer(2048, 1); // 32 MiB
     let archive = docker_save_archive(&[&big], "big:1");
     let big_config = big_config(&big);
-    let mut child = spawn_child("load", &dir.0, None);
+    let mut child = spawn_child("load", dir.path(), None);
     let mut stdin = child.0.stdin.take().unwrap();
     stdin.write_all(&archive[..archive.len() / 2]).unwrap();
     wait_for("the child's partial blob", || {
@@ -332,7 +321,7 @@ fn a_load_killed_midway_leaves_nothing_after_gc_and_can_be_redone() {
     sigkill(child);
     drop(stdin);
 
-    let report = collect(&images_root, &dir.0.join("snapshots"), &[]).unwrap();
+    let report = collect(&images_root, &dir.join("snapshots"), &[]).unwrap();
     // The big image's config and the small archive's manifest.json (load stores every file).
     let mut expected = archive_files.clone();
     expected.insert(big_config);
@@ -348,7 +337,7 @@ fn a_load_killed_midway_leaves_nothing_after_gc_and_can_be_redone() {
     load_docker_archive(&mut store, &archive[..]).unwrap();
     assert!(store.get("big:1").is_some());
     drop(store);
-    let report = collect(&images_root, &dir.0.join("snapshots"), &[]).unwrap();
+    let report = collect(&images_root, &dir.join("snapshots"), &[]).unwrap();
     assert_eq!(
         report.blobs_removed.len(),
         1,
@@ -359,8 +348,8 @@ fn a_load_killed_midway_leaves_nothing_after_gc_and_can_be_redone() {
 
 #[test]
 fn an_unpack_killed_midway_leaves_nothing_after_gc_and_can_be_redone() {
-    let dir = Scratch::new("gc-kill-unpack");
-    let (images_root, snaps_root) = (dir.0.join("store"), dir.0.join("snapshots"));
+    let dir = TempDir::new("gc-kill-unpack");
+    let (images_root, snaps_root) = (dir.join("store"), dir.join("snapshots"));
     let big = big_layer(2048, 3);
     let mut store = ImageStore::open(&images_root).unwrap();
     load_docker_archive(&mut store, &docker_save_archive(&[&big], "big:1")[..]).unwrap();
@@ -368,7 +357,7 @@ fn an_unpack_killed_midway_leaves_nothing_after_gc_and_can_be_redone() {
     drop(store);
 
     let diff_id = image.diff_ids[0].clone();
-    let mut child = spawn_child("unpack", &dir.0, Some(&diff_id));
+    let mut child = spawn_child("unpack", dir.path(), Some(&diff_id));
     let mut stdin = child.0.stdin.take().unwrap();
     stdin.write_all(&big[..big.len() / 2]).unwrap();
     wait_for("the child's partial snapshot", || {
@@ -396,8 +385,8 @@ fn an_unpack_killed_midway_leaves_nothing_after_gc_and_can_be_redone() {
 
 #[test]
 fn a_collection_killed_midway_is_finished_by_the_next() {
-    let dir = Scratch::new("gc-kill-gc");
-    let (images_root, snaps_root) = (dir.0.join("store"), dir.0.join("snapshots"));
+    let dir = TempDir::new("gc-kill-gc");
+    let (images_root, snaps_root) = (dir.join("store"), dir.join("snapshots"));
     ImageStore::open(&images_root).unwrap();
     // Many small files: removing them takes long enough to be interrupted.
     let mut b = LayerBuilder::default();
@@ -412,7 +401,7 @@ fn a_collection_killed_midway_is_finished_by_the_next() {
     pending.unpack(&layer[..], &chain).unwrap();
     pending.commit().unwrap();
 
-    let child = spawn_child("gc", &dir.0, None);
+    let child = spawn_child("gc", dir.path(), None);
     wait_for("the collection to start removing", || {
         snapshot_names(&snaps_root)
             .iter()

@@ -5,6 +5,7 @@ mod fixture;
 use berth_image::archive::load_docker_archive;
 use berth_image::digest::sha256;
 use berth_image::ImageStore;
+use berth_testkit::TempDir;
 use fixture::*;
 use tar::EntryType;
 
@@ -49,8 +50,8 @@ fn docker_files(layer: &[u8], config_path: &str, layer_path: &str) -> (Vec<u8>, 
 
 /// Loads `archive` into a fresh store; returns the error and checks nothing got a name.
 fn refused(test: &str, archive: &[u8]) -> String {
-    let dir = Scratch::new(test);
-    let mut store = ImageStore::open(&dir.path("store")).unwrap();
+    let dir = TempDir::new(test);
+    let mut store = ImageStore::open(&dir.join("store")).unwrap();
     let err = load_docker_archive(&mut store, archive)
         .expect_err("the archive must be refused")
         .to_string();
@@ -128,8 +129,8 @@ fn links_inside_the_archive_are_followed() {
         E::File("c.json", config),
         E::File("manifest.json", manifest),
     ]);
-    let dir = Scratch::new("links");
-    let mut store = ImageStore::open(&dir.path("store")).unwrap();
+    let dir = TempDir::new("links");
+    let mut store = ImageStore::open(&dir.join("store")).unwrap();
     let loaded = load_docker_archive(&mut store, &archive[..]).unwrap();
     assert_eq!(loaded.len(), 1);
     assert_eq!(

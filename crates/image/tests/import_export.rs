@@ -1,8 +1,6 @@
 //! `export` a tree, `import` the tar as an image, unpack it again: everything a root file
 //! system holds comes back as it was.
 
-mod fixture;
-
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
@@ -11,7 +9,7 @@ use std::path::Path;
 use berth_image::inspect::{history, inspect, LayerSizes};
 use berth_image::rootfs_tar::{export, import};
 use berth_image::{layer, ImageStore};
-use fixture::*;
+use berth_testkit::TempDir;
 use nix::sys::stat::{makedev, mknod, utimensat, Mode, SFlag, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{chown, mkfifo, Gid, Uid};
@@ -84,8 +82,8 @@ fn tar_names(data: &[u8]) -> BTreeSet<String> {
 
 #[test]
 fn an_exported_tree_imports_and_unpacks_unchanged() {
-    let dir = Scratch::new("export");
-    let src = dir.path("src");
+    let dir = TempDir::new("export");
+    let src = dir.join("src");
     build_tree(&src);
     let mut archive = Vec::new();
     export(&src, &mut archive).unwrap();
@@ -97,7 +95,7 @@ fn an_exported_tree_imports_and_unpacks_unchanged() {
         "the symlink to /etc was followed: {names:?}"
     );
 
-    let mut store = ImageStore::open(&dir.path("store")).unwrap();
+    let mut store = ImageStore::open(&dir.join("store")).unwrap();
     let id = import(
         &mut store,
         &archive[..],
@@ -118,7 +116,7 @@ fn an_exported_tree_imports_and_unpacks_unchanged() {
     let image = store.get("berth-test/imported:1").unwrap().clone();
     assert_eq!(image.layers, image.diff_ids, "one uncompressed layer");
 
-    let dst = dir.path("dst");
+    let dst = dir.join("dst");
     fs::create_dir(&dst).unwrap();
     layer::apply(&dst, store.blobs().open_blob(&image.layers[0]).unwrap()).unwrap();
     for path in [
@@ -179,8 +177,8 @@ fn an_exported_tree_imports_and_unpacks_unchanged() {
 
 #[test]
 fn importing_something_that_is_not_a_tar_is_refused() {
-    let dir = Scratch::new("import-bad");
-    let mut store = ImageStore::open(&dir.path("store")).unwrap();
+    let dir = TempDir::new("import-bad");
+    let mut store = ImageStore::open(&dir.join("store")).unwrap();
     let junk = vec![0x55u8; 4096];
     let err = import(&mut store, &junk[..], &[], "")
         .unwrap_err()

@@ -4,12 +4,13 @@ mod fixture;
 
 use berth_image::inspect::{history, inspect, rows, summaries, LayerSizes};
 use berth_image::ImageStore;
+use berth_testkit::TempDir;
 use fixture::*;
 
 #[test]
 fn inspect_history_and_images_show_the_config_and_uncompressed_sizes() {
-    let dir = Scratch::new("inspect");
-    let mut store = ImageStore::open(&dir.path("s")).unwrap();
+    let dir = TempDir::new("inspect");
+    let mut store = ImageStore::open(&dir.join("s")).unwrap();
     let image = busybox_image(&mut store, "inspect me\n", &["berth-test/i:1"]);
     let sizes = [
         busybox_layer().len() as u64,

@@ -5,25 +5,19 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use berth_image::layer;
+use berth_testkit::TempDir;
 use tar::{EntryType, Header};
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A scratch area with `root` (the unpack target) and `outside` (must never change).
 struct Scratch {
-    dir: PathBuf,
+    dir: TempDir,
 }
 
 impl Scratch {
     fn new() -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "berth-layer-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        ));
+        let dir = TempDir::new("layer");
         fs::create_dir_all(dir.join("root")).unwrap();
         fs::create_dir_all(dir.join("outside")).unwrap();
         fs::write(dir.join("outside/victim"), "keep me").unwrap();
@@ -46,12 +40,6 @@ impl Scratch {
             fs::read_to_string(self.outside().join("victim")).unwrap(),
             "keep me"
         );
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.dir);
     }
 }
 

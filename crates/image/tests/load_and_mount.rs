@@ -1,23 +1,15 @@
 //! From an image archive to a root file system: `docker save` format in, overlay mount out.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use berth_image::archive::load_docker_archive;
 use berth_image::digest::sha256;
 use berth_image::snapshot::Snapshotter;
 use berth_image::ImageStore;
+use berth_testkit::TempDir;
 use tar::{EntryType, Header};
-
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = Snapshotter::unmount_rootfs(&self.0.join("rootfs"));
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 fn append(
     builder: &mut tar::Builder<Vec<u8>>,
@@ -139,10 +131,10 @@ fn docker_save_archive(l1: &[u8], l2: &[u8]) -> Vec<u8> {
 
 #[test]
 fn a_loaded_image_mounts_as_a_root_file_system() {
-    let dir = Scratch(std::env::temp_dir().join(format!("berth-load-{}", std::process::id())));
+    let dir = TempDir::new("load");
     let (l1, l2) = layers();
     let archive = docker_save_archive(&l1, &l2);
-    let mut store = ImageStore::open(&dir.0.join("store")).unwrap();
+    let mut store = ImageStore::open(&dir.join("store")).unwrap();
     let loaded = load_docker_archive(&mut store, &archive[..]).unwrap();
     assert_eq!(loaded.len(), 1);
     assert_eq!(loaded[0].1[0].familiar(), "berth-test/two-layers:1");
@@ -156,10 +148,10 @@ fn a_loaded_image_mounts_as_a_root_file_system() {
         Some(&image.id),
         "found by id prefix"
     );
-    let snapshots = Snapshotter::open(&dir.0.join("snapshots")).unwrap();
-    let rootfs = dir.0.join("rootfs");
+    let snapshots = Snapshotter::open(&dir.join("snapshots")).unwrap();
+    let rootfs = dir.join("rootfs");
     snapshots
-        .mount_rootfs(store.blobs(), &image, &dir.0.join("container"), &rootfs)
+        .mount_rootfs(store.blobs(), &image, &dir.join("container"), &rootfs)
         .unwrap();
 
     assert_eq!(
@@ -180,7 +172,7 @@ fn a_loaded_image_mounts_as_a_root_file_system() {
     );
     // The layers are shared and untouched; the container's writes land in its upper dir.
     fs::write(rootfs.join("written"), "by the container").unwrap();
-    assert!(dir.0.join("container/upper/written").exists());
+    assert!(dir.join("container/upper/written").exists());
     let out = Command::new("chroot")
         .arg(&rootfs)
         .args(["/bin/sh", "-c", "cat /hello"])
@@ -196,13 +188,13 @@ fn a_loaded_image_mounts_as_a_root_file_system() {
 
 #[test]
 fn an_archive_whose_layer_does_not_match_its_config_is_refused() {
-    let dir = Scratch(std::env::temp_dir().join(format!("berth-load-bad-{}", std::process::id())));
+    let dir = TempDir::new("load-bad");
     let (l1, l2) = layers();
     let mut archive = docker_save_archive(&l1, &l2);
     // Flip one byte inside the second layer's data (its file content "hello from layer 2").
     let pos = archive.windows(5).position(|w| w == b"hello").unwrap();
     archive[pos] = b'j';
-    let mut store = ImageStore::open(&dir.0.join("store")).unwrap();
+    let mut store = ImageStore::open(&dir.join("store")).unwrap();
     let err = load_docker_archive(&mut store, &archive[..])
         .unwrap_err()
         .to_string();

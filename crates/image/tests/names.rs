@@ -3,6 +3,7 @@
 mod fixture;
 
 use berth_image::{Digest, ImageStore, Removal};
+use berth_testkit::TempDir;
 use fixture::*;
 
 fn unused(_: &Digest) -> bool {
@@ -15,8 +16,8 @@ fn lines(removals: &[Removal]) -> Vec<String> {
 
 #[test]
 fn removing_one_of_several_names_only_untags() {
-    let dir = Scratch::new("names-untag");
-    let mut store = ImageStore::open(&dir.path("s")).unwrap();
+    let dir = TempDir::new("names-untag");
+    let mut store = ImageStore::open(&dir.join("s")).unwrap();
     let image = busybox_image(&mut store, "a\n", &["berth-test/a:1"]);
     store
         .tag("berth-test/a:1", &"other/b:2".parse().unwrap())
@@ -35,14 +36,14 @@ fn removing_one_of_several_names_only_untags() {
         ]
     );
     assert!(store.get(image.id.hex()).is_none());
-    let reopened = ImageStore::open(&dir.path("s")).unwrap();
+    let reopened = ImageStore::open(&dir.join("s")).unwrap();
     assert_eq!(reopened.records().count(), 0, "the removal is on disk");
 }
 
 #[test]
 fn removing_by_id_with_names_in_several_repositories_needs_force() {
-    let dir = Scratch::new("names-force");
-    let mut store = ImageStore::open(&dir.path("s")).unwrap();
+    let dir = TempDir::new("names-force");
+    let mut store = ImageStore::open(&dir.join("s")).unwrap();
     let image = busybox_image(&mut store, "b\n", &["berth-test/a:1", "berth-test/a:2"]);
     store
         .tag(image.id.hex(), &"other/b:1".parse().unwrap())
@@ -72,8 +73,8 @@ fn removing_by_id_with_names_in_several_repositories_needs_force() {
 
 #[test]
 fn removing_by_id_with_tags_of_one_repository_needs_no_force() {
-    let dir = Scratch::new("names-one-repo");
-    let mut store = ImageStore::open(&dir.path("s")).unwrap();
+    let dir = TempDir::new("names-one-repo");
+    let mut store = ImageStore::open(&dir.join("s")).unwrap();
     let image = busybox_image(&mut store, "c\n", &["berth-test/a:1", "berth-test/a:2"]);
     let done = store.remove(image.id.hex(), false, &unused).unwrap();
     assert_eq!(done.len(), 3);
@@ -82,8 +83,8 @@ fn removing_by_id_with_tags_of_one_repository_needs_no_force() {
 
 #[test]
 fn an_image_a_container_uses_is_kept_unless_forced() {
-    let dir = Scratch::new("names-in-use");
-    let mut store = ImageStore::open(&dir.path("s")).unwrap();
+    let dir = TempDir::new("names-in-use");
+    let mut store = ImageStore::open(&dir.join("s")).unwrap();
     let image = busybox_image(&mut store, "d\n", &["berth-test/a:1"]);
     let id = image.id.clone();
     let used = move |d: &Digest| *d == id;
@@ -110,8 +111,8 @@ fn an_image_a_container_uses_is_kept_unless_forced() {
 
 #[test]
 fn prune_removes_dangling_images_or_with_all_every_unused_one() {
-    let dir = Scratch::new("names-prune");
-    let mut store = ImageStore::open(&dir.path("s")).unwrap();
+    let dir = TempDir::new("names-prune");
+    let mut store = ImageStore::open(&dir.join("s")).unwrap();
     let named = busybox_image(&mut store, "named\n", &["berth-test/a:1"]);
     let dangling = busybox_image(&mut store, "dangling\n", &[]);
     let used = busybox_image(&mut store, "used\n", &[]);
@@ -136,8 +137,8 @@ fn prune_removes_dangling_images_or_with_all_every_unused_one() {
 
 #[test]
 fn tagging_moves_a_name_and_untag_leaves_the_image() {
-    let dir = Scratch::new("names-tag");
-    let mut store = ImageStore::open(&dir.path("s")).unwrap();
+    let dir = TempDir::new("names-tag");
+    let mut store = ImageStore::open(&dir.join("s")).unwrap();
     let first = busybox_image(&mut store, "1\n", &["berth-test/a:1"]);
     let second = busybox_image(&mut store, "2\n", &["berth-test/b:1"]);
     store
@@ -159,8 +160,8 @@ fn tagging_moves_a_name_and_untag_leaves_the_image() {
 
 #[test]
 fn an_image_is_found_by_the_manifest_digest_it_was_pulled_as() {
-    let dir = Scratch::new("names-digest");
-    let mut store = ImageStore::open(&dir.path("s")).unwrap();
+    let dir = TempDir::new("names-digest");
+    let mut store = ImageStore::open(&dir.join("s")).unwrap();
     let mut image = busybox_image(&mut store, "pulled\n", &["berth-test/p:1"]);
     let manifest = berth_image::digest::sha256(b"a manifest");
     image.repo_digests = vec![format!("docker.io/berth-test/p@{manifest}")];

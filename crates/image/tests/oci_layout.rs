@@ -6,6 +6,7 @@ mod fixture;
 use berth_image::archive::load_docker_archive;
 use berth_image::digest::sha256;
 use berth_image::ImageStore;
+use berth_testkit::TempDir;
 use fixture::*;
 use serde_json::json;
 use tar::EntryType;
@@ -75,8 +76,8 @@ fn a_nested_index_loads_the_host_platform_under_its_annotated_name() {
     append(&mut b, "index.json", EntryType::Regular, "", &index);
     let archive = b.into_inner().unwrap();
 
-    let dir = Scratch::new("oci-nested");
-    let mut store = ImageStore::open(&dir.path("s")).unwrap();
+    let dir = TempDir::new("oci-nested");
+    let mut store = ImageStore::open(&dir.join("s")).unwrap();
     let loaded = load_docker_archive(&mut store, &archive[..]).unwrap();
     assert_eq!(loaded.len(), 1, "both entries are the same image");
     assert_eq!(loaded[0].0, sha256(&config));

@@ -9,6 +9,7 @@ use std::fs;
 use berth_image::archive::load_docker_archive;
 use berth_image::save::{save, Format};
 use berth_image::{ImageStore, Reference};
+use berth_testkit::{manifest_layer_digests, TempDir};
 use fixture::*;
 
 /// The tar's entries: path → content.
@@ -39,8 +40,8 @@ fn names(loaded: &[(berth_image::Digest, Vec<Reference>)]) -> Vec<String> {
 
 #[test]
 fn a_saved_image_loads_back_with_its_id_names_and_uncompressed_layers() {
-    let dir = Scratch::new("save-load");
-    let mut store = ImageStore::open(&dir.path("a")).unwrap();
+    let dir = TempDir::new("save-load");
+    let mut store = ImageStore::open(&dir.join("a")).unwrap();
     let image = busybox_image(&mut store, "hello\n", &["berth-test/app:1"]);
     store
         .tag("berth-test/app:1", &"berth-test/app:2".parse().unwrap())
@@ -89,7 +90,7 @@ fn a_saved_image_loads_back_with_its_id_names_and_uncompressed_layers() {
         2
     );
 
-    let mut other = ImageStore::open(&dir.path("b")).unwrap();
+    let mut other = ImageStore::open(&dir.join("b")).unwrap();
     let loaded = load_docker_archive(&mut other, &archive[..]).unwrap();
     assert_eq!(loaded.len(), 1);
     assert_eq!(loaded[0].0, image.id);
@@ -104,8 +105,8 @@ fn a_saved_image_loads_back_with_its_id_names_and_uncompressed_layers() {
 
 #[test]
 fn an_image_saved_by_id_has_no_name() {
-    let dir = Scratch::new("save-by-id");
-    let mut store = ImageStore::open(&dir.path("a")).unwrap();
+    let dir = TempDir::new("save-by-id");
+    let mut store = ImageStore::open(&dir.join("a")).unwrap();
     let image = busybox_image(&mut store, "by id\n", &["berth-test/app:1"]);
     let mut archive = Vec::new();
     save(
@@ -121,7 +122,7 @@ fn an_image_saved_by_id_has_no_name() {
         serde_json::Value::Null
     );
     assert!(!files.contains_key("repositories"));
-    let mut other = ImageStore::open(&dir.path("b")).unwrap();
+    let mut other = ImageStore::open(&dir.join("b")).unwrap();
     let loaded = load_docker_archive(&mut other, &archive[..]).unwrap();
     assert_eq!(loaded, vec![(image.id.clone(), vec![])]);
     assert!(other.names_of(&image.id).is_empty());
@@ -129,18 +130,18 @@ fn an_image_saved_by_id_has_no_name() {
 
 #[test]
 fn saving_an_unknown_image_names_it() {
-    let dir = Scratch::new("save-unknown");
-    let store = ImageStore::open(&dir.path("a")).unwrap();
+    let dir = TempDir::new("save-unknown");
+    let store = ImageStore::open(&dir.join("a")).unwrap();
     let err = save(&store, &["nope:1"], Format::Docker, Vec::new()).unwrap_err();
     assert_eq!(err.to_string(), "image nope:1 not found");
 }
 
 #[test]
 fn skopeo_reads_a_saved_archive_as_docker_archive_and_as_oci_archive() {
-    let dir = Scratch::new("save-skopeo");
-    let mut store = ImageStore::open(&dir.path("a")).unwrap();
+    let dir = TempDir::new("save-skopeo");
+    let mut store = ImageStore::open(&dir.join("a")).unwrap();
     let image = busybox_image(&mut store, "skopeo\n", &["berth-test/app:1"]);
-    let saved = dir.path("saved.tar");
+    let saved = dir.join("saved.tar");
     save(
         &store,
         &["berth-test/app:1"],
@@ -149,21 +150,13 @@ fn skopeo_reads_a_saved_archive_as_docker_archive_and_as_oci_archive() {
     )
     .unwrap();
     let saved = file_name(&saved);
-    let layer_digests = |manifest: &serde_json::Value| -> Vec<String> {
-        manifest["layers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["digest"].as_str().unwrap().to_string())
-            .collect()
-    };
     let diff_ids: Vec<String> = image.diff_ids.iter().map(|d| d.to_string()).collect();
     for source in [
         format!("docker-archive:{saved}"),
         format!("oci-archive:{saved}"),
     ] {
         let manifest = skopeo_raw(&source);
-        assert_eq!(layer_digests(&manifest), diff_ids, "{source}");
+        assert_eq!(manifest_layer_digests(&manifest), diff_ids, "{source}");
         assert_eq!(
             manifest["config"]["digest"],
             image.id.to_string(),
@@ -171,16 +164,16 @@ fn skopeo_reads_a_saved_archive_as_docker_archive_and_as_oci_archive() {
         );
     }
     // Through skopeo's own writers and back into berth: same image, same name.
-    let oci = dir.path("skopeo-oci.tar");
+    let oci = dir.join("skopeo-oci.tar");
     skopeo_copy(
         &format!("docker-archive:{saved}"),
         &format!("oci-archive:{}:berth-test/copied:2", file_name(&oci)),
     );
     assert_eq!(
-        layer_digests(&skopeo_raw(&format!("oci-archive:{}", file_name(&oci)))),
+        manifest_layer_digests(&skopeo_raw(&format!("oci-archive:{}", file_name(&oci)))),
         diff_ids
     );
-    let docker = dir.path("skopeo-docker.tar");
+    let docker = dir.join("skopeo-docker.tar");
     skopeo_copy(
         &format!("oci-archive:{saved}"),
         &format!("docker-archive:{}:berth-test/copied:3", file_name(&docker)),
@@ -189,7 +182,7 @@ fn skopeo_reads_a_saved_archive_as_docker_archive_and_as_oci_archive() {
         (oci, "berth-test/copied:2"),
         (docker, "berth-test/copied:3"),
     ] {
-        let mut other = ImageStore::open(&dir.path(&format!("b-{}", name.len()))).unwrap();
+        let mut other = ImageStore::open(&dir.join(format!("b-{}", name.len()))).unwrap();
         let loaded = load_docker_archive(&mut other, fs::File::open(&archive).unwrap()).unwrap();
         assert_eq!(loaded[0].0, image.id, "{}", archive.display());
         assert_eq!(names(&loaded), [name]);
@@ -199,10 +192,10 @@ fn skopeo_reads_a_saved_archive_as_docker_archive_and_as_oci_archive() {
 
 #[test]
 fn an_oci_archive_keeps_stored_layers_and_loads_by_annotation() {
-    let dir = Scratch::new("save-oci");
-    let mut store = ImageStore::open(&dir.path("a")).unwrap();
+    let dir = TempDir::new("save-oci");
+    let mut store = ImageStore::open(&dir.join("a")).unwrap();
     let image = busybox_image(&mut store, "oci\n", &["127.0.0.1:5000/berth/app:v1"]);
-    let saved = dir.path("oci.tar");
+    let saved = dir.join("oci.tar");
     save(
         &store,
         &["127.0.0.1:5000/berth/app:v1"],
@@ -224,7 +217,7 @@ fn an_oci_archive_keeps_stored_layers_and_loads_by_annotation() {
     );
     assert_eq!(manifest["layers"][1]["digest"], image.layers[1].to_string());
 
-    let mut other = ImageStore::open(&dir.path("b")).unwrap();
+    let mut other = ImageStore::open(&dir.join("b")).unwrap();
     let loaded = load_docker_archive(&mut other, fs::File::open(&saved).unwrap()).unwrap();
     assert_eq!(names(&loaded), ["127.0.0.1:5000/berth/app:v1"]);
     assert_eq!(other.get("127.0.0.1:5000/berth/app:v1").unwrap(), &image);

@@ -28,6 +28,31 @@ pub fn busybox_layer() -> Vec<u8> {
     layer.into_inner().unwrap()
 }
 
+/// `len` deterministic bytes from `seed` that do not compress (xorshift).
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A layer tar with the given regular files (path, mode, content).
+pub fn layer_tar(files: &[(&str, u32, &[u8])]) -> Vec<u8> {
+    let mut layer = tar::Builder::new(Vec::new());
+    for (path, mode, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(*mode);
+        h.set_size(data.len() as u64);
+        layer.append_data(&mut h, path, *data).unwrap();
+    }
+    layer.into_inner().unwrap()
+}
+
 /// A layer with one file `/data/<seed>.bin` of `size` pseudo-random (incompressible) bytes.
 pub fn random_layer(seed: u64, size: usize) -> Vec<u8> {
     let mut state = seed
@@ -87,4 +112,14 @@ pub fn docker_archive(path: &Path, layers: &[Vec<u8>], name: Option<&str>) -> St
     add("manifest.json", manifest.as_bytes());
     archive.finish().unwrap();
     sha256(config.as_bytes())
+}
+
+/// The digests of the layers an image manifest (Docker v2 or OCI, as JSON) lists, in order.
+pub fn manifest_layer_digests(manifest: &serde_json::Value) -> Vec<String> {
+    manifest["layers"]
+        .as_array()
+        .expect("a manifest with layers")
+        .iter()
+        .map(|l| l["digest"].as_str().expect("a layer digest").to_string())
+        .collect()
 }

@@ -2,9 +2,18 @@
 //! things (processes, files) and removes them on drop, also when a test fails.
 
 pub mod archive;
+pub mod engine;
+pub mod loopfs;
+pub mod mounts;
+pub mod process;
 pub mod registry;
 pub mod tempdir;
 
-pub use archive::{busybox_layer, docker_archive, random_layer};
-pub use registry::LocalRegistry;
+pub use archive::{
+    busybox_layer, docker_archive, layer_tar, manifest_layer_digests, noise, random_layer,
+};
+pub use engine::{Engine, EngineOptions};
+pub use loopfs::LoopFs;
+pub use process::run;
+pub use registry::{make_ca, LocalRegistry, Options};
 pub use tempdir::TempDir;

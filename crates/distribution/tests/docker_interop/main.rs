@@ -3,7 +3,6 @@
 
 #[path = "../common/mod.rs"]
 mod common;
-mod engines;
 
 use std::fs;
 
@@ -12,8 +11,9 @@ use berth_image::archive::load_docker_archive;
 use berth_image::layer::Compression;
 use berth_image::progress::Silent;
 use berth_image::{ImageStore, Reference};
-use common::{busybox_archive, layer_tar, LocalRegistry};
-use engines::Engines;
+use berth_testkit::{layer_tar, LocalRegistry};
+use berth_testkit::{Engine, EngineOptions};
+use common::{busybox_archive, client_config};
 
 #[test]
 fn dockerd_pulls_and_runs_an_image_berth_pushed() {
@@ -31,51 +31,22 @@ fn dockerd_pulls_and_runs_an_image_berth_pushed() {
     let digest = push(
         &mut store,
         &reference,
-        &registry.client_config(),
+        &client_config(&registry),
         Compression::Gzip,
         &Silent,
     )
     .unwrap();
 
-    let mut engines = Engines::start("docker-interop");
-    engines.serve_registry(&registry.dir.join("storage"), &registry.address);
-    let pulled = engines.docker(&["pull", &name]);
-    let out = String::from_utf8_lossy(&pulled.stdout);
-    assert!(
-        pulled.status.success(),
-        "docker pull: {out}{}",
-        String::from_utf8_lossy(&pulled.stderr)
-    );
+    let mut engine = Engine::start("docker-interop", EngineOptions::default());
+    engine.serve_registry(&registry.dir.join("storage"), &registry.address);
+    let out = engine.docker_ok(&["pull", &name]);
     assert!(out.contains(&format!("Digest: {digest}")), "{out}");
 
-    let run = engines.docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        &name,
-        "/bin/busybox",
-        "cat",
-        "/etc/greeting",
-    ]);
-    assert!(
-        run.status.success(),
-        "docker run: {}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&run.stdout), "pushed by berth\n");
-    let run = engines.docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        &name,
-        "/bin/busybox",
-        "true",
-    ]);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", "--rm", "--network", "none", &name, "/bin/busybox"];
+        all.extend_from_slice(args);
+        engine.docker_ok(&all)
+    };
+    assert_eq!(run(&["cat", "/etc/greeting"]), "pushed by berth\n");
+    assert_eq!(run(&["true"]), "");
 }

@@ -5,42 +5,10 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use berth_image::digest::sha256;
 use tar::{EntryType, Header};
-
-/// A temporary directory, removed on drop after unmounting any container root file system
-/// left mounted under it (even when the test failed midway).
-pub struct Scratch(pub PathBuf);
-
-impl Scratch {
-    pub fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("berth-{name}-{}", std::process::id()));
-        let scratch = Scratch(dir);
-        scratch.cleanup();
-        fs::create_dir_all(&scratch.0).unwrap();
-        scratch
-    }
-
-    fn cleanup(&self) {
-        if let Ok(entries) = fs::read_dir(self.0.join("snapshots/containers")) {
-            for entry in entries.flatten() {
-                let _ = nix::mount::umount2(
-                    &entry.path().join("rootfs"),
-                    nix::mount::MntFlags::MNT_DETACH,
-                );
-            }
-        }
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        self.cleanup();
-    }
-}
 
 /// Builds a layer tar entry by entry.
 pub struct LayerBuilder(tar::Builder<Vec<u8>>);

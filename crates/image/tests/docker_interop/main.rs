@@ -6,28 +6,27 @@
 #[path = "../fixture/mod.rs"]
 mod fixture;
 
-mod engine;
-
 use std::fs;
 
 use berth_image::archive::load_docker_archive;
 use berth_image::save::{save, Format};
 use berth_image::ImageStore;
-use engine::Engine;
+use berth_testkit::TempDir;
+use berth_testkit::{Engine, EngineOptions};
 use fixture::*;
 
 #[test]
 fn docker_loads_and_runs_what_berth_saves_and_berth_loads_what_docker_saves() {
-    let engine = Engine::start("interop");
-    let dir = Scratch::new("interop");
-    let mut store = ImageStore::open(&dir.path("store")).unwrap();
+    let engine = Engine::start("interop", EngineOptions::default());
+    let dir = TempDir::new("interop");
+    let mut store = ImageStore::open(&dir.join("store")).unwrap();
     let image = busybox_image(&mut store, "from berth\n", &["berth-test/saved:1"]);
     store
         .tag("berth-test/saved:1", &"berth-test/saved:2".parse().unwrap())
         .unwrap();
     // A second image sharing the busybox layer, saved in the same archive.
     let second = busybox_image(&mut store, "second\n", &["berth-test/second:1"]);
-    let archive = dir.path("berth.tar");
+    let archive = dir.join("berth.tar");
     save(
         &store,
         &[
@@ -66,7 +65,7 @@ fn docker_loads_and_runs_what_berth_saves_and_berth_loads_what_docker_saves() {
 
     // Back: docker's own archive format (20.10: one directory per layer, `<id>.json` configs).
     engine.docker_ok(&["tag", "berth-test/saved:1", "berth-test/docker:7"]);
-    let docker_archive = dir.path("docker.tar");
+    let docker_archive = dir.join("docker.tar");
     engine.docker_ok(&[
         "save",
         "-o",
@@ -75,7 +74,7 @@ fn docker_loads_and_runs_what_berth_saves_and_berth_loads_what_docker_saves() {
         "berth-test/saved:2",
         "berth-test/second:1",
     ]);
-    let mut other = ImageStore::open(&dir.path("other")).unwrap();
+    let mut other = ImageStore::open(&dir.join("other")).unwrap();
     let loaded = load_docker_archive(&mut other, fs::File::open(&docker_archive).unwrap()).unwrap();
     assert_eq!(loaded.len(), 2);
     let first = loaded

@@ -15,47 +15,32 @@
 //! They fail (they do not skip) when something is missing.
 
 use std::ffi::OsStr;
-use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use berth_testkit::engine::cleanup::cgroup_mounts;
+use berth_testkit::engine::{
+    find_in_path, list_dir, path_str, run_command, tool, Engine, EngineOptions, Outcome,
+    CTR_NAMESPACE, INSTALL_HINT,
+};
 
-mod command;
 mod image;
 mod sandbox;
 
-use command::*;
 use image::*;
 use sandbox::*;
 
 const RUNTIME: &str = env!("CARGO_BIN_EXE_berth-runtime");
 /// Where the logs of a failed test are kept.
 const KEEP_LOGS_DIR: &str = env!("CARGO_TARGET_TMPDIR");
-const INSTALL_HINT: &str = "install the engines with `apt-get install docker.io containerd busybox-static` (CI installs them)";
 const BUSYBOX: &str = "/bin/busybox";
 /// Name of the docker image imported from the busybox rootfs.
 const DOCKER_IMAGE: &str = "berth-test/busybox:latest";
 /// Tag in the hand-made image archive for `ctr images import` (containerd adds `docker.io/`).
 const CTR_IMAGE_TAG: &str = "berth-test/busybox:latest";
 const CTR_IMAGE: &str = "docker.io/berth-test/busybox:latest";
-const CTR_NAMESPACE: &str = "berth-e2e";
-const DAEMON_START_TIMEOUT: Duration = Duration::from_secs(30);
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
-const DAEMON_STOP_TIMEOUT: Duration = Duration::from_secs(10);
-/// Timeout of each engine command while tearing down.
-const CLEANUP_COMMAND_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Both tests start daemons and share /run/containerd/s; run them one after the other.
-static SERIAL: Mutex<()> = Mutex::new(());
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 #[test]
 fn dockerd_runs_containers_with_berth_runtime() {

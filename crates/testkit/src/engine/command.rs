@@ -1,27 +1,44 @@
 //! Running engine commands with timeouts, output in files.
 
-use super::*;
+use std::fs::{self, File};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long an engine command may take unless told otherwise.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// What a finished (or timed out) command did.
-pub(super) struct Outcome {
-    pub(super) command: String,
+pub struct Outcome {
+    /// The command line, as Debug prints it.
+    pub command: String,
     /// `None` when the command could not start or timed out and was killed.
-    pub(super) status: Option<ExitStatus>,
-    pub(super) timeout: Duration,
-    pub(super) stdout: String,
-    pub(super) stderr: String,
+    pub status: Option<ExitStatus>,
+    /// How long it was allowed to run.
+    pub timeout: Duration,
+    /// Everything it printed on stdout.
+    pub stdout: String,
+    /// Everything it printed on stderr (and why it did not start, if so).
+    pub stderr: String,
 }
 
 impl Outcome {
-    pub(super) fn code(&self) -> Option<i32> {
+    /// The exit code, if it exited.
+    pub fn code(&self) -> Option<i32> {
         self.status.and_then(|s| s.code())
     }
 
-    pub(super) fn success(&self) -> bool {
+    /// It exited with 0.
+    pub fn success(&self) -> bool {
         self.code() == Some(0)
     }
 
-    pub(super) fn describe(&self) -> String {
+    /// The command, its status and its output, for a failure message.
+    pub fn describe(&self) -> String {
         let status = match self.status {
             Some(s) => s.to_string(),
             None => format!(
@@ -40,16 +57,12 @@ impl Outcome {
 
 /// Runs `cmd` with a timeout; stdout and stderr go to files in `scratch` (a pipe could be held
 /// open by a daemonised grandchild and block the reader forever).
-pub(super) fn run_command(cmd: &mut Command, scratch: &Path) -> Outcome {
+pub fn run_command(cmd: &mut Command, scratch: &Path) -> Outcome {
     run_command_with_timeout(cmd, scratch, COMMAND_TIMEOUT)
 }
 
 /// `run_command` with another timeout. Never panics (it also runs during teardown).
-pub(super) fn run_command_with_timeout(
-    cmd: &mut Command,
-    scratch: &Path,
-    timeout: Duration,
-) -> Outcome {
+pub fn run_command_with_timeout(cmd: &mut Command, scratch: &Path, timeout: Duration) -> Outcome {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let out_path = scratch.join(format!("cmd-{n}.out"));
     let err_path = scratch.join(format!("cmd-{n}.err"));
@@ -85,7 +98,7 @@ pub(super) fn run_command_with_timeout(
 }
 
 /// Waits for `child`; kills it (SIGKILL) and returns `None` once `timeout` has passed.
-pub(super) fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+pub fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + timeout;
     loop {
         match child.try_wait() {
@@ -100,7 +113,8 @@ pub(super) fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<
     }
 }
 
-pub(super) fn find_in_path(tool: &str) -> Option<PathBuf> {
+/// `tool` in `PATH` (or /usr/sbin, /sbin), if it is an executable file there.
+pub fn find_in_path(tool: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
@@ -113,15 +127,17 @@ pub(super) fn find_in_path(tool: &str) -> Option<PathBuf> {
 }
 
 /// The absolute path of `name` (as found by `find_in_path`), or `name` itself.
-pub(super) fn tool(name: &str) -> PathBuf {
+pub fn tool(name: &str) -> PathBuf {
     find_in_path(name).unwrap_or_else(|| PathBuf::from(name))
 }
 
-pub(super) fn path_str(p: &Path) -> &str {
+/// `p` as UTF-8 (test paths are).
+pub fn path_str(p: &Path) -> &str {
     p.to_str().expect("test paths are UTF-8")
 }
 
-pub(super) fn list_dir(dir: &Path) -> Vec<String> {
+/// The names in `dir`; none if it cannot be read.
+pub fn list_dir(dir: &Path) -> Vec<String> {
     fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
@@ -130,6 +146,3 @@ pub(super) fn list_dir(dir: &Path) -> Vec<String> {
         })
         .unwrap_or_default()
 }
-
-// ---------------------------------------------------------------------------------------------
-// Images

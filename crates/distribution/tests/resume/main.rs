@@ -2,7 +2,9 @@
 //! midway is resumed with `Range`, a server that ignores `Range` is a clear error, and
 //! redirects to blob storage are followed without sending the credentials there.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod proxy;
 
 use std::fs;
 
@@ -11,8 +13,9 @@ use berth_image::archive::load_docker_archive;
 use berth_image::layer::Compression;
 use berth_image::progress::Silent;
 use berth_image::{ImageRecord, ImageStore, Reference};
-use common::proxy::{Mode, Proxy};
-use common::{busybox_archive, pull_quietly, LocalRegistry, Options};
+use berth_testkit::{LocalRegistry, Options};
+use common::{busybox_archive, client_config, pull_quietly};
+use proxy::{Mode, Proxy};
 
 /// Loads a busybox image and pushes it to `domain` (the registry, or a proxy in front of it).
 fn push_busybox(registry: &LocalRegistry, domain: &str) -> ImageRecord {
@@ -22,7 +25,7 @@ fn push_busybox(registry: &LocalRegistry, domain: &str) -> ImageRecord {
     let mut store = ImageStore::open(&registry.dir.join("pushed")).unwrap();
     load_docker_archive(&mut store, fs::File::open(&archive).unwrap()).unwrap();
     let reference: Reference = name.parse().unwrap();
-    let config = registry.client_config();
+    let config = client_config(registry);
     push(&mut store, &reference, &config, Compression::Gzip, &Silent).unwrap();
     store.get(&name).unwrap().clone()
 }
@@ -37,20 +40,23 @@ fn pull_through(
     let reference: Reference = format!("{}/berth-test/busybox:1", proxy.address)
         .parse()
         .unwrap();
-    let image = pull_quietly(
-        &mut store,
-        &snapshots,
-        &reference,
-        &registry.client_config(),
-    )?;
+    let image = pull_quietly(&mut store, &snapshots, &reference, &client_config(registry))?;
     for blob in image.layers.iter().chain([&image.id]) {
         store.blobs().verify(blob).unwrap();
     }
     Ok(image)
 }
 
-#[test]
-fn a_download_cut_midway_resumes_where_it_stopped() {
+/// A registry with busybox pushed, behind a proxy that cuts the download of its layer after
+/// 100 000 bytes (and, with `strip_range`, ignores the `Range` of the retry).
+struct Cut {
+    proxy: Proxy,
+    registry: LocalRegistry,
+    pushed: ImageRecord,
+    layer: String,
+}
+
+fn cut_midway(strip_range: bool) -> Cut {
     let registry = LocalRegistry::start();
     let pushed = push_busybox(&registry, &registry.address);
     let layer = pushed.layers[0].to_string();
@@ -59,9 +65,25 @@ fn a_download_cut_midway_resumes_where_it_stopped() {
         Mode::CutBlob {
             digest: layer.clone(),
             after: 100_000,
-            strip_range: false,
+            strip_range,
         },
     );
+    Cut {
+        proxy,
+        registry,
+        pushed,
+        layer,
+    }
+}
+
+#[test]
+fn a_download_cut_midway_resumes_where_it_stopped() {
+    let Cut {
+        registry,
+        pushed,
+        layer,
+        proxy,
+    } = cut_midway(false);
     let image = pull_through(&registry, &proxy, "store").unwrap();
     assert_eq!(image.layers, pushed.layers);
     let seen = proxy.blobs.lock().unwrap().clone();
@@ -79,17 +101,12 @@ fn a_download_cut_midway_resumes_where_it_stopped() {
 
 #[test]
 fn a_server_that_ignores_range_is_a_clear_error() {
-    let registry = LocalRegistry::start();
-    let pushed = push_busybox(&registry, &registry.address);
-    let layer = pushed.layers[0].to_string();
-    let proxy = Proxy::start(
-        &registry.address,
-        Mode::CutBlob {
-            digest: layer.clone(),
-            after: 100_000,
-            strip_range: true,
-        },
-    );
+    let Cut {
+        registry,
+        layer,
+        proxy,
+        ..
+    } = cut_midway(true);
     let err = pull_through(&registry, &proxy, "store")
         .unwrap_err()
         .to_string();
@@ -111,7 +128,7 @@ fn redirects_to_blob_storage_are_followed_without_credentials() {
             storage: registry.dir.join("storage"),
         },
     );
-    let config = registry.client_config();
+    let config = client_config(&registry);
     login(&proxy.address, "berth", "pw", &config).unwrap();
     let pushed = push_busybox(&registry, &proxy.address);
     let image = pull_through(&registry, &proxy, "store").unwrap();

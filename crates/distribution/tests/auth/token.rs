@@ -13,6 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
+use berth_testkit::TempDir;
 
 /// The `service` and `issuer` the registry is configured with.
 pub const SERVICE: &str = "berth-test-registry";
@@ -28,7 +29,7 @@ pub struct TokenRequest {
 /// A listening token service; stops on drop.
 pub struct TokenService {
     pub address: String,
-    dir: PathBuf,
+    _dir: TempDir,
     /// The certificate to give the registry as `rootcertbundle`.
     pub cert: PathBuf,
     pub requests: Arc<Mutex<Vec<TokenRequest>>>,
@@ -84,7 +85,7 @@ impl TokenService {
     /// Makes a signing key and certificate and starts answering; `user` and `password` are
     /// the only credentials accepted.
     pub fn start(user: &str, password: &str) -> TokenService {
-        let dir = super::temp_dir("token");
+        let dir = TempDir::new("token");
         let (key, cert) = (dir.join("token.key"), dir.join("token.crt"));
         let out = Command::new("openssl")
             .args([
@@ -135,7 +136,7 @@ impl TokenService {
         });
         TokenService {
             address,
-            dir,
+            _dir: dir,
             cert,
             requests,
             stop,
@@ -249,6 +250,5 @@ impl Drop for TokenService {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -3,7 +3,9 @@
 //! a credential helper), used by push and pull, and erased by logout. With token auth, bearer
 //! tokens are fetched with the credentials for the scopes a push and a cross-repo mount need.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod token;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -13,8 +15,9 @@ use berth_image::archive::load_docker_archive;
 use berth_image::layer::Compression;
 use berth_image::progress::{Event, Silent, Status};
 use berth_image::{ImageStore, Reference};
-use common::token::TokenService;
-use common::{busybox_archive, pull_quietly, LocalRegistry, Options};
+use berth_testkit::{LocalRegistry, Options};
+use common::{busybox_archive, client_config, pull_quietly};
+use token::TokenService;
 
 const USER: &str = "berth";
 const PASSWORD: &str = "s3cret pass:word";
@@ -50,7 +53,7 @@ fn config_json(config: &ClientConfig) -> serde_json::Value {
 #[test]
 fn login_checks_stores_and_logout_erases_credentials_in_config_json() {
     let registry = registry_with_password();
-    let config = registry.client_config();
+    let config = client_config(&registry);
     let config_dir = config.config_dir();
     fs::create_dir_all(&config_dir).unwrap();
     let original = r#"{"psFormat": "table {{.ID}}", "auths": {"other.example": {"auth": "eDp5"}}}"#;
@@ -135,7 +138,7 @@ fn login_checks_stores_and_logout_erases_credentials_in_config_json() {
 #[test]
 fn a_credential_helper_holds_the_password() {
     let registry = registry_with_password();
-    let config = registry.client_config();
+    let config = client_config(&registry);
     let config_dir = config.config_dir();
     fs::create_dir_all(&config_dir).unwrap();
     fs::write(
@@ -191,7 +194,7 @@ fn bearer_tokens_carry_the_push_and_mount_scopes() {
         auth: Some(tokens.registry_auth()),
         ..Options::default()
     });
-    let config = registry.client_config();
+    let config = client_config(&registry);
     let mut store = ImageStore::open(&registry.dir.join("store")).unwrap();
     let reference = load(&registry, &mut store);
 
