@@ -129,6 +129,10 @@ berth=$BERTH_IMAGECTL
 source_image=127.0.0.1:5000/bench:1
 push_image=127.0.0.1:5001/bench-push:1
 wipe_push_registry="rm -rf $work/registry-5001/storage/docker"
+# Every docker image removed, so that no layer of an earlier phase is reused (docker shares
+# layers between images: after the pull phase, a `docker load` of the same layers would only
+# link them).
+docker_empty="docker rmi -f $source_image $push_image berth-bench:1 >/dev/null 2>&1; docker image prune -af >/dev/null"
 
 python3 "$repo_root/bench/lib/make-bench-image.py" "$work/bench.tar" berth-bench:1 >&2
 skopeo copy -q --dest-tls-verify=false "docker-archive:$work/bench.tar" "docker://$source_image"
@@ -142,13 +146,13 @@ hf() { # name, hyperfine arguments...
 }
 
 hf pull \
-    --prepare "docker rmi -f $source_image >/dev/null 2>&1; docker image prune -f >/dev/null" \
+    --prepare "$docker_empty" \
     "docker pull -q $source_image" \
     --prepare "rm -rf $work/berth-pull" \
     "$berth --data-root $work/berth-pull pull -q $source_image"
 
 hf load \
-    --prepare "docker rmi -f berth-bench:1 >/dev/null 2>&1; docker image prune -f >/dev/null" \
+    --prepare "$docker_empty" \
     "docker load -q -i $work/bench.tar" \
     --prepare "rm -rf $work/berth-load" \
     "$berth --data-root $work/berth-load load -q -i $work/bench.tar"

@@ -312,7 +312,7 @@ fn bring_layer(
         (true, false) => {
             observer.event(event(&job.blob, Status::Extracting, 0, Some(job.size)));
             let pending = snapshots.prepare(&job.chain_id)?;
-            pending.unpack(blobs.open_blob(&job.blob)?, &job.diff_id)?;
+            pending.unpack_blob(blobs, &job.blob, &job.diff_id)?;
             pending.commit()?;
         }
         (false, false) => {

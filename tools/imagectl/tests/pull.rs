@@ -7,7 +7,9 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use berth_testkit::{busybox_layer, docker_archive, random_layer, LocalRegistry, TempDir};
+use berth_testkit::{
+    busybox_layer, docker_archive, manifest_layer_digests, random_layer, LocalRegistry, TempDir,
+};
 
 fn imagectl(data_root: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_berth-imagectl"))
@@ -42,13 +44,7 @@ fn registry_layers(registry: &LocalRegistry, repository: &str, tag: &str) -> Vec
         .output()
         .expect("skopeo inspect");
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let manifest: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    manifest["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["digest"].as_str().unwrap().to_string())
-        .collect()
+    manifest_layer_digests(&serde_json::from_slice(&out.stdout).unwrap())
 }
 
 #[test]
