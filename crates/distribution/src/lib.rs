@@ -11,6 +11,7 @@ mod resume;
 mod stream;
 mod tls;
 
+pub use auth::{parse_challenge, Challenge};
 pub use client::{ClientConfig, Error, Registry, Result};
 pub use credentials::Credentials;
 pub use login::{login, logout};
