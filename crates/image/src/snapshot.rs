@@ -393,8 +393,15 @@ mod tests {
 
     #[test]
     fn a_snapshot_left_unsynced_by_an_earlier_boot_is_unpacked_again() {
+        struct Remove(PathBuf);
+        impl Drop for Remove {
+            fn drop(&mut self) {
+                let _ = fs::remove_dir_all(&self.0);
+            }
+        }
         let dir = std::env::temp_dir().join(format!("berth-snapshot-boot-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
+        let _remove = Remove(dir.clone());
         let blobs = BlobStore::open(&dir.join("blobs")).unwrap();
         let mut layer = tar::Builder::new(Vec::new());
         let mut header = tar::Header::new_gnu();
@@ -423,7 +430,6 @@ mod tests {
         assert_eq!(snapshots.sync().unwrap(), 1);
         assert!(!mark.exists(), "sync leaves the snapshot marked");
         assert!(snapshots.get(&blob).is_some());
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
