@@ -1,0 +1,16 @@
+//! The Docker Engine API as berth speaks it: which versions, the shapes of requests and
+//! responses, the error body and the JSON progress stream. Shared by the daemon (which serves
+//! it) and the CLI (which calls it), so each shape exists once.
+//!
+//! Image views (`ImageSummary`, `ImageInspect`, `HistoryResponseItem`) are built by the image
+//! crate in these shapes and re-exported here.
+
+pub mod error;
+pub mod progress;
+pub mod system;
+pub mod version;
+
+pub use berth_image::inspect::{HistoryResponseItem, ImageInspect, ImageSummary};
+pub use error::ErrorBody;
+pub use progress::ProgressMessage;
+pub use version::ApiVersion;
