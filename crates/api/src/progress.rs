@@ -69,7 +69,7 @@ impl From<&Event> for ProgressMessage {
         ProgressMessage {
             id: Some(event.id.clone()),
             status: Some(event.status.as_str().to_string()),
-            progress_detail: with_bytes.then(|| ProgressDetail {
+            progress_detail: with_bytes.then_some(ProgressDetail {
                 current: Some(event.current),
                 total: event.total,
             }),

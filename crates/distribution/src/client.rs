@@ -156,10 +156,14 @@ impl Registry {
     ) -> Result<Registry> {
         let host = domain.rsplit_once(':').map_or(domain, |(h, _)| h);
         let certs_dir = config.certs_dir();
-        let plain = (host == "localhost"
-            || host.starts_with("127.")
-            || host == "[::1]"
-            || config.insecure_registries.iter().any(|i| i == domain))
+        // Loopback by address, not by name prefix: `127.evil.example` is a host like any other.
+        let loopback = host == "localhost"
+            || host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
+        let plain = (loopback || config.insecure_registries.iter().any(|i| i == domain))
             && !tls::has_registry_dir(&certs_dir, domain);
         let mut builder = ureq::Agent::config_builder()
             .http_status_as_error(false)
@@ -357,6 +361,15 @@ impl Registry {
             request = request.query("scope", scope);
         }
         if let Some(basic) = self.basic() {
+            // A registry reached over HTTPS must not be able to send the password in the clear.
+            if realm.starts_with("http://") && self.inner.base.starts_with("https://") {
+                return Err(Error::Invalid {
+                    what: format!("token service {realm}"),
+                    reason: "a registry reached over HTTPS named a plain-HTTP token service; \
+                             credentials are not sent there"
+                        .into(),
+                });
+            }
             request = request.header("Authorization", basic);
         }
         let mut response = request.call().map_err(|e| http_error(realm, e))?;

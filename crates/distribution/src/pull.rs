@@ -106,6 +106,12 @@ pub fn pull(
         .map_err(|e| invalid(format!("manifest {digest}"), e))?;
     let blobs = store.blobs().clone();
     let config_digest: Digest = manifest.config().digest().to_string().parse()?;
+    if manifest.config().size() > crate::client::MAX_DOCUMENT {
+        return Err(invalid(
+            format!("config {config_digest}"),
+            "the manifest says it is larger than 4 MiB",
+        ));
+    }
     registry.fetch_blob(
         repository,
         &config_digest,

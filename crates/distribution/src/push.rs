@@ -63,6 +63,12 @@ pub fn push(
     compression: Compression,
     observer: &dyn Observer,
 ) -> Result<Digest> {
+    if reference.digest().is_some() {
+        return Err(invalid(
+            reference.to_string(),
+            "cannot push a digest reference: push a name with a tag",
+        ));
+    }
     if compression == Compression::None {
         return Err(invalid(
             reference.to_string(),

@@ -165,10 +165,13 @@ pub(crate) fn check_image(
     names: Vec<Reference>,
 ) -> Result<Found> {
     let (id, config_path) = config;
-    let config_bytes = store.blobs().get(id)?;
-    if config_bytes.len() as u64 > MAX_JSON {
+    let config_size = std::fs::metadata(store.blobs().path(id))
+        .context(|| format!("stat {config_path}"))?
+        .len();
+    if config_size > MAX_JSON {
         return Err(invalid(format!("{config_path} is larger than 4 MiB")));
     }
+    let config_bytes = store.blobs().get(id)?;
     let parsed = ImageConfiguration::from_reader(&config_bytes[..])
         .map_err(|e| invalid(format!("{config_path}: {e}")))?;
     let diff_ids: Vec<Digest> = parsed
@@ -190,6 +193,18 @@ pub(crate) fn check_image(
             return Err(invalid(format!(
                 "layer {path} is {digest}, but the config says {diff_id}"
             )));
+        }
+        if compression != Compression::None {
+            // Checked before any name moves to the image: a refused archive names nothing.
+            let tar = crate::layer::decompress(store.blobs().open_blob(digest)?)?;
+            let (actual, _) = crate::digest::HashingReader::new(tar, diff_id.algorithm())
+                .finish()
+                .context(|| format!("read layer {path}"))?;
+            if &actual != diff_id {
+                return Err(invalid(format!(
+                    "layer {path} unpacks to {actual}, but the config says {diff_id}"
+                )));
+            }
         }
     }
     Ok(Found {

@@ -8,10 +8,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{OsStr, OsString};
-use std::fs::{self, File, Metadata, OpenOptions};
+use std::fs::{self, File, Metadata};
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use berth_safepath::proc_path;
@@ -391,11 +391,12 @@ impl<W: Write> LayerWriter<W> {
                 }
                 self.links.insert(key, entry.to_path_buf());
             }
-            let file = OpenOptions::new()
-                .read(true)
-                .custom_flags(nix::libc::O_NOFOLLOW)
-                .open(path)
-                .context(|| format!("open {}", path.display()))?;
+            let (file, _) = crate::regular_file::open_regular(
+                crate::regular_file::Location::Path(path),
+                meta.dev(),
+                meta.ino(),
+            )
+            .context(|| format!("open {}", path.display()))?;
             h.set_entry_type(EntryType::Regular);
             h.set_size(meta.len());
             // A file that changes while it is read would corrupt the stream: take exactly

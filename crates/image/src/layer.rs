@@ -126,7 +126,8 @@ pub fn decompress<'a>(input: impl Read + 'a) -> Result<Box<dyn Read + 'a>> {
     let head = input.fill_buf().context(|| "read layer")?.to_vec();
     Ok(match detect(&head) {
         Compression::None => Box::new(input),
-        Compression::Gzip => Box::new(flate2::read::GzDecoder::new(input)),
+        // Several gzip members in a row are one stream (eStargz layers are made that way).
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
         Compression::Zstd => Box::new(
             zstd::stream::read::Decoder::with_buffer(input).context(|| "start zstd decoder")?,
         ),
@@ -517,6 +518,34 @@ mod tests {
         );
         assert_eq!(clean(Path::new("/abs/./x/../y")), PathBuf::from("abs/y"));
         assert_eq!(clean(Path::new("./")), PathBuf::new());
+    }
+
+    #[test]
+    fn a_layer_gzipped_in_several_members_is_one_stream() {
+        let mut tar = tar::Builder::new(Vec::new());
+        for name in ["a", "b"] {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o644);
+            h.set_size(1);
+            tar.append_data(&mut h, name, &b"x"[..]).unwrap();
+        }
+        let tar = tar.into_inner().unwrap();
+        let diff_id = crate::digest::sha256(&tar);
+        // Two gzip members, split in the middle of the tar stream (as eStargz does per file).
+        let mut gz = Vec::new();
+        for part in [&tar[..512], &tar[512..]] {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            io::Write::write_all(&mut e, part).unwrap();
+            gz.extend(e.finish().unwrap());
+        }
+        let dir = std::env::temp_dir().join(format!("berth-multigz-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let result = apply_verified(&dir, &gz[..], Whiteouts::Apply, &diff_id);
+        let both = dir.join("a").exists() && dir.join("b").exists();
+        std::fs::remove_dir_all(&dir).unwrap();
+        result.unwrap();
+        assert!(both, "the second member was not read");
     }
 
     #[test]

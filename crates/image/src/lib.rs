@@ -15,6 +15,7 @@ pub mod lock;
 mod oci_layout;
 pub mod progress;
 pub mod reference;
+mod regular_file;
 pub mod rootfs;
 pub mod rootfs_tar;
 pub mod save;

@@ -6,16 +6,16 @@
 //! `O_NOFOLLOW` relative to the directory already open, never a path resolved from the top.
 
 use std::collections::HashMap;
-use std::fs::File;
+
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use berth_safepath::proc_path;
 use nix::fcntl::AtFlags;
 use nix::fcntl::{openat, readlinkat, OFlag};
-use nix::sys::stat::{fstat, fstatat, FileStat, Mode, SFlag};
+use nix::sys::stat::{fstatat, FileStat, Mode, SFlag};
 use serde_json::json;
 
 use crate::changes;
@@ -216,25 +216,20 @@ impl<W: Write> Exporter<W> {
             }
             self.inodes.insert(inode, path.to_path_buf());
         }
-        let fd = openat(
-            dir,
-            name,
-            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-            Mode::empty(),
+        // The header describes what was opened; anything swapped in for the file since it was
+        // examined (a device, a FIFO) is refused before it is opened.
+        let (file, stat) = crate::regular_file::open_regular(
+            crate::regular_file::Location::At(std::os::fd::AsFd::as_fd(dir), Path::new(name)),
+            inode.0,
+            inode.1,
         )
-        .context(|| format!("open {}", self.at(path)))?;
-        // The header describes what was opened, even if the name was replaced meanwhile.
-        let stat = fstat(fd.as_fd()).context(|| format!("stat {}", self.at(path)))?;
-        if stat.st_mode & SFlag::S_IFMT.bits() != SFlag::S_IFREG.bits() {
-            return Err(Error::Layer {
-                entry: self.top.join(path),
-                reason: "changed from a regular file while being exported".into(),
-            });
-        }
+        .map_err(|e| Error::Layer {
+            entry: self.top.join(path),
+            reason: format!("open for export: {e}"),
+        })?;
         let mut h = header(&stat, tar::EntryType::Regular);
         let size = stat.st_size as u64;
         h.set_size(size);
-        let file = File::from(fd);
         // A file that shrinks while being read would leave the archive short: pad with zeros,
         // as GNU tar does; one that grows is cut at the size in the header.
         let data = file.take(size).chain(io::repeat(0)).take(size);

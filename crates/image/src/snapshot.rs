@@ -136,19 +136,24 @@ impl Snapshotter {
         if !dir.is_dir() {
             return None;
         }
-        match fs::read_to_string(dir.join(UNSYNCED)) {
-            Ok(boot) if boot.trim() != boot_id() => {
-                let trash = self.root.join(format!(
-                    "trash-{}-{}-{}",
-                    chain_id.hex(),
-                    std::process::id(),
-                    PENDING_COUNTER.fetch_add(1, Ordering::Relaxed)
-                ));
-                let _ = fs::rename(&dir, trash);
-                None
-            }
-            _ => Some(dir.join("fs")),
+        let suspect = match fs::read_to_string(dir.join(UNSYNCED)) {
+            Ok(boot) => boot.trim() != boot_id(),
+            // No mark: synced, if the snapshot is still there (another process may just have
+            // set it aside); any other failure to read the mark counts as suspect.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => !dir.is_dir(),
+            Err(_) => true,
+        };
+        if !suspect {
+            return Some(dir.join("fs"));
         }
+        let trash = self.root.join(format!(
+            "trash-{}-{}-{}",
+            chain_id.hex(),
+            std::process::id(),
+            PENDING_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::rename(&dir, trash);
+        None
     }
 
     /// Makes every snapshot committed so far durable: one `syncfs` for all of them, then

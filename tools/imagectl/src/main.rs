@@ -133,7 +133,10 @@ enum Command {
         image: String,
         #[arg(long)]
         no_trunc: bool,
-        #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set)]
+        /// Sizes and dates for people (`-H=false` for raw numbers).
+        #[arg(short = 'H', long, default_value = "true", num_args = 0..=1,
+              require_equals = true, default_missing_value = "true",
+              action = clap::ArgAction::Set)]
         human: bool,
     },
     /// Re-hash every stored blob; report those that no longer match their digest.

@@ -37,10 +37,7 @@ pub fn pull(
             .map(ToString::to_string)
             .or_else(|| reference.tag().map(str::to_string))
             .unwrap_or_else(|| "latest".into());
-        display.println(&format!(
-            "{tag}: Pulling from {}",
-            reference.path().trim_start_matches("library/")
-        ));
+        display.println(&format!("{tag}: Pulling from {}", reference.path()));
     }
     let observer: &dyn Observer = if quiet { &Silent } else { &display };
     let record = berth_distribution::pull(
