@@ -89,7 +89,11 @@ pub fn pull(
         (None, None) => "latest".to_string(),
     };
     let (mut body, mut media_type, mut digest) = registry.manifest(repository, &tag_or_digest)?;
+    // What the name points at (an index for a multi-platform image): the digest people see
+    // and pull by again, kept with the image.
+    let mut index: Option<(Vec<u8>, Digest)> = None;
     if classify(&body, &media_type, &digest)? == Document::Index {
+        index = Some((body.clone(), digest.clone()));
         let index = ImageIndex::from_reader(&body[..])
             .map_err(|e| invalid(format!("index {digest}"), e))?;
         let child = pick_platform(&index, platform)
@@ -153,11 +157,18 @@ pub fn pull(
         bring_layer(&registry, repository, &blobs, snapshots, job, observer)
     })?;
     store.blobs().put(&digest, &body)?;
+    let top = match &index {
+        Some((index_body, index_digest)) => {
+            store.blobs().put(index_digest, index_body)?;
+            index_digest
+        }
+        None => &digest,
+    };
     let record = ImageRecord {
         id: config_digest,
         layers: jobs.into_iter().map(|j| j.blob).collect(),
         diff_ids,
-        repo_digests: vec![format!("{}@{digest}", reference.repository())],
+        repo_digests: vec![format!("{}@{top}", reference.repository())],
     };
     let mut record_to_store = record.clone();
     if let Some(existing) = store.get(&record.id.to_string()) {

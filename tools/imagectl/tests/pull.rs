@@ -213,3 +213,79 @@ fn a_pull_killed_midway_leaves_a_store_the_next_pull_completes() {
             == 1
     );
 }
+
+#[test]
+fn a_multi_platform_image_is_known_by_its_index_digest() {
+    let registry = LocalRegistry::start();
+    let work = TempDir::new("pull-index");
+    let archive = work.join("image.tar");
+    docker_archive(&archive, &[busybox_layer()], None);
+    registry.push_archive(&archive, "test/multi:single");
+    let manifest = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{}/test/multi:single", registry.address))
+        .output()
+        .unwrap()
+        .stdout;
+    let manifest_digest = berth_testkit::archive::sha256(&manifest);
+    let media_type = serde_json::from_slice::<serde_json::Value>(&manifest).unwrap()["mediaType"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            { "mediaType": media_type, "digest": manifest_digest, "size": manifest.len(),
+              "platform": { "os": "linux", "architecture": "arm64" } },
+            { "mediaType": media_type, "digest": manifest_digest, "size": manifest.len(),
+              "platform": { "os": "linux", "architecture": "amd64" } }
+        ]
+    })
+    .to_string();
+    let index_path = work.join("index.json");
+    fs::write(&index_path, &index).unwrap();
+    let put = Command::new("curl")
+        .args(["-fsS", "-X", "PUT", "-H"])
+        .arg("Content-Type: application/vnd.oci.image.index.v1+json")
+        .arg("--data-binary")
+        .arg(format!("@{}", index_path.display()))
+        .arg(format!(
+            "http://{}/v2/test/multi/manifests/multi",
+            registry.address
+        ))
+        .status()
+        .expect("curl");
+    assert!(put.success(), "the registry refused the index");
+    let index_digest = berth_testkit::archive::sha256(index.as_bytes());
+
+    let root = work.join("root");
+    let name = format!("{}/test/multi:multi", registry.address);
+    let out = imagectl(&root, &["pull", &name]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains(&format!("Digest: {index_digest}")),
+        "{stdout}"
+    );
+    let inspect: serde_json::Value =
+        serde_json::from_slice(&imagectl(&root, &["inspect", &name]).stdout).unwrap();
+    assert_eq!(
+        inspect[0]["RepoDigests"][0],
+        format!("{}/test/multi@{index_digest}", registry.address)
+    );
+    // Pulled by the index digest, it is the same image; gc keeps index, manifest and config.
+    let by_digest = format!("{}/test/multi@{index_digest}", registry.address);
+    assert!(imagectl(&root, &["pull", "-q", &by_digest])
+        .status
+        .success());
+    assert!(imagectl(&root, &["gc"]).status.success());
+    assert!(imagectl(&root, &["verify"]).status.success());
+    assert!(root
+        .join("image/blobs/sha256")
+        .join(&index_digest[7..])
+        .exists());
+    let pull_wrong = imagectl(&root, &["pull", "--platform", "linux/s390x", &name]);
+    assert!(!pull_wrong.status.success());
+    assert!(text(&pull_wrong.stderr).contains("no image for linux/s390x"));
+}
