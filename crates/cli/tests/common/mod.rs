@@ -54,3 +54,22 @@ pub fn busybox_in(registry: &LocalRegistry) -> String {
 pub fn scratch_file(engine: &Engine, name: &str) -> PathBuf {
     engine.dir.join(name)
 }
+
+/// `berth` with `input` as its stdin.
+pub fn berth_with_stdin(engine: &Engine, args: &[&str], input: &[u8]) -> Outcome {
+    let path = engine.dir.join("berth-stdin");
+    std::fs::write(&path, input).unwrap();
+    // run_command gives commands an empty stdin: a shell redirects it.
+    let mut cmd = Command::new("sh");
+    cmd.env_remove("BERTH_HOST")
+        .env_remove("DOCKER_HOST")
+        .env("BERTH_TEST_STDIN", &path)
+        .args(["-c", "exec \"$0\" \"$@\" < \"$BERTH_TEST_STDIN\""])
+        .arg(env!("CARGO_BIN_EXE_berth"))
+        .arg("-H")
+        .arg(format!("unix://{}", engine.docker_sock.display()))
+        .arg("--config")
+        .arg(engine.dir.join("berth-config"))
+        .args(args);
+    run_command(&mut cmd, &engine.dir)
+}
