@@ -19,6 +19,8 @@ pub struct Daemon {
     socket: PathBuf,
     /// The negotiated version: the lower of the daemon's and [`ApiVersion::CURRENT`].
     pub version: ApiVersion,
+    /// `-D`: print each request and its status on stderr.
+    pub debug: bool,
 }
 
 /// `-H`, else `BERTH_HOST`, else `DOCKER_HOST`, else [`DEFAULT_HOST`].
@@ -46,6 +48,7 @@ impl Daemon {
             host: host.to_string(),
             socket: PathBuf::from(path),
             version: ApiVersion::CURRENT,
+            debug: false,
         };
         let ping = daemon.send("GET", "/_ping", &[], Body::Empty)?;
         if let Some(advertised) = ping.header("Api-Version") {
@@ -88,6 +91,9 @@ impl Daemon {
                     _ => self.protocol(format!("{method} {path}: {e}")),
                 }
             })?;
+        if self.debug {
+            eprintln!("DEBU {method} {path} -> {}", response.status);
+        }
         if response.status >= 400 {
             let status = response.status;
             let mut text = String::new();

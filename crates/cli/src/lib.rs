@@ -133,7 +133,9 @@ pub struct Context {
 impl Context {
     /// Connects to the daemon and negotiates the API version.
     pub fn daemon(&self) -> Result<Daemon> {
-        Daemon::connect(&self.host)
+        let mut daemon = Daemon::connect(&self.host)?;
+        daemon.debug = self.debug;
+        Ok(daemon)
     }
 }
 

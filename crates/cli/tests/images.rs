@@ -4,7 +4,7 @@
 mod common;
 
 use berth_testkit::{Engine, EngineOptions, LocalRegistry};
-use common::{berth, berth_ok, busybox_in, scratch_file};
+use common::{berth, berth_ok, berth_with_stdin, busybox_in, scratch_file};
 
 fn engine_with_registry(test: &str) -> (Engine, LocalRegistry, String) {
     let registry = LocalRegistry::start();
@@ -43,6 +43,16 @@ fn pull_list_inspect_history_tag_push() {
     let id = id.trim();
     let repository = format!("{}/berth-test/busybox", registry.address);
 
+    // The same table as docker's own CLI prints from the same daemon.
+    for args in [
+        &["images"][..],
+        &["images", "--digests"],
+        &["images", "--no-trunc"],
+        &["history", &name],
+        &["history", "--no-trunc", &name],
+    ] {
+        assert_eq!(berth_ok(&engine, args), engine.docker_ok(args), "{args:?}");
+    }
     let table = berth_ok(&engine, &["images"]);
     let mut rows = table.lines();
     let header = rows.next().unwrap();
@@ -131,6 +141,9 @@ fn pull_list_inspect_history_tag_push() {
         .find_map(|l| l.strip_prefix("2: digest: "))
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("no digest line in {pushed}"));
+    // Pushed again, the output reads as docker's own CLI prints it.
+    let docker = engine.docker_ok(&["push", &copy]);
+    assert_eq!(berth_ok(&engine, &["push", &copy]), docker);
     // The registry now has it: dockerd pulls it back after it is removed.
     let copy_repository = repository.replace("busybox", "copy");
     assert_eq!(
@@ -175,6 +188,32 @@ fn save_load_rmi_and_prune() {
     let listed = berth_ok(&engine, &["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert_eq!(listed, format!("{name}\n"));
 
+    let declined = berth_with_stdin(&engine, &["image", "prune", "-a"], b"n\n");
+    assert!(declined.success(), "{}", declined.describe());
+    assert!(
+        declined.stdout.starts_with(
+            "WARNING! This will remove all images without at least one container associated to them.\nAre you sure you want to continue? [y/N] "
+        ),
+        "{}",
+        declined.describe()
+    );
+    assert!(
+        !declined.stdout.contains("Deleted"),
+        "{}",
+        declined.describe()
+    );
+    assert_eq!(
+        berth_ok(&engine, &["images", "--format", "{{.Tag}}"]),
+        "1\n"
+    );
+
+    let debug = berth(&engine, &["-D", "images", "-q"]);
+    assert!(
+        debug.stderr.contains("DEBU GET /v1.41/images/json"),
+        "{}",
+        debug.describe()
+    );
+
     let pruned = berth_ok(&engine, &["image", "prune", "-af"]);
     assert!(
         pruned.starts_with("Deleted Images:\nuntagged: "),
@@ -182,4 +221,9 @@ fn save_load_rmi_and_prune() {
     );
     assert!(pruned.contains("Total reclaimed space: "), "{pruned}");
     assert_eq!(berth_ok(&engine, &["images", "-q"]), "");
+
+    // Piped pull output reads as docker's own CLI prints the same stream.
+    let docker = engine.docker_ok(&["pull", &name]);
+    berth_ok(&engine, &["rmi", &name]);
+    assert_eq!(berth_ok(&engine, &["pull", &name]), docker);
 }

@@ -53,6 +53,14 @@ fn header(field: &str) -> Option<&'static str> {
     })
 }
 
+/// Column names of history rows: the id column is `IMAGE` there.
+fn history_header(field: &str) -> Option<&'static str> {
+    match field {
+        "ID" => Some("IMAGE"),
+        other => header(other),
+    }
+}
+
 /// One row per repository and tag of each image, as `docker images` shows them.
 fn image_rows(images: &[ImageListItem], no_trunc: bool) -> Vec<Value> {
     let now = now();
@@ -260,7 +268,7 @@ pub fn history(cx: &Context, args: &HistoryArgs) -> Result<()> {
             "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}",
         )
     };
-    print_rows(format, default, &rows, header)
+    print_rows(format, default, &rows, history_header)
 }
 
 /// `berth tag` arguments.
