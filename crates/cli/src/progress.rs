@@ -10,13 +10,19 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::error::{Error, Result};
 
+/// A terminal's bars, one per layer.
+struct Bars {
+    multi: MultiProgress,
+    bars: HashMap<String, ProgressBar>,
+    /// While bytes move.
+    style: ProgressStyle,
+    /// Steps without byte counts (`Pulling fs layer`, `Pull complete`): a line, no bar.
+    plain: ProgressStyle,
+}
+
 /// How the stream is shown.
 enum Display {
-    Bars {
-        multi: MultiProgress,
-        bars: HashMap<String, ProgressBar>,
-        style: ProgressStyle,
-    },
+    Bars(Box<Bars>),
     Lines,
     /// `-q`: nothing but errors.
     Quiet,
@@ -32,11 +38,13 @@ impl Display {
             )
             .expect("the template is valid")
             .progress_chars("=> ");
-            Display::Bars {
+            Display::Bars(Box::new(Bars {
                 multi: MultiProgress::with_draw_target(ProgressDrawTarget::stdout()),
                 bars: HashMap::new(),
                 style,
-            }
+                plain: ProgressStyle::with_template("{prefix}: {msg}")
+                    .expect("the template is valid"),
+            }))
         } else {
             Display::Lines
         }
@@ -44,8 +52,8 @@ impl Display {
 
     fn line(&self, text: &str) {
         match self {
-            Display::Bars { multi, .. } => {
-                let _ = multi.println(text);
+            Display::Bars(bars) => {
+                let _ = bars.multi.println(text);
             }
             Display::Lines => {
                 let mut out = std::io::stdout().lock();
@@ -70,21 +78,33 @@ impl Display {
         let detail = message.progress_detail.as_ref();
         let counting = detail.is_some_and(|d| d.current.is_some());
         match self {
-            Display::Bars { multi, bars, style } => {
+            Display::Bars(display) => {
+                let Bars {
+                    multi,
+                    bars,
+                    style,
+                    plain,
+                } = &mut **display;
                 let bar = bars.entry(id.clone()).or_insert_with(|| {
-                    let bar = multi.add(ProgressBar::new(0));
-                    bar.set_style(style.clone());
-                    bar.set_prefix(id.clone());
+                    let bar = multi.add(
+                        ProgressBar::new(0)
+                            .with_style(plain.clone())
+                            .with_prefix(id.clone()),
+                    );
                     bar.enable_steady_tick(Duration::from_millis(200));
                     bar
                 });
-                if let Some(detail) = detail {
-                    if let Some(total) = detail.total {
-                        bar.set_length(total);
+                match detail {
+                    Some(detail) if counting => {
+                        bar.set_style(style.clone());
+                        if let Some(total) = detail.total {
+                            bar.set_length(total);
+                        }
+                        if let Some(current) = detail.current {
+                            bar.set_position(current);
+                        }
                     }
-                    if let Some(current) = detail.current {
-                        bar.set_position(current);
-                    }
+                    _ => bar.set_style(plain.clone()),
                 }
                 bar.set_message(status.clone());
                 if is_final(status) {
@@ -98,8 +118,8 @@ impl Display {
     }
 
     fn finish(&mut self) {
-        if let Display::Bars { bars, .. } = self {
-            for bar in bars.values() {
+        if let Display::Bars(display) = self {
+            for bar in display.bars.values() {
                 if !bar.is_finished() {
                     bar.abandon();
                 }

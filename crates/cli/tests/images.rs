@@ -4,7 +4,7 @@
 mod common;
 
 use berth_testkit::{Engine, EngineOptions, LocalRegistry};
-use common::{berth, berth_ok, berth_with_stdin, busybox_in, scratch_file};
+use common::{berth, berth_ok, berth_on_terminal, berth_with_stdin, busybox_in, scratch_file};
 
 fn engine_with_registry(test: &str) -> (Engine, LocalRegistry, String) {
     let registry = LocalRegistry::start();
@@ -165,6 +165,15 @@ fn pull_list_inspect_history_tag_push() {
 fn save_load_rmi_and_prune() {
     let (engine, _registry, name) = engine_with_registry("cli-save-load");
     berth_ok(&engine, &["pull", "-q", &name]);
+    let refused = berth_on_terminal(&engine, &["save", &name]);
+    assert_eq!(refused.code(), Some(1), "{}", refused.describe());
+    assert!(
+        refused
+            .stdout
+            .contains("cowardly refusing to save to a terminal. Use the -o flag or redirect"),
+        "{}",
+        refused.describe()
+    );
     let archive = scratch_file(&engine, "saved.tar");
     assert_eq!(
         berth_ok(&engine, &["save", "-o", archive.to_str().unwrap(), &name]),
@@ -235,5 +244,25 @@ fn save_load_rmi_and_prune() {
     assert_eq!(
         steady(&berth_ok(&engine, &["pull", &name])),
         steady(&docker)
+    );
+
+    // On a terminal, layers get progress bars; the summary lines are the same.
+    berth_ok(&engine, &["rmi", &name]);
+    let bars = berth_on_terminal(&engine, &["pull", &name]);
+    assert!(bars.success(), "{}", bars.describe());
+    assert!(
+        bars.stdout.contains(": Pull complete"),
+        "{}",
+        bars.describe()
+    );
+    assert!(
+        bars.stdout.contains("Digest: sha256:"),
+        "{}",
+        bars.describe()
+    );
+    assert!(
+        bars.stdout.contains(&format!("{name}\r\n")),
+        "{}",
+        bars.describe()
     );
 }

@@ -1,6 +1,6 @@
 //! `images`, `inspect`, `history`, `tag`, `rmi` and `image prune`.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, Write};
 
 use clap::{ArgAction, Args};
 use serde_json::{json, Value};
@@ -386,7 +386,8 @@ fn confirm(question: &str) -> Result<bool> {
         .lock()
         .read_line(&mut answer)
         .map_err(|e| Error::io("stdin", e))?;
-    if !std::io::stdin().is_terminal() && answer.is_empty() {
+    // At the end of a piped stdin, nobody pressed enter: end the prompt's line.
+    if answer.is_empty() {
         writeln!(stdout).map_err(|e| Error::io("stdout", e))?;
     }
     Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))

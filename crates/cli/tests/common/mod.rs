@@ -73,3 +73,25 @@ pub fn berth_with_stdin(engine: &Engine, args: &[&str], input: &[u8]) -> Outcome
         .args(args);
     run_command(&mut cmd, &engine.dir)
 }
+
+/// `berth args…` with stdin, stdout and stderr on a pseudo-terminal (util-linux `script`);
+/// returns what the terminal showed and the exit code.
+pub fn berth_on_terminal(engine: &Engine, args: &[&str]) -> Outcome {
+    let mut line = vec![
+        env!("CARGO_BIN_EXE_berth").to_string(),
+        "-H".into(),
+        format!("unix://{}", engine.docker_sock.display()),
+        "--config".into(),
+        engine.dir.join("berth-config").display().to_string(),
+    ];
+    line.extend(args.iter().map(|a| a.to_string()));
+    let quoted: Vec<String> = line
+        .iter()
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    let mut cmd = Command::new("script");
+    cmd.env_remove("BERTH_HOST")
+        .env_remove("DOCKER_HOST")
+        .args(["-qec", &quoted.join(" "), "/dev/null"]);
+    run_command(&mut cmd, &engine.dir)
+}
