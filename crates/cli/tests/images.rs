@@ -223,6 +223,12 @@ fn save_load_rmi_and_prune() {
         debug.describe()
     );
 
+    // From a pipe (a chunked request body), quietly.
+    berth_ok(&engine, &["rmi", &name]);
+    let piped = berth_with_stdin(&engine, &["load", "-q"], &std::fs::read(&archive).unwrap());
+    assert!(piped.success(), "{}", piped.describe());
+    assert_eq!(piped.stdout, format!("Loaded image: {name}\n"));
+
     let pruned = berth_ok(&engine, &["image", "prune", "-af"]);
     assert!(
         pruned.starts_with("Deleted Images:\nuntagged: "),
