@@ -1,0 +1,174 @@
+//! The daemon as the CLI sees it: a unix socket speaking the Engine API, with the API version
+//! negotiated once (`GET /_ping`) and used as the `/vX.Y` prefix of every request.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use berth_api::{ApiVersion, ErrorBody};
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+use crate::http::{self, Body, Response};
+
+/// Where `berth` looks for the daemon when neither `-H` nor the environment says.
+pub const DEFAULT_HOST: &str = "unix:///run/berth.sock";
+
+/// A connection target and the API version both sides speak.
+pub struct Daemon {
+    host: String,
+    socket: PathBuf,
+    /// The negotiated version: the lower of the daemon's and [`ApiVersion::CURRENT`].
+    pub version: ApiVersion,
+    /// `-D`: print each request and its status on stderr.
+    pub debug: bool,
+}
+
+/// `-H`, else `BERTH_HOST`, else `DOCKER_HOST`, else [`DEFAULT_HOST`].
+pub fn resolve_host(flag: Option<&str>) -> String {
+    flag.map(str::to_string)
+        .or_else(|| std::env::var("BERTH_HOST").ok().filter(|h| !h.is_empty()))
+        .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
+        .unwrap_or_else(|| DEFAULT_HOST.to_string())
+}
+
+impl Daemon {
+    /// Connects to `host` (`unix:///path`) and negotiates the API version.
+    pub fn connect(host: &str) -> Result<Daemon> {
+        let path = host.strip_prefix("unix://").ok_or_else(|| {
+            Error::Usage(format!(
+                "unsupported daemon host {host:?}: only unix:///path is supported"
+            ))
+        })?;
+        if path.is_empty() {
+            return Err(Error::Usage(format!(
+                "daemon host {host:?} names no socket"
+            )));
+        }
+        let mut daemon = Daemon {
+            host: host.to_string(),
+            socket: PathBuf::from(path),
+            version: ApiVersion::CURRENT,
+            debug: false,
+        };
+        let ping = daemon.send("GET", "/_ping", &[], Body::Empty)?;
+        if let Some(advertised) = ping.header("Api-Version") {
+            let advertised: ApiVersion = advertised
+                .parse()
+                .map_err(|reason| daemon.protocol(format!("/_ping: {reason}")))?;
+            daemon.version = advertised.min(ApiVersion::CURRENT);
+        }
+        Ok(daemon)
+    }
+
+    /// The host as given (`unix:///run/berth.sock`).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// An error about the daemon's answer.
+    pub fn protocol(&self, reason: impl Into<String>) -> Error {
+        Error::Protocol {
+            host: self.host.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Body<'_>,
+    ) -> Result<Response> {
+        let response =
+            http::request(&self.socket, method, path, headers, body).map_err(|e| {
+                match e.kind() {
+                    std::io::ErrorKind::NotFound
+                    | std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::PermissionDenied => Error::Connect {
+                        host: self.host.clone(),
+                    },
+                    _ => self.protocol(format!("{method} {path}: {e}")),
+                }
+            })?;
+        if self.debug {
+            eprintln!("DEBU {method} {path} -> {}", response.status);
+        }
+        if response.status >= 400 {
+            let status = response.status;
+            let mut text = String::new();
+            response
+                .body
+                .take(1 << 20)
+                .read_to_string(&mut text)
+                .map_err(|e| self.protocol(format!("{method} {path}: {e}")))?;
+            let message = serde_json::from_str::<ErrorBody>(&text)
+                .map(|b| b.message)
+                .unwrap_or_else(|_| text.trim().to_string());
+            return Err(Error::Daemon { status, message });
+        }
+        Ok(response)
+    }
+
+    /// Sends a request to `path` under the negotiated version; an error status becomes
+    /// [`Error::Daemon`] with the daemon's message.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, String)],
+        body: Body<'_>,
+    ) -> Result<Response> {
+        self.send(method, &format!("/v{}{path}", self.version), headers, body)
+    }
+
+    /// `GET path`, decoded from JSON.
+    pub fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let response = self.request("GET", path, &[], Body::Empty)?;
+        let bytes = response
+            .bytes()
+            .map_err(|e| self.protocol(format!("GET {path}: {e}")))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| self.protocol(format!("GET {path}: unexpected answer: {e}")))
+    }
+}
+
+/// `text` escaped for a URL path segment or query value.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_keeps_names_in_one_segment() {
+        assert_eq!(escape("busybox:1.36"), "busybox%3A1.36");
+        assert_eq!(escape("a/../b?x=1&y"), "a%2F..%2Fb%3Fx%3D1%26y");
+    }
+
+    #[test]
+    fn only_unix_hosts_are_accepted() {
+        assert!(matches!(
+            Daemon::connect("tcp://127.0.0.1:2375"),
+            Err(Error::Usage(_))
+        ));
+        let err = Daemon::connect("unix:///nonexistent/berth.sock")
+            .err()
+            .unwrap();
+        assert_eq!(err.exit_code(), 125);
+        assert_eq!(
+            err.to_string(),
+            "Cannot connect to the berth daemon at unix:///nonexistent/berth.sock. Is the daemon running?"
+        );
+    }
+}

@@ -1,0 +1,151 @@
+//! One module per group of commands; each command is a function of the parsed flags.
+
+pub mod auth;
+pub mod images;
+pub mod system;
+pub mod transfer;
+
+use std::io::Write;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::format::align;
+use crate::template::Template;
+
+/// Prints `rows` as `--format` asks: `json` (one object a line), a template (a `table` one
+/// with a header row and aligned columns), or `default` (a table template) when not given.
+pub fn print_rows(
+    format: Option<&str>,
+    default: &str,
+    rows: &[Value],
+    header: fn(&str) -> Option<&'static str>,
+) -> Result<()> {
+    let mut out = String::new();
+    if format == Some("json") {
+        for row in rows {
+            out.push_str(&row.to_string());
+            out.push('\n');
+        }
+    } else {
+        let template = Template::parse(format.filter(|f| !f.is_empty()).unwrap_or(default))?;
+        let mut lines = Vec::with_capacity(rows.len() + 1);
+        if template.table {
+            lines.push(template.header(header));
+        }
+        for row in rows {
+            lines.push(template.render(row)?);
+        }
+        if template.table {
+            out = align(&lines);
+        } else {
+            for line in lines {
+                out.push_str(&line);
+                out.push('\n');
+            }
+        }
+    }
+    write_stdout(&out)
+}
+
+/// Writes `text` to stdout.
+pub fn write_stdout(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Error::io("stdout", e))
+}
+
+/// `sha256:0123456789abcdef…` → `0123456789ab`, as docker shows ids.
+pub fn short_id(id: &str) -> String {
+    let hex = id.split_once(':').map_or(id, |(_, hex)| hex);
+    hex.chars().take(12).collect()
+}
+
+/// An image name split as the Engine API wants it: the repository, then a tag or digest.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NameParts {
+    /// `busybox`, `127.0.0.1:5000/x/y`.
+    pub repository: String,
+    /// `latest`; `None` when neither a tag nor a digest is given.
+    pub tag: Option<String>,
+    /// `sha256:…`.
+    pub digest: Option<String>,
+}
+
+/// Splits `name` (`repo[:tag][@digest]`); the daemon checks the rest of the grammar.
+pub fn split_name(name: &str) -> Result<NameParts> {
+    let (rest, digest) = match name.split_once('@') {
+        Some((rest, digest)) => (rest, Some(digest.to_string())),
+        None => (name, None),
+    };
+    let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+    let (repository, tag) = match rest[last_slash..].rfind(':') {
+        Some(colon) => {
+            let at = last_slash + colon;
+            (&rest[..at], Some(rest[at + 1..].to_string()))
+        }
+        None => (rest, None),
+    };
+    if repository.is_empty() || tag.as_deref() == Some("") || digest.as_deref() == Some("") {
+        return Err(Error::Usage(format!("invalid reference format: {name:?}")));
+    }
+    if repository.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(Error::Usage(format!(
+            "invalid reference format: repository name must be lowercase: {name:?}"
+        )));
+    }
+    Ok(NameParts {
+        repository: repository.to_string(),
+        tag,
+        digest,
+    })
+}
+
+/// The registry a repository lives on (`docker.io` when it names none).
+pub fn domain_of(repository: &str) -> &str {
+    match repository.split_once('/') {
+        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first,
+        _ => "docker.io",
+    }
+}
+
+/// `busybox` → `docker.io/library/busybox`, as docker prints pulled names.
+pub fn canonical_repository(repository: &str) -> String {
+    if domain_of(repository) != "docker.io" || repository.starts_with("docker.io/") {
+        repository.to_string()
+    } else if repository.contains('/') {
+        format!("docker.io/{repository}")
+    } else {
+        format!("docker.io/library/{repository}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_split_into_repository_tag_and_digest() {
+        let parts = split_name("127.0.0.1:5000/a/b:1.0").unwrap();
+        assert_eq!(parts.repository, "127.0.0.1:5000/a/b");
+        assert_eq!(parts.tag.as_deref(), Some("1.0"));
+        let parts = split_name("localhost:5000/b@sha256:abc").unwrap();
+        assert_eq!(
+            (
+                parts.repository.as_str(),
+                parts.tag,
+                parts.digest.as_deref()
+            ),
+            ("localhost:5000/b", None, Some("sha256:abc"))
+        );
+        assert!(split_name("Busybox").is_err());
+        assert!(split_name("busybox:").is_err());
+        assert!(split_name(":tag").is_err());
+        assert_eq!(canonical_repository("busybox"), "docker.io/library/busybox");
+        assert_eq!(canonical_repository("me/app"), "docker.io/me/app");
+        assert_eq!(canonical_repository("127.0.0.1:5000/x"), "127.0.0.1:5000/x");
+        assert_eq!(domain_of("localhost/x"), "localhost");
+    }
+}

@@ -1,0 +1,56 @@
+//! What can go wrong in a command, and the exit code each kind gets (docker's: 1 for a
+//! failed operation, 125 for a usage error or an unreachable daemon).
+
+/// An error of one `berth` command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The command line or a `--format` template is wrong.
+    #[error("{0}")]
+    Usage(String),
+    /// Nothing answers on the daemon's socket.
+    #[error("Cannot connect to the berth daemon at {host}. Is the daemon running?")]
+    Connect { host: String },
+    /// The daemon answered with an error.
+    #[error("Error response from daemon: {message}")]
+    Daemon { status: u16, message: String },
+    /// The daemon's answer could not be understood, or the connection broke.
+    #[error("talking to the daemon at {host}: {reason}")]
+    Protocol { host: String, reason: String },
+    /// A local file or terminal could not be read or written.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Registry credentials could not be read or stored.
+    #[error(transparent)]
+    Credentials(#[from] berth_distribution::Error),
+    /// The error that ended a progress stream (a failed pull, push or load).
+    #[error("{0}")]
+    Stream(String),
+    /// Anything else a command refuses to do (`save` to a terminal, an aborted prune).
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl Error {
+    /// The process exit code for this error, as docker uses them.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) | Error::Connect { .. } => 125,
+            _ => 1,
+        }
+    }
+
+    /// An I/O error about `what`.
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> Error {
+        Error::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+/// The result of a command step.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

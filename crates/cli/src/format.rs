@@ -1,0 +1,183 @@
+//! Sizes and ages printed the way the docker CLI prints them.
+
+/// `docker images`' sizes: decimal units, three significant digits (`4.26MB`, `245MB`).
+pub fn human_size(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < units.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{}{}", three_significant(value), units[unit])
+}
+
+/// Like Go's `%.3g` for the values sizes take (below 1000): no trailing zeros.
+fn three_significant(value: f64) -> String {
+    let decimals = if value >= 100.0 {
+        0
+    } else if value >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let text = format!("{value:.decimals$}");
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text
+    }
+}
+
+/// How long ago `then` (Unix seconds) was, as `docker images` says it (`2 hours ago`).
+pub fn ago(then: i64, now: i64) -> String {
+    if then <= 0 {
+        return "N/A".into();
+    }
+    let seconds = (now - then).max(0);
+    let minutes = seconds / 60;
+    let hours = minutes / 60;
+    let days = hours / 24;
+    let text = if seconds < 1 {
+        "Less than a second".to_string()
+    } else if seconds == 1 {
+        "1 second".to_string()
+    } else if seconds < 60 {
+        format!("{seconds} seconds")
+    } else if minutes == 1 {
+        "About a minute".to_string()
+    } else if minutes < 60 {
+        format!("{minutes} minutes")
+    } else if hours == 1 {
+        "About an hour".to_string()
+    } else if hours < 48 {
+        format!("{hours} hours")
+    } else if hours < 24 * 7 * 2 {
+        format!("{days} days")
+    } else if hours < 24 * 30 * 2 {
+        format!("{} weeks", days / 7)
+    } else if hours < 24 * 365 * 2 {
+        format!("{} months", days / 30)
+    } else {
+        format!("{} years", days / 365)
+    };
+    format!("{text} ago")
+}
+
+/// Unix seconds as a UTC date and time: (year, month, day, hour, minute, second).
+fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        year,
+        month,
+        day,
+        (rem / 3600) as u32,
+        (rem % 3600 / 60) as u32,
+        (rem % 60) as u32,
+    )
+}
+
+/// Unix seconds as docker's `CreatedAt` (`2024-05-01 12:00:00 +0000 UTC`).
+pub fn created_at(secs: i64) -> String {
+    let (y, mo, d, h, mi, s) = civil(secs);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} +0000 UTC")
+}
+
+/// Unix seconds as RFC 3339 (`2024-05-01T12:00:00Z`).
+pub fn rfc3339(secs: i64) -> String {
+    let (y, mo, d, h, mi, s) = civil(secs);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// The current time in Unix seconds.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Aligns tab-separated cells as docker's tabwriter does (min width 10, padding 3); the
+/// last cell of a line is not padded.
+pub fn align(lines: &[String]) -> String {
+    let rows: Vec<Vec<&str>> = lines.iter().map(|l| l.split('\t').collect()).collect();
+    let mut widths: Vec<usize> = Vec::new();
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate().take(row.len().saturating_sub(1)) {
+            let width = (cell.chars().count() + 3).max(10);
+            if widths.len() <= i {
+                widths.push(width);
+            } else {
+                widths[i] = widths[i].max(width);
+            }
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate() {
+            out.push_str(cell);
+            if i + 1 < row.len() {
+                let pad = widths[i] - cell.chars().count();
+                out.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_docker_prints_them() {
+        assert_eq!(human_size(0), "0B");
+        assert_eq!(human_size(999), "999B");
+        assert_eq!(human_size(4_260_000), "4.26MB");
+        assert_eq!(human_size(245_000_000), "245MB");
+        assert_eq!(human_size(1_200_000), "1.2MB");
+        assert_eq!(human_size(12_340_000_000), "12.3GB");
+    }
+
+    #[test]
+    fn ages_read_as_docker_prints_them() {
+        let now = 1_700_000_000;
+        assert_eq!(ago(now - 30, now), "30 seconds ago");
+        assert_eq!(ago(now - 90, now), "About a minute ago");
+        assert_eq!(ago(now - 3 * 3600, now), "3 hours ago");
+        assert_eq!(ago(now - 3 * 86400, now), "3 days ago");
+        assert_eq!(ago(now - 20 * 86400, now), "2 weeks ago");
+        assert_eq!(ago(now - 800 * 86400, now), "2 years ago");
+        assert_eq!(ago(0, now), "N/A");
+    }
+
+    #[test]
+    fn times_read_as_docker_prints_them() {
+        assert_eq!(created_at(0), "1970-01-01 00:00:00 +0000 UTC");
+        assert_eq!(created_at(1_700_000_000), "2023-11-14 22:13:20 +0000 UTC");
+        assert_eq!(rfc3339(951_825_600), "2000-02-29T12:00:00Z");
+    }
+
+    #[test]
+    fn columns_align_like_docker() {
+        let lines = vec![
+            "REPOSITORY\tTAG\tSIZE".to_string(),
+            "busybox\tlatest-and-long\t1MB".to_string(),
+        ];
+        assert_eq!(
+            align(&lines),
+            "REPOSITORY   TAG               SIZE\nbusybox      latest-and-long   1MB\n"
+        );
+    }
+}

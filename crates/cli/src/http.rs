@@ -1,0 +1,281 @@
+//! A small blocking HTTP/1.1 client over a unix socket: one request per connection
+//! (`Connection: close`), bodies from memory or streamed from a reader, responses read as they
+//! arrive (content-length, chunked or until close) so JSON-lines streams render live.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+/// What a request sends as its body.
+pub enum Body<'a> {
+    /// No body.
+    Empty,
+    /// A JSON document.
+    Json(Vec<u8>),
+    /// A stream of `content_type` (a tar archive for `load`): `len` bytes, or chunked when
+    /// the length is not known (a pipe).
+    Stream {
+        content_type: &'static str,
+        len: Option<u64>,
+        reader: &'a mut dyn Read,
+    },
+}
+
+/// A response whose body has not been read yet.
+pub struct Response {
+    /// The HTTP status code.
+    pub status: u16,
+    headers: Vec<(String, String)>,
+    /// The body, decoded from its transfer encoding.
+    pub body: Box<dyn BufRead>,
+}
+
+impl Response {
+    /// The value of header `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The whole body.
+    pub fn bytes(mut self) -> io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.body.read_to_end(&mut out)?;
+        Ok(out)
+    }
+}
+
+/// Sends one request on a new connection to the socket at `socket`.
+pub fn request(
+    socket: &Path,
+    method: &str,
+    path_and_query: &str,
+    headers: &[(&str, String)],
+    body: Body<'_>,
+) -> io::Result<Response> {
+    let mut stream = UnixStream::connect(socket)?;
+    let mut head = format!(
+        "{method} {path_and_query} HTTP/1.1\r\nHost: api\r\nUser-Agent: berth/{}\r\nConnection: close\r\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    match &body {
+        Body::Empty => head.push_str("Content-Length: 0\r\n"),
+        Body::Json(data) => head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            data.len()
+        )),
+        Body::Stream {
+            content_type, len, ..
+        } => {
+            head.push_str(&format!("Content-Type: {content_type}\r\n"));
+            match len {
+                Some(len) => head.push_str(&format!("Content-Length: {len}\r\n")),
+                None => head.push_str("Transfer-Encoding: chunked\r\n"),
+            }
+        }
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes())?;
+    match body {
+        Body::Empty => {}
+        Body::Json(data) => stream.write_all(&data)?,
+        Body::Stream {
+            len: None, reader, ..
+        } => send_chunked(reader, &mut stream)?,
+        Body::Stream {
+            len: Some(len),
+            reader,
+            ..
+        } => {
+            let copied = io::copy(&mut reader.take(len), &mut stream)?;
+            if copied != len {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("the request body ended after {copied} of {len} bytes"),
+                ));
+            }
+        }
+    }
+    stream.flush()?;
+    read_response(BufReader::new(stream))
+}
+
+/// Sends everything `reader` gives as chunks of at most 64 KiB, then the last chunk.
+fn send_chunked(reader: &mut dyn Read, out: &mut impl Write) -> io::Result<()> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            return out.write_all(b"0\r\n\r\n");
+        }
+        write!(out, "{n:x}\r\n")?;
+        out.write_all(&buf[..n])?;
+        out.write_all(b"\r\n")?;
+    }
+}
+
+fn invalid(what: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what.into())
+}
+
+/// Longest status or header line accepted: a hostile server cannot make us buffer forever.
+const MAX_LINE: u64 = 64 * 1024;
+
+fn read_line<R: BufRead>(reader: &mut R) -> io::Result<String> {
+    let mut line = Vec::new();
+    reader.take(MAX_LINE).read_until(b'\n', &mut line)?;
+    if !line.ends_with(b"\n") {
+        return Err(invalid(
+            "the response ended in the middle of a line, or a line is too long",
+        ));
+    }
+    line.pop();
+    if line.ends_with(b"\r") {
+        line.pop();
+    }
+    String::from_utf8(line).map_err(|_| invalid("a response line is not UTF-8"))
+}
+
+fn read_response<R: BufRead + 'static>(mut reader: R) -> io::Result<Response> {
+    let status_line = read_line(&mut reader)?;
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse::<u16>().ok())
+        .filter(|_| status_line.starts_with("HTTP/1."))
+        .ok_or_else(|| invalid(format!("not an HTTP response: {status_line:?}")))?;
+    let mut headers = Vec::new();
+    loop {
+        let line = read_line(&mut reader)?;
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| invalid(format!("malformed response header {line:?}")))?;
+        headers.push((name.trim().to_string(), value.trim().to_string()));
+        if headers.len() > 1000 {
+            return Err(invalid("too many response headers"));
+        }
+    }
+    let mut response = Response {
+        status,
+        headers,
+        body: Box::new(io::empty()),
+    };
+    let chunked = response
+        .header("Transfer-Encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    let length = response.header("Content-Length").map(str::parse::<u64>);
+    response.body = if chunked {
+        Box::new(BufReader::new(Chunked {
+            inner: reader,
+            left: 0,
+            done: false,
+        }))
+    } else if let Some(length) = length {
+        let length = length.map_err(|_| invalid("malformed Content-Length"))?;
+        Box::new(reader.take(length))
+    } else {
+        Box::new(reader)
+    };
+    Ok(response)
+}
+
+/// The body of a `Transfer-Encoding: chunked` response.
+struct Chunked<R> {
+    inner: R,
+    left: u64,
+    done: bool,
+}
+
+impl<R: BufRead> Read for Chunked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            let line = read_line(&mut self.inner)?;
+            let size = line.split(';').next().unwrap_or("").trim();
+            self.left = u64::from_str_radix(size, 16)
+                .map_err(|_| invalid(format!("malformed chunk size {line:?}")))?;
+            if self.left == 0 {
+                // Trailers, then the empty line.
+                while !read_line(&mut self.inner)?.is_empty() {}
+                self.done = true;
+                return Ok(0);
+            }
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the response ended inside a chunk",
+            ));
+        }
+        self.left -= n as u64;
+        if self.left == 0 && !read_line(&mut self.inner)?.is_empty() {
+            return Err(invalid("a chunk is longer than its size"));
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(raw: &'static [u8]) -> io::Result<(u16, Vec<u8>)> {
+        let response = read_response(BufReader::new(raw))?;
+        let status = response.status;
+        Ok((status, response.bytes()?))
+    }
+
+    #[test]
+    fn bodies_decode_by_length_chunks_or_close() {
+        let (status, body) =
+            parse(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello, and more").unwrap();
+        assert_eq!((status, body.as_slice()), (200, &b"hello"[..]));
+        let (status, body) = parse(
+            b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!((status, body.as_slice()), (404, &b"abcde"[..]));
+        let (_, body) = parse(b"HTTP/1.0 200 OK\r\n\r\nuntil close").unwrap();
+        assert_eq!(body, b"until close");
+    }
+
+    #[test]
+    fn chunked_request_bodies_decode_back() {
+        let mut sent = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        send_chunked(&mut data.as_slice(), &mut sent).unwrap();
+        let leaked: &'static [u8] = Box::leak(sent.into_boxed_slice());
+        assert_eq!(parse(leaked).unwrap().1, data);
+    }
+
+    #[test]
+    fn malformed_responses_are_errors() {
+        assert!(parse(b"SSH-2.0-OpenSSH\r\n\r\n").is_err());
+        assert!(parse(b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n").is_err());
+        assert!(parse(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n").is_err());
+        assert!(parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n").is_err());
+        assert!(parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nabc").is_err());
+        assert!(parse(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nabc\r\n0\r\n\r\n"
+        )
+        .is_err());
+    }
+}

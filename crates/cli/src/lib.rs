@@ -1,0 +1,236 @@
+//! `berth`, the command people type: docker's commands, flags, output and exit codes, talking
+//! only HTTP (the Engine API over a unix socket) to the daemon.
+
+pub mod api_extra;
+pub mod client;
+mod commands;
+pub mod error;
+pub mod format;
+pub mod http;
+pub mod progress;
+pub mod template;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{CommandFactory, Parser, Subcommand};
+
+use client::Daemon;
+use commands::images::{ImagesArgs, InspectArgs, RmiArgs};
+use error::{Error, Result};
+
+/// The `--version` line.
+pub fn version_line() -> String {
+    format!(
+        "berth version {}, build {}",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("BERTH_GIT_COMMIT").unwrap_or("unknown")
+    )
+}
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth",
+    about = "A self-sufficient runtime for containers",
+    disable_version_flag = true
+)]
+pub struct Cli {
+    /// Daemon socket to connect to (unix:///path); else $BERTH_HOST, $DOCKER_HOST, unix:///run/berth.sock
+    #[arg(short = 'H', long)]
+    host: Option<String>,
+    /// Location of client config files (credentials)
+    #[arg(long, value_name = "DIR")]
+    config: Option<PathBuf>,
+    /// Enable debug mode
+    #[arg(short = 'D', long)]
+    debug: bool,
+    /// Print version information and quit
+    #[arg(short = 'v', long)]
+    version: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show the berth version information
+    Version(commands::system::VersionArgs),
+    /// Display system-wide information
+    Info(commands::system::InfoArgs),
+    /// Download an image from a registry
+    Pull(commands::transfer::PullArgs),
+    /// Upload an image to a registry
+    Push(commands::transfer::PushArgs),
+    /// List images
+    Images(ImagesArgs),
+    /// Return low-level information on images
+    Inspect(InspectArgs),
+    /// Show the history of an image
+    History(commands::images::HistoryArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(commands::images::TagArgs),
+    /// Remove one or more images
+    Rmi(RmiArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default)
+    Save(commands::transfer::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(commands::transfer::LoadArgs),
+    /// Log in to a registry
+    Login(commands::auth::LoginArgs),
+    /// Log out from a registry
+    Logout(commands::auth::LogoutArgs),
+    /// Manage images
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+    /// Generate the autocompletion script for a shell
+    Completion {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+}
+
+/// `berth image …`.
+#[derive(Debug, Subcommand)]
+enum ImageCommand {
+    /// List images
+    #[command(alias = "list")]
+    Ls(ImagesArgs),
+    /// Display detailed information on one or more images
+    Inspect(InspectArgs),
+    /// Show the history of an image
+    History(commands::images::HistoryArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
+    Tag(commands::images::TagArgs),
+    /// Remove one or more images
+    #[command(alias = "remove", alias = "rmi")]
+    Rm(RmiArgs),
+    /// Remove unused images
+    Prune(commands::images::PruneArgs),
+    /// Download an image from a registry
+    Pull(commands::transfer::PullArgs),
+    /// Upload an image to a registry
+    Push(commands::transfer::PushArgs),
+    /// Save one or more images to a tar archive
+    Save(commands::transfer::SaveArgs),
+    /// Load an image from a tar archive or STDIN
+    Load(commands::transfer::LoadArgs),
+}
+
+/// What every command gets: where the daemon and the credentials are.
+pub struct Context {
+    host: String,
+    /// The credentials directory (`--config`, else docker's default).
+    pub config_dir: PathBuf,
+    /// `-D`: print more about failures.
+    pub debug: bool,
+}
+
+impl Context {
+    /// Connects to the daemon and negotiates the API version.
+    pub fn daemon(&self) -> Result<Daemon> {
+        let mut daemon = Daemon::connect(&self.host)?;
+        daemon.debug = self.debug;
+        Ok(daemon)
+    }
+}
+
+/// Runs `berth` with `args` (the program name first) and returns the exit code.
+pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 1,
+                _ => 125,
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = std::io::stdout().flush();
+            eprintln!("{e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    if cli.version {
+        println!("{}", version_line());
+        return Ok(());
+    }
+    let context = Context {
+        host: client::resolve_host(cli.host.as_deref()),
+        config_dir: cli
+            .config
+            .unwrap_or_else(berth_distribution::credentials::default_config_dir),
+        debug: cli.debug,
+    };
+    let Some(command) = cli.command else {
+        Cli::command()
+            .print_help()
+            .map_err(|e| Error::io("stdout", e))?;
+        return Ok(());
+    };
+    use commands::{auth, images, system, transfer};
+    let cx = &context;
+    match command {
+        Command::Version(args) => system::version(cx, &args),
+        Command::Info(args) => system::info(cx, &args),
+        Command::Pull(args)
+        | Command::Image {
+            command: ImageCommand::Pull(args),
+        } => transfer::pull(cx, &args),
+        Command::Push(args)
+        | Command::Image {
+            command: ImageCommand::Push(args),
+        } => transfer::push(cx, &args),
+        Command::Images(args)
+        | Command::Image {
+            command: ImageCommand::Ls(args),
+        } => images::list(cx, &args),
+        Command::Inspect(args)
+        | Command::Image {
+            command: ImageCommand::Inspect(args),
+        } => images::inspect(cx, &args),
+        Command::History(args)
+        | Command::Image {
+            command: ImageCommand::History(args),
+        } => images::history(cx, &args),
+        Command::Tag(args)
+        | Command::Image {
+            command: ImageCommand::Tag(args),
+        } => images::tag(cx, &args),
+        Command::Rmi(args)
+        | Command::Image {
+            command: ImageCommand::Rm(args),
+        } => images::remove(cx, &args),
+        Command::Image {
+            command: ImageCommand::Prune(args),
+        } => images::prune(cx, &args),
+        Command::Save(args)
+        | Command::Image {
+            command: ImageCommand::Save(args),
+        } => transfer::save(cx, &args),
+        Command::Load(args)
+        | Command::Image {
+            command: ImageCommand::Load(args),
+        } => transfer::load(cx, &args),
+        Command::Login(args) => auth::login(cx, &args),
+        Command::Logout(args) => auth::logout(cx, &args),
+        Command::Completion { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "berth", &mut std::io::stdout());
+            Ok(())
+        }
+    }
+}

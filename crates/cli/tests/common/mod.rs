@@ -1,0 +1,97 @@
+//! Running the `berth` binary against a private dockerd (the Engine API berthd will serve).
+// Each test binary uses a part of these.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use berth_testkit::engine::{run_command, Outcome};
+use berth_testkit::{busybox_layer, docker_archive, layer_tar, Engine, LocalRegistry};
+
+/// `berth -H unix://<engine's socket> --config <dir> args…`, output captured.
+pub fn berth(engine: &Engine, args: &[&str]) -> Outcome {
+    berth_at(
+        &format!("unix://{}", engine.docker_sock.display()),
+        &engine.dir.join("berth-config"),
+        &engine.dir,
+        args,
+    )
+}
+
+/// `berth` against any host, with its credentials in `config`.
+pub fn berth_at(host: &str, config: &Path, scratch: &Path, args: &[&str]) -> Outcome {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+    cmd.env_remove("BERTH_HOST")
+        .env_remove("DOCKER_HOST")
+        .stdin(Stdio::null())
+        .arg("-H")
+        .arg(host)
+        .arg("--config")
+        .arg(config)
+        .args(args);
+    run_command(&mut cmd, scratch)
+}
+
+/// Like [`berth`], and it must succeed; returns stdout.
+pub fn berth_ok(engine: &Engine, args: &[&str]) -> String {
+    let out = berth(engine, args);
+    assert!(out.success(), "{}", out.describe());
+    out.stdout
+}
+
+/// A busybox image with a greeting file, pushed to `registry` as `berth-test/busybox:1`;
+/// returns its full name.
+pub fn busybox_in(registry: &LocalRegistry) -> String {
+    let archive = registry.dir.join("busybox.tar");
+    let mut layer = busybox_layer();
+    layer.truncate(layer.len() - 1024);
+    layer.extend_from_slice(&layer_tar(&[("etc/greeting", 0o644, b"hi\n")]));
+    docker_archive(&archive, &[layer], None);
+    registry.push_archive(&archive, "berth-test/busybox:1")
+}
+
+/// A file in the engine's directory.
+pub fn scratch_file(engine: &Engine, name: &str) -> PathBuf {
+    engine.dir.join(name)
+}
+
+/// `berth` with `input` as its stdin.
+pub fn berth_with_stdin(engine: &Engine, args: &[&str], input: &[u8]) -> Outcome {
+    let path = engine.dir.join("berth-stdin");
+    std::fs::write(&path, input).unwrap();
+    // run_command gives commands an empty stdin: a shell redirects it.
+    let mut cmd = Command::new("sh");
+    cmd.env_remove("BERTH_HOST")
+        .env_remove("DOCKER_HOST")
+        .env("BERTH_TEST_STDIN", &path)
+        .args(["-c", "exec \"$0\" \"$@\" < \"$BERTH_TEST_STDIN\""])
+        .arg(env!("CARGO_BIN_EXE_berth"))
+        .arg("-H")
+        .arg(format!("unix://{}", engine.docker_sock.display()))
+        .arg("--config")
+        .arg(engine.dir.join("berth-config"))
+        .args(args);
+    run_command(&mut cmd, &engine.dir)
+}
+
+/// `berth args…` with stdin, stdout and stderr on a pseudo-terminal (util-linux `script`);
+/// returns what the terminal showed and the exit code.
+pub fn berth_on_terminal(engine: &Engine, args: &[&str]) -> Outcome {
+    let mut line = vec![
+        env!("CARGO_BIN_EXE_berth").to_string(),
+        "-H".into(),
+        format!("unix://{}", engine.docker_sock.display()),
+        "--config".into(),
+        engine.dir.join("berth-config").display().to_string(),
+    ];
+    line.extend(args.iter().map(|a| a.to_string()));
+    let quoted: Vec<String> = line
+        .iter()
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    let mut cmd = Command::new("script");
+    cmd.env_remove("BERTH_HOST")
+        .env_remove("DOCKER_HOST")
+        .args(["-qec", &quoted.join(" "), "/dev/null"]);
+    run_command(&mut cmd, &engine.dir)
+}
