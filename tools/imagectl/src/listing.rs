@@ -7,7 +7,7 @@ use berth_image::digest::Digest;
 use berth_image::inspect::{self, LayerSizes};
 use berth_image::Reference;
 
-use crate::format::{ago, human_size};
+use berth_cli::format::{ago, human_size};
 use crate::Root;
 
 /// No container runs without the daemon: nothing holds an image here.

@@ -2,7 +2,6 @@
 //! The command names, arguments and output follow `docker`'s.
 
 mod archives;
-mod format;
 mod listing;
 mod progress;
 mod registry;
