@@ -1,0 +1,274 @@
+//! The `/images/…` endpoints.
+
+use std::io;
+
+use axum::body::Body;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use berth_distribution::Platform;
+use berth_image::{Reference, Removal};
+use futures_util::TryStreamExt;
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio_util::io::{ReaderStream, StreamReader, SyncIoBridge};
+
+use super::error::ApiError;
+use super::query::Query;
+use super::{auth, stream, Daemon};
+use crate::progress::ProgressMessage;
+
+/// Bytes of a docker-save archive buffered between the writer thread and the response.
+const SAVE_BUFFER: usize = 256 << 10;
+
+fn reference(text: &str) -> Result<Reference, ApiError> {
+    text.parse()
+        .map_err(|e: berth_image::Error| ApiError::invalid(e.to_string()))
+}
+
+/// One entry of a removal list, as `DELETE /images/{name}` and prune answer it.
+#[derive(Serialize)]
+enum Removed {
+    Untagged(String),
+    Deleted(String),
+}
+
+fn removed(removals: Vec<Removal>) -> Vec<Removed> {
+    removals
+        .into_iter()
+        .map(|r| match r {
+            Removal::Untagged(name) => Removed::Untagged(name),
+            Removal::Deleted(id) => Removed::Deleted(id.to_string()),
+        })
+        .collect()
+}
+
+/// `GET /images/json`.
+pub async fn list(daemon: &Daemon, query: &Query) -> Result<Response, ApiError> {
+    if let Some(key) = query.filters()?.keys().next() {
+        return Err(ApiError::invalid(format!(
+            "image list filter {key:?} is not supported yet"
+        )));
+    }
+    Ok(Json(daemon.images.list().await?).into_response())
+}
+
+/// `GET /images/{name}/json`.
+pub async fn inspect(daemon: &Daemon, name: String) -> Result<Response, ApiError> {
+    Ok(Json(daemon.images.inspect(name).await?).into_response())
+}
+
+/// `GET /images/{name}/history`.
+pub async fn history(daemon: &Daemon, name: String) -> Result<Response, ApiError> {
+    Ok(Json(daemon.images.history(name).await?).into_response())
+}
+
+/// `POST /images/{name}/tag?repo=&tag=`.
+pub async fn tag(daemon: &Daemon, name: String, query: &Query) -> Result<Response, ApiError> {
+    let repo = query
+        .get("repo")
+        .ok_or_else(|| ApiError::invalid("tag: query parameter \"repo\" is required"))?;
+    let target = reference(&format!("{repo}:{}", query.get("tag").unwrap_or("latest")))?;
+    daemon.images.tag(name, target).await?;
+    Ok(StatusCode::CREATED.into_response())
+}
+
+/// `DELETE /images/{name}?force=`.
+pub async fn remove(daemon: &Daemon, name: String, query: &Query) -> Result<Response, ApiError> {
+    let force = query.flag("force")?;
+    let removals = daemon.images.remove(name, force).await?;
+    Ok(Json(removed(removals)).into_response())
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PruneResponse {
+    images_deleted: Vec<Removed>,
+    space_reclaimed: u64,
+}
+
+/// `POST /images/prune?filters={"dangling":["false"]}`.
+pub async fn prune(daemon: &Daemon, query: &Query) -> Result<Response, ApiError> {
+    let mut all = false;
+    for (key, values) in query.filters()? {
+        match (key.as_str(), values.as_slice()) {
+            ("dangling", [v]) if v == "false" || v == "0" => all = true,
+            ("dangling", [v]) if v == "true" || v == "1" => all = false,
+            _ => {
+                return Err(ApiError::invalid(format!(
+                    "prune filter {key}={values:?} is not supported"
+                )))
+            }
+        }
+    }
+    let report = daemon.images.prune(all).await?;
+    Ok(Json(PruneResponse {
+        images_deleted: removed(report.removals),
+        space_reclaimed: report.space_reclaimed,
+    })
+    .into_response())
+}
+
+/// Forwards an operation's progress events as lines until the operation drops its sender.
+async fn forward(
+    mut events: mpsc::UnboundedReceiver<berth_image::progress::Event>,
+    lines: &stream::Lines,
+    first: Option<ProgressMessage>,
+) {
+    let mut first = first;
+    while let Some(event) = events.recv().await {
+        if let Some(line) = first.take() {
+            let _ = lines.send(Ok(line));
+        }
+        let _ = lines.send(Ok(ProgressMessage::from(&event)));
+    }
+}
+
+/// `POST /images/create?fromImage=&tag=&platform=`: a pull, streamed.
+pub async fn create(daemon: &Daemon, query: &Query, headers: &HeaderMap) -> Response {
+    match start_pull(daemon, query, headers) {
+        Ok(rx) => stream::respond(rx).await,
+        Err(e) => e.into_response(),
+    }
+}
+
+fn start_pull(
+    daemon: &Daemon,
+    query: &Query,
+    headers: &HeaderMap,
+) -> Result<mpsc::UnboundedReceiver<stream::Item>, ApiError> {
+    let from = query.get("fromImage").ok_or_else(|| {
+        ApiError::invalid("images/create: only pulls (fromImage=) are supported; fromSrc is not")
+    })?;
+    let name = match query.get("tag") {
+        Some(t) if t.contains(':') => format!("{from}@{t}"),
+        Some(t) => format!("{from}:{t}"),
+        None => from.to_string(),
+    };
+    let reference = reference(&name)?;
+    let platform = match query.get("platform") {
+        Some(p) => p
+            .parse::<Platform>()
+            .map_err(|e| ApiError::invalid(e.to_string()))?,
+        None => Platform::default(),
+    };
+    let credentials = auth::from_headers(headers)?;
+    let (lines, rx) = stream::channel();
+    let images = daemon.images.clone();
+    tokio::spawn(async move {
+        let (events, events_rx) = mpsc::unbounded_channel();
+        let announce = ProgressMessage {
+            id: Some(reference.tag().unwrap_or("latest").to_string()),
+            status: Some(format!("Pulling from {}", reference.path())),
+            ..Default::default()
+        };
+        let pull = images.pull(reference.clone(), platform, credentials, events);
+        let (result, ()) = tokio::join!(pull, forward(events_rx, &lines, Some(announce)));
+        let _ = match result {
+            Ok((_, digest)) => {
+                if let Some(digest) = digest {
+                    let _ = lines.send(Ok(ProgressMessage::status(format!("Digest: {digest}"))));
+                }
+                lines.send(Ok(ProgressMessage::status(format!(
+                    "Status: Downloaded newer image for {}",
+                    reference.familiar()
+                ))))
+            }
+            Err(e) => lines.send(Err(e.into())),
+        };
+    });
+    Ok(rx)
+}
+
+/// `POST /images/{name}/push?tag=`: a push, streamed.
+pub async fn push(daemon: &Daemon, name: String, query: &Query, headers: &HeaderMap) -> Response {
+    let started = (|| {
+        let name = match query.get("tag") {
+            Some(t) => format!("{name}:{t}"),
+            None => name,
+        };
+        Ok::<_, ApiError>((reference(&name)?, auth::from_headers(headers)?))
+    })();
+    let (reference, credentials) = match started {
+        Ok(x) => x,
+        Err(e) => return e.into_response(),
+    };
+    let (lines, rx) = stream::channel();
+    let images = daemon.images.clone();
+    tokio::spawn(async move {
+        let (events, events_rx) = mpsc::unbounded_channel();
+        let announce = ProgressMessage::status(format!(
+            "The push refers to repository [{}]",
+            reference.repository()
+        ));
+        let push = images.push(reference.clone(), credentials, events);
+        let (result, ()) = tokio::join!(push, forward(events_rx, &lines, Some(announce)));
+        let _ = match result {
+            Ok(digest) => lines.send(Ok(ProgressMessage::status(format!(
+                "{}: digest: {digest}",
+                reference.tag().unwrap_or("latest")
+            )))),
+            Err(e) => lines.send(Err(e.into())),
+        };
+    });
+    stream::respond(rx).await
+}
+
+/// `POST /images/load`: the request body is the archive, read as it arrives.
+pub async fn load(daemon: &Daemon, body: Body) -> Response {
+    let data = body.into_data_stream().map_err(io::Error::other);
+    let reader = SyncIoBridge::new(StreamReader::new(data));
+    let (lines, rx) = stream::channel();
+    let images = daemon.images.clone();
+    tokio::spawn(async move {
+        // Docker shows per-layer load bars only on a terminal; the lines name the images.
+        let (events, _) = mpsc::unbounded_channel();
+        match images.load(reader, events).await {
+            Ok(loaded) => {
+                for (id, names) in loaded {
+                    let texts: Vec<String> = if names.is_empty() {
+                        vec![format!("Loaded image ID: {id}\n")]
+                    } else {
+                        names
+                            .iter()
+                            .map(|n| format!("Loaded image: {}\n", n.familiar()))
+                            .collect()
+                    };
+                    for text in texts {
+                        let _ = lines.send(Ok(ProgressMessage {
+                            stream: Some(text),
+                            ..Default::default()
+                        }));
+                    }
+                }
+            }
+            Err(e) => {
+                let _ = lines.send(Err(e.into()));
+            }
+        }
+    });
+    stream::respond(rx).await
+}
+
+/// `GET /images/get?names=…` and `GET /images/{name}/get`: a docker-save archive, streamed.
+pub async fn save(daemon: &Daemon, names: Vec<String>) -> Result<Response, ApiError> {
+    if names.is_empty() {
+        return Err(ApiError::invalid("save: no image names given"));
+    }
+    daemon.images.require(names.clone()).await?;
+    let (writer, reader) = tokio::io::duplex(SAVE_BUFFER);
+    let out = SyncIoBridge::new(writer);
+    let images = daemon.images.clone();
+    tokio::spawn(async move {
+        if let Err(e) = images.save(names.clone(), out).await {
+            // The archive's status is already sent; the client sees a truncated tar.
+            eprintln!("berthd: save {names:?}: {e}");
+        }
+    });
+    Ok((
+        [(CONTENT_TYPE, "application/x-tar")],
+        Body::from_stream(ReaderStream::new(reader)),
+    )
+        .into_response())
+}

@@ -1,0 +1,198 @@
+//! The Engine API server: one dispatcher that strips and checks the `/vX.Y` prefix, routes by
+//! hand (image names in paths contain `/`, which path-pattern routers cannot split), and
+//! stamps the headers Docker sends on every response.
+
+pub mod auth;
+pub mod error;
+pub mod images;
+pub mod query;
+pub mod stream;
+pub mod system;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::header::{HeaderValue, CONTENT_TYPE, SERVER};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use berth_engine::ImageService;
+
+use crate::version::ApiVersion;
+use error::ApiError;
+use query::Query;
+pub use system::Identity;
+
+/// The most a JSON request body may be.
+const JSON_BODY_LIMIT: usize = 1 << 20;
+
+/// What every request handler can reach.
+#[derive(Clone)]
+pub struct Daemon {
+    pub images: ImageService,
+    pub identity: Identity,
+}
+
+/// The router serving the Engine API for `daemon`.
+pub fn router(daemon: Daemon) -> Router {
+    Router::new().fallback(dispatch).with_state(daemon)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::UnixListener,
+    daemon: Daemon,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(daemon))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn dispatch(State(daemon): State<Daemon>, request: Request) -> Response {
+    let mut response = match route(&daemon, request).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    };
+    let headers = response.headers_mut();
+    let version = ApiVersion::CURRENT.to_string();
+    headers.insert(
+        "api-version",
+        HeaderValue::from_str(&version).expect("versions are ASCII"),
+    );
+    headers.insert("ostype", HeaderValue::from_static("linux"));
+    headers.insert("docker-experimental", HeaderValue::from_static("false"));
+    headers.insert(
+        SERVER,
+        HeaderValue::from_static(concat!("berth/", env!("CARGO_PKG_VERSION"), " (linux)")),
+    );
+    response
+}
+
+fn check_version(version: Option<&str>) -> Result<(), ApiError> {
+    let Some(text) = version else {
+        return Ok(());
+    };
+    let version: ApiVersion = text.parse().map_err(ApiError::invalid)?;
+    if !version.is_supported() {
+        return Err(ApiError::invalid(format!(
+            "client version {version} is not supported: this daemon serves API versions {} to {}",
+            ApiVersion::MIN,
+            ApiVersion::CURRENT
+        )));
+    }
+    Ok(())
+}
+
+/// Splits `/images/<name>/<action>` for the actions that take a name; the name may hold `/`.
+fn image_action(rest: &str) -> (&str, Option<&str>) {
+    for action in ["json", "history", "tag", "push", "get"] {
+        if let Some(name) = rest.strip_suffix(action).and_then(|n| n.strip_suffix('/')) {
+            if !name.is_empty() {
+                return (name, Some(action));
+            }
+        }
+    }
+    (rest, None)
+}
+
+async fn route(daemon: &Daemon, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let (version, path) = ApiVersion::strip_prefix(parts.uri.path());
+    check_version(version)?;
+    let path = query::decode_path(path)?;
+    let query = Query::parse(parts.uri.query())?;
+    let method = &parts.method;
+    match (method, path.as_str()) {
+        (&Method::GET | &Method::HEAD, "/_ping") => Ok((
+            [
+                ("cache-control", "no-cache, no-store, must-revalidate"),
+                ("pragma", "no-cache"),
+            ],
+            "OK",
+        )
+            .into_response()),
+        (&Method::GET, "/version") => Ok(system::version()),
+        (&Method::GET, "/info") => system::info(daemon).await,
+        (&Method::POST, "/auth") => login(daemon, body).await,
+        (&Method::GET, "/images/json") => images::list(daemon, &query).await,
+        (&Method::POST, "/images/create") => {
+            Ok(images::create(daemon, &query, &parts.headers).await)
+        }
+        (&Method::POST, "/images/load") => Ok(images::load(daemon, body).await),
+        (&Method::POST, "/images/prune") => images::prune(daemon, &query).await,
+        (&Method::GET, "/images/get") => images::save(daemon, query.all("names")).await,
+        (method, p) if p.starts_with("/images/") && p.len() > "/images/".len() => {
+            let rest = &p["/images/".len()..];
+            let name = rest.to_string();
+            match (method, image_action(rest)) {
+                (&Method::DELETE, _) => images::remove(daemon, name, &query).await,
+                (&Method::GET, (name, Some("json"))) => images::inspect(daemon, name.into()).await,
+                (&Method::GET, (name, Some("history"))) => {
+                    images::history(daemon, name.into()).await
+                }
+                (&Method::GET, (name, Some("get"))) => {
+                    images::save(daemon, vec![name.into()]).await
+                }
+                (&Method::POST, (name, Some("tag"))) => {
+                    images::tag(daemon, name.into(), &query).await
+                }
+                (&Method::POST, (name, Some("push"))) => {
+                    Ok(images::push(daemon, name.into(), &query, &parts.headers).await)
+                }
+                _ => Err(unknown(method, &path)),
+            }
+        }
+        _ => Err(unknown(method, &path)),
+    }
+}
+
+fn unknown(method: &Method, path: &str) -> ApiError {
+    ApiError::not_found(format!("page not found: no endpoint {method} {path}"))
+}
+
+/// `POST /auth`: checks the credentials against the registry.
+async fn login(daemon: &Daemon, body: Body) -> Result<Response, ApiError> {
+    let bytes = axum::body::to_bytes(body, JSON_BODY_LIMIT)
+        .await
+        .map_err(|e| ApiError::invalid(format!("auth: reading the request body: {e}")))?;
+    let config: auth::AuthConfig = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::invalid(format!("auth: malformed JSON body: {e}")))?;
+    let domain = config.domain();
+    let credentials = config
+        .credentials()
+        .ok_or_else(|| ApiError::invalid("auth: a username is required"))?;
+    daemon.images.check_auth(domain, credentials).await?;
+    Ok((
+        StatusCode::OK,
+        [(CONTENT_TYPE, "application/json")],
+        Json(serde_json::json!({"Status": "Login Succeeded", "IdentityToken": ""})),
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_with_slashes_split_from_their_action() {
+        assert_eq!(
+            image_action("127.0.0.1:5000/a/b:1/json"),
+            ("127.0.0.1:5000/a/b:1", Some("json"))
+        );
+        assert_eq!(image_action("a/get"), ("a", Some("get")));
+        assert_eq!(image_action("busybox"), ("busybox", None));
+        assert_eq!(image_action("/json"), ("/json", None));
+    }
+
+    #[test]
+    fn versions_outside_the_range_are_refused() {
+        assert!(check_version(None).is_ok());
+        assert!(check_version(Some("1.24")).is_ok());
+        assert!(check_version(Some("1.44")).is_ok());
+        let err = check_version(Some("1.99")).unwrap_err();
+        assert_eq!(err.kind.status(), 400);
+        assert!(err.message.contains("1.99"), "{}", err.message);
+        assert!(check_version(Some("1.23")).is_err());
+    }
+}

@@ -1,0 +1,105 @@
+//! `/_ping`, `/version`, `/info`.
+
+use std::path::PathBuf;
+
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::error::ApiError;
+use super::Daemon;
+use crate::system::{Info, Version};
+use crate::version::ApiVersion;
+
+/// What the daemon tells about itself, fixed at start.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// A stable id for this daemon's data root.
+    pub id: String,
+    /// The host name.
+    pub name: String,
+    /// `--data-root`.
+    pub data_root: PathBuf,
+}
+
+fn read_trimmed(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn kernel_version() -> String {
+    read_trimmed("/proc/sys/kernel/osrelease")
+}
+
+fn operating_system() -> String {
+    let release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    release
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|v| v.trim_matches('"').to_string())
+        .unwrap_or_else(|| "Linux".into())
+}
+
+fn mem_total() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kib| kib * 1024)
+}
+
+fn arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// `GET /version`.
+pub fn version() -> Response {
+    Json(Version {
+        version: env!("CARGO_PKG_VERSION").into(),
+        api_version: ApiVersion::CURRENT.to_string(),
+        min_api_version: ApiVersion::MIN.to_string(),
+        git_commit: String::new(),
+        go_version: String::new(),
+        os: "linux".into(),
+        arch: arch().into(),
+        kernel_version: kernel_version(),
+        build_time: String::new(),
+    })
+    .into_response()
+}
+
+/// `GET /info`.
+pub async fn info(daemon: &Daemon) -> Result<Response, ApiError> {
+    let images = daemon.images.count().await? as u64;
+    let driver = daemon.images.driver().await?;
+    let cgroup_version = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        "2"
+    } else {
+        "1"
+    };
+    Ok(Json(Info {
+        id: daemon.identity.id.clone(),
+        images,
+        driver,
+        docker_root_dir: daemon.identity.data_root.display().to_string(),
+        name: daemon.identity.name.clone(),
+        server_version: env!("CARGO_PKG_VERSION").into(),
+        operating_system: operating_system(),
+        os_type: "linux".into(),
+        architecture: std::env::consts::ARCH.into(),
+        ncpu: std::thread::available_parallelism().map_or(1, |n| n.get() as u64),
+        mem_total: mem_total(),
+        kernel_version: kernel_version(),
+        cgroup_driver: "cgroupfs".into(),
+        cgroup_version: cgroup_version.into(),
+        default_runtime: "berth-runtime".into(),
+        logging_driver: "json-file".into(),
+        ..Default::default()
+    })
+    .into_response())
+}

@@ -1,0 +1,269 @@
+//! berthd driven by the real docker CLI and by raw HTTP, with images from a real registry.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use berth_testkit::archive::{busybox_layer, docker_archive, random_layer};
+use berth_testkit::registry::LocalRegistry;
+use berth_testkit::tempdir::TempDir;
+
+/// A berthd on a socket and roots in a temp dir; killed and removed on drop.
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+    dir: TempDir,
+}
+
+fn berthd(dir: &Path, socket: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_berthd"));
+    command
+        .arg("--host")
+        .arg(format!("unix://{}", socket.display()))
+        .arg("--data-root")
+        .arg(dir.join("data"))
+        .arg("--exec-root")
+        .arg(dir.join("exec"))
+        .args(["--log-level", "error"]);
+    command
+}
+
+impl Daemon {
+    fn start() -> Daemon {
+        let dir = TempDir::new("berthd");
+        let socket = dir.join("berth.sock");
+        let child = berthd(dir.path(), &socket)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("berthd.log")).unwrap())
+            .spawn()
+            .expect("start berthd");
+        let daemon = Daemon { child, socket, dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while UnixStream::connect(&daemon.socket).is_err() {
+            assert!(Instant::now() < deadline, "berthd did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        daemon
+    }
+
+    /// Runs `docker -H unix://SOCK args…` with a private client config.
+    fn docker(&self, args: &[&str]) -> Output {
+        Command::new("docker")
+            .env("DOCKER_CONFIG", self.dir.join("docker-config"))
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket.display()))
+            .args(args)
+            .output()
+            .expect("run docker")
+    }
+
+    /// Runs docker and returns its stdout, failing the test if docker fails.
+    fn docker_ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// One raw HTTP/1.0 request; returns the status, the headers (lower-cased) and the body.
+    fn http(&self, method: &str, path: &str, body: &[u8]) -> (u16, String, String) {
+        let mut stream = UnixStream::connect(&self.socket).unwrap();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.0\r\nHost: berth\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        stream.write_all(body).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, head.to_lowercase(), body.to_string())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn ping_versions_and_errors_over_raw_http() {
+    let daemon = Daemon::start();
+    for path in ["/_ping", "/v1.24/_ping", "/v1.44/_ping"] {
+        let (status, head, body) = daemon.http("GET", path, b"");
+        assert_eq!((status, body.as_str()), (200, "OK"), "{path}");
+        assert!(head.contains("api-version: 1.44"), "{head}");
+        assert!(head.contains("ostype: linux"), "{head}");
+        assert!(head.contains("docker-experimental: false"), "{head}");
+        assert!(head.contains("server: berth/"), "{head}");
+    }
+    let (status, head, body) = daemon.http("HEAD", "/_ping", b"");
+    assert_eq!((status, body.as_str()), (200, ""));
+    assert!(head.contains("api-version: 1.44"), "{head}");
+
+    let (status, head, body) = daemon.http("GET", "/v1.99/version", b"");
+    assert_eq!(status, 400);
+    assert!(head.contains("api-version: 1.44"), "{head}");
+    let message: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        message["message"].as_str().unwrap().contains("1.99"),
+        "{body}"
+    );
+
+    let (status, _, body) = daemon.http("GET", "/v1.41/no/such/endpoint", b"");
+    assert_eq!(status, 404);
+    let message: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        message["message"]
+            .as_str()
+            .unwrap()
+            .contains("/no/such/endpoint"),
+        "{body}"
+    );
+
+    let (status, _, body) = daemon.http("POST", "/auth", b"{not json");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("malformed JSON"), "{body}");
+    let (status, _, body) = daemon.http("DELETE", "/images/x?force=perhaps", b"");
+    assert_eq!(status, 400, "{body}");
+    let (status, _, body) = daemon.http("GET", "/images/no/such:1/json", b"");
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("no/such:1"), "{body}");
+
+    let (status, _, body) = daemon.http("GET", "/version", b"");
+    assert_eq!(status, 200);
+    let version: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(version["ApiVersion"], "1.44");
+    assert_eq!(version["MinAPIVersion"], "1.24");
+}
+
+#[test]
+fn docker_cli_version_and_info() {
+    let daemon = Daemon::start();
+    let version = daemon.docker_ok(&[
+        "version",
+        "--format",
+        "{{.Server.APIVersion}} {{.Server.Os}}",
+    ]);
+    assert_eq!(version.trim(), "1.44 linux");
+    let info = daemon.docker_ok(&["info", "--format", "{{.Images}} {{.DockerRootDir}}"]);
+    assert_eq!(
+        info.trim(),
+        format!("0 {}", daemon.dir.join("data").display())
+    );
+}
+
+#[test]
+fn a_second_daemon_on_the_same_roots_refuses_to_start() {
+    let daemon = Daemon::start();
+    let out = berthd(daemon.dir.path(), &daemon.dir.join("other.sock"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let message = stderr(&out);
+    assert!(message.contains("another berthd"), "{message}");
+    assert!(
+        message.contains(&daemon.child.id().to_string()),
+        "{message}"
+    );
+    // The first one still serves.
+    assert_eq!(daemon.http("GET", "/_ping", b"").0, 200);
+}
+
+#[test]
+fn pull_inspect_tag_push_save_load_rmi_prune_with_the_docker_cli() {
+    let registry = LocalRegistry::start();
+    let daemon = Daemon::start();
+    let archive = daemon.dir.join("source.tar");
+    let id = docker_archive(
+        &archive,
+        &[busybox_layer(), random_layer(1, 100_000)],
+        Some("source:1"),
+    );
+    let remote = registry.push_archive(&archive, "team/app:1");
+
+    let pulled = daemon.docker_ok(&["pull", &remote]);
+    assert!(pulled.contains("Pull complete"), "{pulled}");
+    assert!(pulled.contains("Digest: sha256:"), "{pulled}");
+    assert!(
+        pulled.contains(&format!("Downloaded newer image for {remote}")),
+        "{pulled}"
+    );
+
+    let images = daemon.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]);
+    assert_eq!(images.trim(), format!("{remote} {}", &id[7..19]));
+
+    let inspected = daemon.docker_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Id}} {{len .RootFS.Layers}}",
+        &remote,
+    ]);
+    assert_eq!(inspected.trim(), format!("{id} 2"));
+    let history = daemon.docker_ok(&[
+        "history",
+        "--format",
+        "{{.CreatedBy}}",
+        "--no-trunc",
+        &remote,
+    ]);
+    assert_eq!(history.lines().count(), 2, "{history}");
+    assert!(history.starts_with("layer sha256:"), "{history}");
+
+    let copy = format!("{}/copy/app:2", registry.address);
+    daemon.docker_ok(&["tag", &remote, &copy]);
+    let pushed = daemon.docker_ok(&["push", &copy]);
+    assert!(pushed.contains("2: digest: sha256:"), "{pushed}");
+    // The registry now serves the copy: skopeo reads its manifest.
+    let check = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--raw"])
+        .arg(format!("docker://{copy}"))
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", stderr(&check));
+
+    let saved = daemon.dir.join("saved.tar");
+    daemon.docker_ok(&["save", "-o", saved.to_str().unwrap(), &copy]);
+    let removed = daemon.docker_ok(&["rmi", &copy, &remote]);
+    assert!(removed.contains(&format!("Untagged: {copy}")), "{removed}");
+    assert!(removed.contains(&format!("Deleted: {id}")), "{removed}");
+    assert_eq!(daemon.docker_ok(&["images", "-q"]).trim(), "");
+
+    let loaded = daemon.docker_ok(&["load", "-i", saved.to_str().unwrap()]);
+    assert_eq!(loaded.trim(), format!("Loaded image: {copy}"));
+    let inspected = daemon.docker_ok(&["image", "inspect", "--format", "{{.Id}}", &copy]);
+    assert_eq!(inspected.trim(), id);
+
+    let missing = daemon.docker(&["rmi", "no-such-image"]);
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing).contains("no-such-image"),
+        "{}",
+        stderr(&missing)
+    );
+    let missing = daemon.docker(&["pull", &format!("{}/no/such:1", registry.address)]);
+    assert!(!missing.status.success());
+
+    let pruned = daemon.docker_ok(&["image", "prune", "-a", "-f"]);
+    assert!(pruned.contains(&format!("deleted: {id}")), "{pruned}");
+    assert_eq!(daemon.docker_ok(&["images", "-q"]).trim(), "");
+    let blobs = std::fs::read_dir(daemon.dir.join("data/image/blobs/sha256"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(blobs, 0, "prune leaves blobs behind");
+}

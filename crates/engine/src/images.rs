@@ -1,0 +1,364 @@
+//! The image service: one data root's [`ImageStore`] and [`Snapshotter`] behind a mutex, each
+//! operation run on tokio's blocking pool so the API's event loop never waits on disk or
+//! network.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use berth_distribution::{ClientConfig, Credentials, Platform, Registry};
+use berth_image::inspect::{self, HistoryResponseItem, ImageInspect, ImageSummary, LayerSizes};
+use berth_image::layer::Compression;
+use berth_image::lock::DataLock;
+use berth_image::progress::Event;
+use berth_image::snapshot::Snapshotter;
+use berth_image::{Digest, ImageStore, Reference, Removal};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::error::{Error, Result};
+
+/// Where progress events of a pull, push or load go; dropped events (a client that went away)
+/// do not stop the operation.
+pub type Progress = UnboundedSender<Event>;
+
+/// What `prune` removed and how many bytes of blobs and snapshots that freed.
+#[derive(Debug)]
+pub struct PruneReport {
+    pub removals: Vec<Removal>,
+    pub space_reclaimed: u64,
+}
+
+struct State {
+    store: ImageStore,
+    snapshots: Snapshotter,
+    sizes: LayerSizes,
+}
+
+struct Inner {
+    images_root: PathBuf,
+    snapshots_root: PathBuf,
+    /// Per-operation registry configuration directories live here.
+    auth_root: PathBuf,
+    registry: ClientConfig,
+    state: Mutex<State>,
+    next_auth: AtomicU64,
+}
+
+/// The images of one data root; cheap to clone, shared by all requests.
+#[derive(Clone)]
+pub struct ImageService {
+    inner: Arc<Inner>,
+}
+
+/// A registry configuration directory holding one operation's credentials; removed on drop.
+struct AuthDir(PathBuf);
+
+impl Drop for AuthDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl ImageService {
+    /// Opens the images under `<data_root>/image` and snapshots under `<data_root>/snapshots`;
+    /// registry credentials given per operation are kept under `exec_root` while it runs.
+    /// `registry` supplies insecure registries and the certificates directory; its credential
+    /// store is never read (credentials come with each request, as Docker's do).
+    pub fn open(data_root: &Path, exec_root: &Path, registry: ClientConfig) -> Result<Self> {
+        let images_root = data_root.join("image");
+        let snapshots_root = data_root.join("snapshots");
+        let _lock = DataLock::writer(&images_root)?;
+        let store = ImageStore::open(&images_root)?;
+        let snapshots = Snapshotter::open(&snapshots_root)?;
+        let auth_root = exec_root.join("registry-auth");
+        let _ = std::fs::remove_dir_all(&auth_root);
+        create_private_dir(&auth_root)?;
+        Ok(ImageService {
+            inner: Arc::new(Inner {
+                images_root,
+                snapshots_root,
+                auth_root,
+                registry,
+                state: Mutex::new(State {
+                    store,
+                    snapshots,
+                    sizes: LayerSizes::default(),
+                }),
+                next_auth: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The storage driver the snapshots use (`overlay2` or `vfs`), as `docker info` shows it.
+    pub async fn driver(&self) -> Result<String> {
+        self.run("driver", |_, state| {
+            Ok(match state.snapshots.driver() {
+                berth_image::snapshot::Driver::Overlay => "overlay2",
+                _ => "vfs",
+            }
+            .to_string())
+        })
+        .await
+    }
+
+    /// How many images there are.
+    pub async fn count(&self) -> Result<usize> {
+        self.run("count", |_, state| Ok(state.store.records().count()))
+            .await
+    }
+
+    /// `GET /images/json`.
+    pub async fn list(&self) -> Result<Vec<ImageSummary>> {
+        self.run("list", |_, state| {
+            let State { store, sizes, .. } = state;
+            Ok(inspect::summaries(store, sizes)?)
+        })
+        .await
+    }
+
+    /// `GET /images/{name}/json`.
+    pub async fn inspect(&self, name: String) -> Result<ImageInspect> {
+        self.run("inspect", move |_, state| {
+            let State { store, sizes, .. } = state;
+            Ok(inspect::inspect(store, &name, sizes)?)
+        })
+        .await
+    }
+
+    /// `GET /images/{name}/history`.
+    pub async fn history(&self, name: String) -> Result<Vec<HistoryResponseItem>> {
+        self.run("history", move |_, state| {
+            let State { store, sizes, .. } = state;
+            Ok(inspect::history(store, &name, sizes)?)
+        })
+        .await
+    }
+
+    /// `POST /images/{name}/tag`: points `target` at the image `source`.
+    pub async fn tag(&self, source: String, target: Reference) -> Result<Digest> {
+        self.run("tag", move |inner, state| {
+            let _lock = DataLock::writer(&inner.images_root)?;
+            Ok(state.store.tag(&source, &target)?)
+        })
+        .await
+    }
+
+    /// `DELETE /images/{name}`: what was untagged and deleted.
+    pub async fn remove(&self, name: String, force: bool) -> Result<Vec<Removal>> {
+        self.run("remove", move |inner, state| {
+            let _lock = DataLock::writer(&inner.images_root)?;
+            Ok(state.store.remove(&name, force, &|_| false)?)
+        })
+        .await
+    }
+
+    /// `POST /images/prune`: removes dangling images (all unused ones with `all`), then
+    /// collects the blobs and snapshots nothing refers to any more.
+    pub async fn prune(&self, all: bool) -> Result<PruneReport> {
+        self.run("prune", move |inner, state| {
+            let removals = {
+                let _lock = DataLock::writer(&inner.images_root)?;
+                state.store.prune(all, &|_| false)?
+            };
+            // Collection takes the data root's lock exclusively itself.
+            let report = berth_image::gc::collect(&inner.images_root, &inner.snapshots_root, &[])?;
+            Ok(PruneReport {
+                removals,
+                space_reclaimed: report.bytes_freed,
+            })
+        })
+        .await
+    }
+
+    /// `POST /images/create?fromImage=`: pulls `reference` and unpacks its layers. Returns the
+    /// image id and the manifest digest it was pulled as, when the registry told one.
+    pub async fn pull(
+        &self,
+        reference: Reference,
+        platform: Platform,
+        credentials: Option<Credentials>,
+        progress: Progress,
+    ) -> Result<(Digest, Option<String>)> {
+        self.run("pull", move |inner, state| {
+            let _lock = DataLock::writer(&inner.images_root)?;
+            let (config, _dir) = inner.config_with(reference.domain(), credentials)?;
+            let observer = |event: Event| {
+                let _ = progress.send(event);
+            };
+            let State {
+                store, snapshots, ..
+            } = state;
+            let record = berth_distribution::pull(
+                store, snapshots, &reference, &platform, &config, &observer,
+            )?;
+            let wanted = format!("{}@", reference.repository());
+            let digest = record
+                .repo_digests
+                .iter()
+                .find(|d| d.starts_with(&wanted))
+                .and_then(|d| d.split_once('@'))
+                .map(|(_, digest)| digest.to_string());
+            Ok((record.id, digest))
+        })
+        .await
+    }
+
+    /// `POST /images/{name}/push`: pushes the image named `reference` with gzip layers and
+    /// returns the manifest digest.
+    pub async fn push(
+        &self,
+        reference: Reference,
+        credentials: Option<Credentials>,
+        progress: Progress,
+    ) -> Result<Digest> {
+        self.run("push", move |inner, state| {
+            let _lock = DataLock::writer(&inner.images_root)?;
+            if state.store.get(&reference.to_string()).is_none() {
+                return Err(berth_image::Error::ImageNotFound(reference.familiar()).into());
+            }
+            let (config, _dir) = inner.config_with(reference.domain(), credentials)?;
+            let observer = |event: Event| {
+                let _ = progress.send(event);
+            };
+            Ok(berth_distribution::push(
+                &mut state.store,
+                &reference,
+                &config,
+                Compression::Gzip,
+                &observer,
+            )?)
+        })
+        .await
+    }
+
+    /// `POST /auth`: whether the registry at `server` accepts `credentials`.
+    pub async fn check_auth(&self, server: String, credentials: Credentials) -> Result<()> {
+        let inner = self.inner.clone();
+        blocking("auth", move || {
+            let registry = Registry::with_credentials(&server, &inner.registry, Some(credentials))?;
+            Ok(registry.check_auth()?)
+        })
+        .await
+    }
+
+    /// `POST /images/load`: loads every image of the archive read from `input` and unpacks
+    /// its layers. Returns the ids with their names.
+    pub async fn load(
+        &self,
+        input: impl Read + Send + 'static,
+        progress: Progress,
+    ) -> Result<Vec<(Digest, Vec<Reference>)>> {
+        self.run("load", move |inner, state| {
+            let _lock = DataLock::writer(&inner.images_root)?;
+            let observer = |event: Event| {
+                let _ = progress.send(event);
+            };
+            Ok(berth_image::archive::load(
+                &mut state.store,
+                &state.snapshots,
+                input,
+                &observer,
+            )?)
+        })
+        .await
+    }
+
+    /// Checks that every one of `names` is an image, so a save can fail before it streams.
+    pub async fn require(&self, names: Vec<String>) -> Result<()> {
+        self.run("save", move |_, state| {
+            for name in &names {
+                if state.store.get(name).is_none() {
+                    return Err(berth_image::Error::ImageNotFound(name.clone()).into());
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// `GET /images/get`: writes a docker-save archive of `names` to `out`.
+    pub async fn save(&self, names: Vec<String>, out: impl Write + Send + 'static) -> Result<()> {
+        self.run("save", move |_, state| {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            Ok(berth_image::save::save(
+                &state.store,
+                &names,
+                berth_image::save::Format::Docker,
+                out,
+            )?)
+        })
+        .await
+    }
+
+    /// Runs `work` with the store locked, on the blocking pool.
+    async fn run<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        work: impl FnOnce(&Inner, &mut State) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = self.inner.clone();
+        blocking(operation, move || {
+            let mut state = lock(&inner.state);
+            work(&inner, &mut state)
+        })
+        .await
+    }
+}
+
+impl Inner {
+    /// The registry configuration for one operation: `credentials` for `domain` if given,
+    /// stored in a private directory that lives as long as the returned guard.
+    fn config_with(
+        &self,
+        domain: &str,
+        credentials: Option<Credentials>,
+    ) -> Result<(ClientConfig, AuthDir)> {
+        let n = self.next_auth.fetch_add(1, Ordering::Relaxed);
+        let dir = AuthDir(self.auth_root.join(n.to_string()));
+        create_private_dir(&dir.0)?;
+        if let Some(credentials) = credentials {
+            berth_distribution::credentials::store(&dir.0, domain, &credentials)?;
+        }
+        let config = ClientConfig {
+            config_dir: Some(dir.0.clone()),
+            ..self.registry.clone()
+        };
+        Ok((config, dir))
+    }
+}
+
+fn create_private_dir(path: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|source| {
+            berth_image::Error::Io {
+                context: format!("create {}", path.display()),
+                source,
+            }
+            .into()
+        })
+}
+
+/// A panic in an earlier operation leaves the store as its last successful write left it on
+/// disk; the in-memory copy is reused as is.
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+async fn blocking<T: Send + 'static>(
+    operation: &'static str,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Task {
+            operation: operation.to_string(),
+            reason: e.to_string(),
+        })?
+}
