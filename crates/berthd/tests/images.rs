@@ -7,7 +7,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use berth_testkit::archive::{busybox_layer, docker_archive, random_layer};
-use berth_testkit::registry::LocalRegistry;
+use berth_testkit::registry::{LocalRegistry, Options};
 use berth_testkit::tempdir::TempDir;
 
 /// A berthd on a socket and roots in a temp dir; killed and removed on drop.
@@ -55,6 +55,8 @@ impl Daemon {
             .arg("-H")
             .arg(format!("unix://{}", self.socket.display()))
             .args(args)
+            // On a 401 the CLI asks for credentials on stdin; a test has none to give.
+            .stdin(Stdio::null())
             .output()
             .expect("run docker")
     }
@@ -266,4 +268,50 @@ fn pull_inspect_tag_push_save_load_rmi_prune_with_the_docker_cli() {
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(blobs, 0, "prune leaves blobs behind");
+}
+
+#[test]
+fn login_and_credentials_per_operation_against_a_registry_with_auth() {
+    let registry = LocalRegistry::start_with(Options {
+        user: Some(("alice".into(), "s3cret".into())),
+        ..Default::default()
+    });
+    let daemon = Daemon::start();
+    let archive = daemon.dir.join("source.tar");
+    let id = docker_archive(&archive, &[busybox_layer()], Some("private:1"));
+    daemon.docker_ok(&["load", "-i", archive.to_str().unwrap()]);
+    let target = format!("{}/private/app:1", registry.address);
+    daemon.docker_ok(&["tag", "private:1", &target]);
+
+    let denied = daemon.docker(&["push", &target]);
+    assert!(
+        !denied.status.success(),
+        "a push without credentials went through"
+    );
+
+    let wrong = daemon.docker(&["login", "-u", "alice", "-p", "wrong", &registry.address]);
+    assert!(!wrong.status.success());
+    assert!(
+        stderr(&wrong).contains("unauthorized"),
+        "{}",
+        stderr(&wrong)
+    );
+    let login = daemon.docker_ok(&["login", "-u", "alice", "-p", "s3cret", &registry.address]);
+    assert!(login.contains("Login Succeeded"), "{login}");
+
+    // The CLI now sends X-Registry-Auth from its own config; the daemon keeps nothing.
+    daemon.docker_ok(&["push", &target]);
+    daemon.docker_ok(&["rmi", &target, "private:1"]);
+    daemon.docker_ok(&["pull", &target]);
+    let inspected = daemon.docker_ok(&["image", "inspect", "--format", "{{.Id}}", &target]);
+    assert_eq!(inspected.trim(), id);
+    daemon.docker_ok(&["logout", &registry.address]);
+    daemon.docker_ok(&["rmi", &target]);
+    assert!(
+        std::fs::read_dir(daemon.dir.join("exec/registry-auth"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "per-operation credentials were left in the exec root"
+    );
 }
