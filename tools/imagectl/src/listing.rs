@@ -7,8 +7,8 @@ use berth_image::digest::Digest;
 use berth_image::inspect::{self, LayerSizes};
 use berth_image::Reference;
 
-use berth_cli::format::{ago, human_size};
 use crate::Root;
+use berth_cli::format::{ago, human_size};
 
 /// No container runs without the daemon: nothing holds an image here.
 fn unused(_: &Digest) -> bool {
