@@ -151,6 +151,20 @@ impl<R: std::io::Read> HashingReader<R> {
         std::io::copy(&mut self, &mut std::io::sink())?;
         Ok((self.hasher.finish(), self.size))
     }
+
+    /// Reads what is left and checks everything read was `expected`; returns the size.
+    pub fn verify(self, expected: &Digest) -> crate::Result<u64> {
+        let (actual, size) =
+            crate::error::Context::context(self.finish(), || format!("read layer {expected}"))?;
+        if &actual != expected {
+            return Err(crate::Error::DigestMismatch {
+                digest: expected.to_string(),
+                actual: actual.to_string(),
+                size,
+            });
+        }
+        Ok(size)
+    }
 }
 
 impl<R: std::io::Read> std::io::Read for HashingReader<R> {

@@ -109,14 +109,7 @@ pub fn apply_verified(
     let mut tar = HashingReader::new(decompress(input)?, diff_id.algorithm());
     let stats = apply_tar(target, &mut tar, whiteouts)?;
     // The tar reader stops at the end-of-archive blocks; the diff id covers any padding after.
-    let (actual, size) = tar.finish().context(|| format!("read layer {diff_id}"))?;
-    if &actual != diff_id {
-        return Err(Error::DigestMismatch {
-            digest: diff_id.to_string(),
-            actual: actual.to_string(),
-            size,
-        });
-    }
+    tar.verify(diff_id)?;
     Ok(stats)
 }
 

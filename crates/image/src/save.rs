@@ -237,7 +237,7 @@ impl<W: Write> ArchiveWriter<W> {
             // The store verified the content when it took it; a file changed since fails here.
             let mut hashing = HashingReader::new(file, digest.algorithm());
             self.file(&path, size, &mut hashing)?;
-            check(digest, hashing)?;
+            hashing.verify(digest)?;
         }
         Ok(size)
     }
@@ -270,7 +270,7 @@ impl<W: Write> ArchiveWriter<W> {
                 let tar = layer::decompress(blobs.open_blob(stored)?)?;
                 let mut hashing = HashingReader::new(tar, diff_id.algorithm());
                 self.file(&path, size, &mut hashing)?;
-                check(diff_id, hashing)?;
+                hashing.verify(diff_id)?;
             }
             size
         };
@@ -304,22 +304,7 @@ pub(crate) fn uncompressed_size(
     let tar = layer::decompress(blobs.open_blob(stored)?)?;
     let mut hashing = HashingReader::new(tar, diff_id.algorithm());
     io::copy(&mut hashing, &mut io::sink()).context(|| format!("decompress layer {stored}"))?;
-    check(diff_id, hashing)
-}
-
-/// Checks that what went through `hashing` is `expected`; returns its size.
-fn check<R: Read>(expected: &Digest, hashing: HashingReader<R>) -> Result<u64> {
-    let (actual, size) = hashing
-        .finish()
-        .context(|| format!("read layer {expected}"))?;
-    if &actual != expected {
-        return Err(Error::DigestMismatch {
-            digest: expected.to_string(),
-            actual: actual.to_string(),
-            size,
-        });
-    }
-    Ok(size)
+    hashing.verify(diff_id)
 }
 
 /// A reader that fails instead of ending early: a tar entry must hold as many bytes as its
