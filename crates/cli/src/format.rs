@@ -64,47 +64,21 @@ pub fn ago(then: i64, now: i64) -> String {
     format!("{text} ago")
 }
 
-/// Unix seconds as a UTC date and time: (year, month, day, hour, minute, second).
-fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        year,
-        month,
-        day,
-        (rem / 3600) as u32,
-        (rem % 3600 / 60) as u32,
-        (rem % 60) as u32,
-    )
-}
-
 /// Unix seconds as docker's `CreatedAt` (`2024-05-01 12:00:00 +0000 UTC`).
 pub fn created_at(secs: i64) -> String {
-    let (y, mo, d, h, mi, s) = civil(secs);
-    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} +0000 UTC")
+    let rfc = rfc3339(secs);
+    let (date, time) = rfc.split_once('T').unwrap_or((&rfc, ""));
+    format!("{date} {} +0000 UTC", time.trim_end_matches('Z'))
 }
 
 /// Unix seconds as RFC 3339 (`2024-05-01T12:00:00Z`).
 pub fn rfc3339(secs: i64) -> String {
-    let (y, mo, d, h, mi, s) = civil(secs);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    berth_image::time::format(secs)
 }
 
 /// The current time in Unix seconds.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    berth_image::time::now()
 }
 
 /// Aligns tab-separated cells as docker's tabwriter does (min width 10, padding 3); the

@@ -21,7 +21,7 @@ pub mod rootfs_tar;
 pub mod save;
 pub mod snapshot;
 pub mod store;
-mod time;
+pub mod time;
 
 pub use digest::Digest;
 pub use error::{Error, Result};

@@ -8,17 +8,11 @@ use berth_image::inspect::{self, LayerSizes};
 use berth_image::Reference;
 
 use crate::Root;
-use berth_cli::format::{ago, human_size};
+use berth_cli::format::{ago, human_size, now};
 
 /// No container runs without the daemon: nothing holds an image here.
 fn unused(_: &Digest) -> bool {
     false
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 fn short_id(id: &str, no_trunc: bool) -> String {

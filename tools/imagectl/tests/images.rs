@@ -1,19 +1,12 @@
 //! The image commands end to end, as a user types them: load, images, tag, history, inspect,
 //! save, push, rmi, prune, gc — each output checked the way the docker CLI prints it.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use berth_testkit::{busybox_layer, docker_archive, random_layer, LocalRegistry, TempDir};
-
-fn imagectl(data_root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_berth-imagectl"))
-        .arg("--data-root")
-        .arg(data_root)
-        .args(args)
-        .output()
-        .expect("run berth-imagectl")
-}
+use common::imagectl;
 
 /// Runs a command that must succeed; returns its standard output.
 fn ok(data_root: &Path, args: &[&str]) -> String {
@@ -21,9 +14,9 @@ fn ok(data_root: &Path, args: &[&str]) -> String {
     assert!(
         out.status.success(),
         "berth-imagectl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        common::text(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::text(&out.stdout)
 }
 
 #[test]

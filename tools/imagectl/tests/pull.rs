@@ -4,25 +4,15 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 use berth_testkit::{
     busybox_layer, docker_archive, manifest_layer_digests, random_layer, LocalRegistry, TempDir,
 };
-
-fn imagectl(data_root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_berth-imagectl"))
-        .arg("--data-root")
-        .arg(data_root)
-        .args(args)
-        .output()
-        .expect("run berth-imagectl")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{imagectl, text};
 
 /// Files left under `dir` whose name starts with one of `prefixes` (half-done work).
 fn leftovers(dir: &Path, prefixes: &[&str]) -> Vec<String> {
