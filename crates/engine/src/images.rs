@@ -93,7 +93,7 @@ impl ImageService {
     /// The storage driver the snapshots use (`overlay2` or `vfs`), as `docker info` shows it.
     pub async fn driver(&self) -> Result<String> {
         self.run("driver", |_, state| {
-            Ok(match state.snapshots.driver() {
+            Ok(match state.snapshots.driver()? {
                 berth_image::snapshot::Driver::Overlay => "overlay2",
                 _ => "vfs",
             }

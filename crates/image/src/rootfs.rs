@@ -122,7 +122,8 @@ impl Snapshotter {
     ) -> Result<PathBuf> {
         let layers = self.layers(blobs, image)?;
         let rootfs = dir.join("rootfs");
-        match self.driver {
+        let driver = self.driver()?;
+        match driver {
             Driver::Overlay => mount_overlay(&layers, dir, &rootfs)?,
             Driver::Copy => {
                 fs::create_dir(&rootfs).context(|| format!("create {}", rootfs.display()))?;
@@ -133,7 +134,7 @@ impl Snapshotter {
         }
         let meta = ContainerSnapshot {
             id: id.to_string(),
-            driver: self.driver,
+            driver,
             chain_ids: chain_ids(&image.diff_ids),
         };
         let json = serde_json::to_vec_pretty(&meta).expect("snapshot metadata serialises");

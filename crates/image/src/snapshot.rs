@@ -17,7 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// `<root>/containers/<id>` (see [`crate::rootfs`]).
 pub struct Snapshotter {
     pub(crate) root: PathBuf,
-    pub(crate) driver: Driver,
+    /// Probed when first needed (making a container), not when opening: pulls, loads and
+    /// garbage collection never mount anything.
+    driver: std::sync::OnceLock<Driver>,
 }
 
 /// How a container's root file system is made from the layers.
@@ -100,31 +102,31 @@ pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
 }
 
 impl Snapshotter {
-    /// Opens (creating if needed) the snapshots under `root`, with the overlay driver if
-    /// overlay mounts work there and the copy driver otherwise.
+    /// Opens (creating if needed) the snapshots under `root`; containers get the overlay
+    /// driver if overlay mounts work there and the copy driver otherwise.
     pub fn open(root: &Path) -> Result<Self> {
         fs::create_dir_all(root).context(|| format!("create {}", root.display()))?;
         spread_new_directories(root);
-        let driver = Driver::probe(root)?;
         Ok(Snapshotter {
             root: root.to_path_buf(),
-            driver,
+            driver: std::sync::OnceLock::new(),
         })
     }
 
     /// Opens the snapshots under `root` with the given driver for containers.
     pub fn open_with(root: &Path, driver: Driver) -> Result<Self> {
-        fs::create_dir_all(root).context(|| format!("create {}", root.display()))?;
-        spread_new_directories(root);
-        Ok(Snapshotter {
-            root: root.to_path_buf(),
-            driver,
-        })
+        let snapshotter = Snapshotter::open(root)?;
+        let _ = snapshotter.driver.set(driver);
+        Ok(snapshotter)
     }
 
-    /// The driver new containers get.
-    pub fn driver(&self) -> Driver {
-        self.driver
+    /// The driver new containers get (probed once, on first use).
+    pub fn driver(&self) -> Result<Driver> {
+        if let Some(driver) = self.driver.get() {
+            return Ok(*driver);
+        }
+        let probed = Driver::probe(&self.root)?;
+        Ok(*self.driver.get_or_init(|| probed))
     }
 
     /// The directory of the snapshot `chain_id`, if it has been unpacked and can be trusted:
