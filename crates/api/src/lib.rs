@@ -14,7 +14,3 @@ pub use berth_image::inspect::{HistoryResponseItem, ImageInspect, ImageSummary};
 pub use error::ErrorBody;
 pub use progress::ProgressMessage;
 pub use version::ApiVersion;
-
-/// The daemon side: routing, error mapping and streams (feature `server`).
-#[cfg(feature = "server")]
-pub mod server;

@@ -7,7 +7,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use berth_api::server::{self, Daemon, Identity};
+use crate::api::{self as server, Daemon, Identity};
 use berth_distribution::ClientConfig;
 use berth_engine::ImageService;
 use nix::errno::Errno;

@@ -1,5 +1,6 @@
 //! `berthd`: the berth daemon. Parses its flags and runs [`daemon::run`].
 
+mod api;
 mod daemon;
 
 use std::path::PathBuf;

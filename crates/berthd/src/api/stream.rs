@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::mpsc;
 
 use super::error::ApiError;
-use crate::progress::ProgressMessage;
+use berth_api::progress::ProgressMessage;
 
 /// One item a streaming operation produces: a line, or the error that ends it.
 pub type Item = Result<ProgressMessage, ApiError>;

@@ -7,8 +7,8 @@ use axum::Json;
 
 use super::error::ApiError;
 use super::Daemon;
-use crate::system::{Info, Version};
-use crate::version::ApiVersion;
+use berth_api::system::{Info, Version};
+use berth_api::version::ApiVersion;
 
 /// What the daemon tells about itself, fixed at start.
 #[derive(Debug, Clone)]

@@ -17,7 +17,7 @@ use tokio_util::io::{ReaderStream, StreamReader, SyncIoBridge};
 use super::error::ApiError;
 use super::query::Query;
 use super::{auth, stream, Daemon};
-use crate::progress::ProgressMessage;
+use berth_api::progress::ProgressMessage;
 
 /// Bytes of a docker-save archive buffered between the writer thread and the response.
 const SAVE_BUFFER: usize = 256 << 10;

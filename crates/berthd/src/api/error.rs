@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::error::{ErrorBody, ErrorKind};
+use berth_api::error::{ErrorBody, ErrorKind};
 
 /// An error answered to the client: its kind decides the status.
 #[derive(Debug)]

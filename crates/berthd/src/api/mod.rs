@@ -1,4 +1,4 @@
-//! The Engine API server: one dispatcher that strips and checks the `/vX.Y` prefix, routes by
+//! The Engine API server (berthd's HTTP side): one dispatcher that strips and checks the `/vX.Y` prefix, routes by
 //! hand (image names in paths contain `/`, which path-pattern routers cannot split), and
 //! stamps the headers Docker sends on every response.
 
@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use berth_engine::ImageService;
 
-use crate::version::ApiVersion;
+use berth_api::version::ApiVersion;
 use error::ApiError;
 use query::Query;
 pub use system::Identity;
