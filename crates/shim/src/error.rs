@@ -37,13 +37,6 @@ pub enum Error {
     /// An exit file holds something other than an exit record.
     #[error("exit file {path}: {reason}")]
     ExitFile { path: PathBuf, reason: String },
-    /// The OCI runtime failed for this container.
-    #[error("container {id}: {source}")]
-    Runtime {
-        id: String,
-        #[source]
-        source: berth_runtime::Error,
-    },
 }
 
 /// Shorthand for results in this crate.

@@ -184,7 +184,7 @@ fn the_container_outlives_the_process_that_spawned_its_shim() {
     assert_eq!(logged.len(), 1);
     assert_eq!(logged[0].line, b"alive\n");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while opts.socket.exists() {
+    while opts.socket.exists() || opts.runtime_root.join(&opts.id).exists() {
         assert!(
             Instant::now() < deadline,
             "the orphaned shim did not finish"
@@ -201,7 +201,10 @@ impl Drop for OrphanGuard<'_> {
         if self.0.opts.socket.exists() {
             let _ = self.1.kill(9, true);
             let deadline = Instant::now() + Duration::from_secs(5);
-            while self.0.opts.socket.exists() && Instant::now() < deadline {
+            while (self.0.opts.socket.exists()
+                || self.0.opts.runtime_root.join(&self.0.opts.id).exists())
+                && Instant::now() < deadline
+            {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
@@ -246,4 +249,27 @@ fn a_bundle_that_cannot_be_created_is_reported_and_leaves_nothing() {
     assert!(err.contains("config"), "{err}");
     assert!(!setup.opts.socket.exists());
     assert!(!setup.opts.runtime_root.join(&setup.opts.id).exists());
+}
+
+#[test]
+fn a_client_that_does_not_read_cannot_stall_the_container_or_the_log() {
+    const SIZE: usize = 12 << 20;
+    let script = format!("head -c {SIZE} /dev/zero | tr '\\0' x");
+    let mut shim = Setup::new("shim-slow", &script, false).spawn();
+    let mut stalled = shim.client.attach(false, true, true).unwrap();
+    shim.client.start().unwrap();
+    let started = Instant::now();
+    assert_eq!(shim.client.wait().unwrap().exit_code, 0);
+    assert!(started.elapsed() < Duration::from_secs(4));
+    // The stalled client was dropped: its stream ends early.
+    let frames = read_frames(&mut stalled);
+    let received: usize = frames.iter().map(|(_, b)| b.len()).sum();
+    assert!(received < SIZE, "the stalled client got everything");
+    let opts = shim.setup.opts.clone();
+    let logged = berth_shim::logfile::read(&opts.log, 1, &Default::default()).unwrap();
+    assert_eq!(logged.iter().map(|e| e.line.len()).sum::<usize>(), SIZE);
+    assert!(logged
+        .iter()
+        .all(|e| e.partial && e.line.iter().all(|&b| b == b'x')));
+    shim.assert_cleaned_up();
 }

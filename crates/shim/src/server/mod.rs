@@ -233,11 +233,16 @@ fn monitor(opts: &Options, prepared: Prepared) -> i32 {
         eprintln!("berth-shim: container {}: {e}", opts.id);
     }
     {
-        let deadline = Instant::now() + FAREWELL;
         let mut life = shared.life();
         life.exit = Some(exit);
         shared.changed.notify_all();
-        while life.waiters > 0 && Instant::now() < deadline {
+    }
+    // No new connections; those already accepted (every `wait`) get their answer first.
+    let _ = std::fs::remove_file(&opts.socket);
+    {
+        let deadline = Instant::now() + FAREWELL;
+        let mut life = shared.life();
+        while life.busy > 0 && Instant::now() < deadline {
             life = shared
                 .changed
                 .wait_timeout(life, Duration::from_millis(50))
@@ -248,7 +253,6 @@ fn monitor(opts: &Options, prepared: Prepared) -> i32 {
     if let Err(e) = berth_runtime::ops::destroy(&root, &record) {
         eprintln!("berth-shim: clean up container {}: {e}", opts.id);
     }
-    let _ = std::fs::remove_file(&opts.socket);
     0
 }
 

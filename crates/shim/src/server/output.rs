@@ -13,7 +13,7 @@ use crate::logfile::{Lines, LogWriter};
 use crate::protocol::{frame, Stream};
 
 /// How many chunks (of at most `CHUNK` bytes) a client may lag behind before it is dropped.
-const QUEUE: usize = 256;
+const QUEUE: usize = 128;
 /// The most read from the container in one go.
 const CHUNK: usize = 32 * 1024;
 /// How long a write to a client may block before the client is given up.
@@ -24,6 +24,8 @@ struct Subscriber {
     stdout: bool,
     stderr: bool,
     queue: SyncSender<Arc<Vec<u8>>>,
+    /// The connection, to cut it off when the client is dropped.
+    conn: Option<UnixStream>,
 }
 
 #[derive(Default)]
@@ -56,6 +58,7 @@ impl Subscribers {
         }
         let (queue, chunks) = sync_channel::<Arc<Vec<u8>>>(QUEUE);
         let _ = conn.set_write_timeout(Some(CLIENT_WRITE_TIMEOUT));
+        let cut_off = conn.try_clone().ok();
         let writer = std::thread::spawn(move || {
             let mut conn = conn;
             for chunk in chunks {
@@ -71,6 +74,7 @@ impl Subscribers {
             stdout,
             stderr,
             queue,
+            conn: cut_off,
         });
     }
 
@@ -91,7 +95,14 @@ impl Subscribers {
                 Stream::Stdout => s.stdout,
                 Stream::Stderr => s.stderr,
             };
-            !wanted || s.queue.try_send(chunk.clone()).is_ok()
+            if !wanted || s.queue.try_send(chunk.clone()).is_ok() {
+                return true;
+            }
+            // Its writer may be stuck in a write: end the connection so that it stops.
+            if let Some(conn) = &s.conn {
+                let _ = conn.shutdown(std::net::Shutdown::Both);
+            }
+            false
         });
     }
 

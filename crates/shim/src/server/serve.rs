@@ -28,8 +28,8 @@ pub(crate) struct Life {
     pub(crate) reaped: Option<i32>,
     /// The exit record, once output is drained and the exit file written.
     pub(crate) exit: Option<ExitStatus>,
-    /// Connections blocked in `wait`.
-    pub(crate) waiters: usize,
+    /// Connections whose request is being handled (a `wait` until it is answered).
+    pub(crate) busy: usize,
 }
 
 /// What the request handlers share with the shim's main thread.
@@ -58,8 +58,13 @@ pub(crate) fn serve(listener: UnixListener, shared: Arc<Shared>) {
     for conn in listener.incoming() {
         match conn {
             Ok(conn) => {
+                shared.life().busy += 1;
                 let shared = shared.clone();
-                std::thread::spawn(move || handle(conn, &shared));
+                std::thread::spawn(move || {
+                    handle(conn, &shared);
+                    shared.life().busy -= 1;
+                    shared.changed.notify_all();
+                });
             }
             // Out of descriptors, most likely: let some connections finish.
             Err(_) => std::thread::sleep(Duration::from_millis(10)),
@@ -127,12 +132,7 @@ fn handle(mut conn: UnixStream, shared: &Arc<Shared>) {
             shared.subscribers.add(conn, stdout, stderr);
             return;
         }
-        Request::Wait => {
-            let text = wait(shared);
-            reply(&mut conn, &text);
-            answered(shared);
-            return;
-        }
+        Request::Wait => Ok(wait(shared)),
         Request::Start => start(shared).map(|()| OK.to_string()),
         Request::Kill { signal, all } => signal_container(shared, signal, all).map(|()| OK.into()),
         Request::Resize { height, width } => resize(shared, height, width).map(|()| OK.into()),
@@ -144,20 +144,13 @@ fn handle(mut conn: UnixStream, shared: &Arc<Shared>) {
     }
 }
 
-/// Blocks until the exit record exists, counted among the waiters until `answered`.
+/// Blocks until the exit record exists.
 fn wait(shared: &Shared) -> String {
     let mut life = shared.life();
-    life.waiters += 1;
     while life.exit.is_none() {
         life = shared.changed.wait(life).unwrap_or_else(|e| e.into_inner());
     }
     serde_json::to_string(&life.exit).unwrap_or_default()
-}
-
-/// Counts a `wait` as answered; the main thread exits only once none is left.
-fn answered(shared: &Shared) {
-    shared.life().waiters -= 1;
-    shared.changed.notify_all();
 }
 
 fn start(shared: &Shared) -> Result<(), String> {
