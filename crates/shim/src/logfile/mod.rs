@@ -54,3 +54,6 @@ pub fn rotated(path: &Path, n: u32) -> PathBuf {
     name.push(format!(".{n}"));
     PathBuf::from(name)
 }
+
+#[cfg(test)]
+mod tests;

@@ -130,43 +130,42 @@ pub fn follow(
         tail: None,
         ..opts.clone()
     };
-    let mut current = tails.into_iter().next();
     let mut send = |entries: Vec<LogEntry>| {
         entries
             .into_iter()
             .filter(|e| live_opts.admits(e))
             .all(&mut *emit)
     };
+    let mut current = tails.into_iter().next();
     loop {
         let last_round = !keep_going();
-        let mut progressed = false;
-        if let Some(tail) = current.as_mut() {
-            let entries = tail.entries(path)?;
-            progressed = !entries.is_empty();
-            if !send(entries) {
-                return Ok(());
-            }
-        }
-        let live_ino = std::fs::metadata(path).map(|m| m.ino()).ok();
-        if live_ino.is_some() && live_ino != current.as_ref().map(|t| t.ino) {
-            // Rotated: finish the old file, then any files rotated past us since the last poll
-            // (newest last), then switch to the new live file.
-            let old = current.take();
-            if let Some(mut tail) = old {
-                if !send(tail.entries(path)?) {
+        let mut progressed;
+        match current.as_mut() {
+            Some(tail) => {
+                let entries = tail.entries(path)?;
+                progressed = !entries.is_empty();
+                if !send(entries) {
                     return Ok(());
                 }
-                for n in missed_files(path, max_files, tail.ino).into_iter().rev() {
-                    let file = rotated(path, n);
-                    if let Some(mut missed) = Tail::open(&file)? {
-                        if !send(missed.entries(&file)?) {
-                            return Ok(());
+                let live = inode(path);
+                if live.is_some() && live != Some(tail.ino) {
+                    // Rotated: what is left of this file was read above; go on with the next
+                    // newer one, file by file, so that several rotations between polls lose
+                    // nothing.
+                    match next_after(path, max_files, tail.ino)? {
+                        Some(next) => {
+                            current = Some(next);
+                            progressed = true;
                         }
+                        // In the middle of a rotation: look again shortly.
+                        None => std::thread::sleep(Duration::from_millis(1)),
                     }
                 }
             }
-            current = Tail::open(path)?;
-            progressed = true;
+            None => {
+                current = Tail::open(path)?;
+                progressed = current.is_some();
+            }
         }
         if last_round && !progressed {
             return Ok(());
@@ -177,10 +176,29 @@ pub fn follow(
     }
 }
 
-/// The rotated files newer than the one with inode `old` (which is now `log.k`): `1..k`.
-fn missed_files(path: &Path, max_files: u32, old: u64) -> Vec<u32> {
-    (1..max_files)
-        .find(|&n| std::fs::metadata(rotated(path, n)).is_ok_and(|m| m.ino() == old))
-        .map(|k| (1..k).collect())
-        .unwrap_or_default()
+fn inode(path: &Path) -> Option<u64> {
+    std::fs::metadata(path).map(|m| m.ino()).ok()
+}
+
+/// Opens the file written after the one with inode `old`: the one just below it in the rotated
+/// names (the live file after `log.1`). `None` when a rotation moved files meanwhile (the caller
+/// asks again). When `old` was deleted (a single-file log, or a reader that fell `max_files`
+/// behind) the oldest file there is comes next.
+fn next_after(path: &Path, max_files: u32, old: u64) -> Result<Option<Tail>> {
+    let Some(k) = (1..max_files).find(|&n| inode(&rotated(path, n)) == Some(old)) else {
+        for n in (0..max_files).rev() {
+            if let Some(tail) = Tail::open(&rotated(path, n))? {
+                return Ok(Some(tail));
+            }
+        }
+        return Ok(None);
+    };
+    let next = Tail::open(&rotated(path, k - 1))?;
+    // Files only move from a name to the next higher one, the older first: if `old` is still
+    // at `k`, the file opened at `k - 1` is the one written after it.
+    if inode(&rotated(path, k)) == Some(old) {
+        Ok(next)
+    } else {
+        Ok(None)
+    }
 }
