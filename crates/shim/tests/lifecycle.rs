@@ -273,3 +273,41 @@ fn a_client_that_does_not_read_cannot_stall_the_container_or_the_log() {
         .all(|e| e.partial && e.line.iter().all(|&b| b == b'x')));
     shim.assert_cleaned_up();
 }
+
+#[test]
+fn tty_stdin_once_ends_input_with_end_of_file() {
+    let mut setup = Setup::new("shim-ttystdin", "cat; echo bye", true);
+    setup.opts.stdin = true;
+    setup.opts.stdin_once = true;
+    let mut shim = setup.spawn();
+    let mut conn = shim.client.attach(true, true, true).unwrap();
+    shim.client.start().unwrap();
+    conn.write_all(b"hi\n").unwrap();
+    conn.shutdown(std::net::Shutdown::Write).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut out = String::new();
+    conn.read_to_string(&mut out).unwrap();
+    // The terminal echoes the input, cat repeats it, and ^D ends cat.
+    assert_eq!(out, "hi\r\nhi\r\nbye\r\n");
+    assert_eq!(shim.client.wait().unwrap().exit_code, 0);
+    shim.assert_cleaned_up();
+}
+
+#[test]
+fn every_pending_wait_is_answered_and_kill_all_reaches_every_process() {
+    let mut shim = Setup::new("shim-waiters", "sleep 100 & sleep 100", false).spawn();
+    shim.client.start().unwrap();
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let client = shim.client.clone();
+            std::thread::spawn(move || client.wait())
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(50));
+    shim.client.kill(9, true).unwrap();
+    for waiter in waiters {
+        assert_eq!(waiter.join().unwrap().unwrap().exit_code, 137);
+    }
+    shim.assert_cleaned_up();
+}
