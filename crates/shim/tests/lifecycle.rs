@@ -147,16 +147,17 @@ fn the_container_outlives_the_process_that_spawned_its_shim() {
         .arg(&report)
         .arg(&opts.shim)
         .args(["--id", &opts.id])
-        .arg("--bundle")
-        .arg(&opts.bundle)
-        .arg("--runtime-root")
-        .arg(&opts.runtime_root)
-        .arg("--socket")
-        .arg(&opts.socket)
-        .arg("--exit-file")
-        .arg(&opts.exit_file)
-        .arg("--log")
-        .arg(&opts.log)
+        // Paths relative to the spawner's working directory work too.
+        .args([
+            "--bundle",
+            "bundle",
+            "--runtime-root",
+            "runtime",
+            "--socket",
+            "shim.sock",
+        ])
+        .args(["--exit-file", "exit.json", "--log", "container.log"])
+        .current_dir(setup.dir.path())
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

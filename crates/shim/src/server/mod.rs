@@ -71,18 +71,36 @@ pub fn run(opts: &Options) -> i32 {
     let Ok(mut report) = report else {
         return 1;
     };
-    match prepare(opts) {
+    match absolute(opts).and_then(|opts| prepare(&opts).map(|p| (opts, p))) {
         Err(message) => {
             let _ = writeln!(report, "{}", serde_json::json!({ "error": message }));
             1
         }
-        Ok(prepared) => {
+        Ok((opts, prepared)) => {
             let pid = prepared.created.record.pid;
             let _ = writeln!(report, "{}", serde_json::json!({ "pid": pid }));
             drop(report);
-            monitor(opts, prepared)
+            monitor(&opts, prepared)
         }
     }
+}
+
+/// The options with every path made absolute, so that the shim can leave the daemon's working
+/// directory (and not keep a file system it is on busy).
+fn absolute(opts: &Options) -> Result<Options, String> {
+    let abs = |p: &PathBuf| {
+        std::path::absolute(p).map_err(|e| format!("make {} absolute: {e}", p.display()))
+    };
+    let opts = Options {
+        bundle: abs(&opts.bundle)?,
+        runtime_root: abs(&opts.runtime_root)?,
+        socket: abs(&opts.socket)?,
+        exit_file: abs(&opts.exit_file)?,
+        log: abs(&opts.log)?,
+        ..opts.clone()
+    };
+    nix::unistd::chdir("/").map_err(|e| format!("chdir /: {e}"))?;
+    Ok(opts)
 }
 
 /// Steps 1–3: own session, socket, stdio, log, and the created container.
