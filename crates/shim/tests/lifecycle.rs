@@ -312,3 +312,21 @@ fn every_pending_wait_is_answered_and_kill_all_reaches_every_process() {
     }
     shim.assert_cleaned_up();
 }
+
+#[test]
+fn an_oom_kill_is_recorded() {
+    let setup = Setup::new(
+        "shim-oom",
+        "dd if=/dev/zero of=/dev/null bs=64M count=1",
+        false,
+    );
+    setup.edit_config(|c| {
+        c["linux"]["resources"]["memory"] = serde_json::json!({ "limit": 16 << 20 });
+    });
+    let mut shim = setup.spawn();
+    shim.client.start().unwrap();
+    let exit = shim.client.wait().unwrap();
+    assert_eq!(exit.exit_code, 137);
+    assert!(exit.oom_killed);
+    shim.assert_cleaned_up();
+}

@@ -1,6 +1,7 @@
 //! The shim process itself: creates the container, reports its pid, serves the socket, and on
 //! the container's exit drains its output, records the exit and cleans up.
 
+mod oom;
 mod output;
 mod serve;
 mod stdio;
@@ -245,7 +246,7 @@ fn monitor(opts: &Options, prepared: Prepared) -> i32 {
     let exit = ExitStatus {
         exit_code,
         finished_at,
-        oom_killed: false,
+        oom_killed: oom::oom_killed(&record.cgroup),
     };
     if let Err(e) = write_exit_file(&opts.exit_file, &exit) {
         eprintln!("berth-shim: container {}: {e}", opts.id);

@@ -80,6 +80,14 @@ impl Setup {
         Setup { dir, opts }
     }
 
+    /// Changes the bundle's config.json.
+    pub fn edit_config(&self, f: impl FnOnce(&mut Value)) {
+        let path = self.opts.bundle.join("config.json");
+        let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        f(&mut config);
+        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    }
+
     /// Spawns the shim; the container is created, not started.
     pub fn spawn(self) -> Shim {
         let spawned = berth_shim::spawn(&self.opts).expect("spawn the shim");
