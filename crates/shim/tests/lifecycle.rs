@@ -14,6 +14,13 @@ use common::{read_frames, stream_bytes, Setup};
 fn exit_code_reaches_wait_and_exit_file_then_everything_is_removed() {
     let mut shim = Setup::new("shim-exit", "exit 7", false).spawn();
     assert!(shim.pid() > 1);
+    let mode = std::fs::metadata(&shim.setup.opts.socket)
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
     let state = shim.client.state().unwrap();
     assert_eq!(state.status, Status::Created);
     assert_eq!(state.pid as u32, shim.pid());
