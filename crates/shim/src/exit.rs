@@ -16,6 +16,7 @@ pub struct ExitStatus {
     pub exit_code: i32,
     /// RFC 3339 in UTC with nanoseconds.
     pub finished_at: String,
+    /// The kernel's OOM killer killed a process of the container.
     pub oom_killed: bool,
 }
 

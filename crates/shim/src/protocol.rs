@@ -11,10 +11,13 @@ pub enum Request {
     Start,
     /// Turn this connection into the container's streams.
     Attach {
+        /// Send the client's input to the container's stdin.
         #[serde(default)]
         stdin: bool,
+        /// Send the container's stdout to the client.
         #[serde(default)]
         stdout: bool,
+        /// Send the container's stderr to the client.
         #[serde(default)]
         stderr: bool,
     },
@@ -22,12 +25,19 @@ pub enum Request {
     Wait,
     /// Signal the container's init (or, with `all`, every process in its cgroup).
     Kill {
+        /// The signal number.
         signal: i32,
+        /// Every process in the container's cgroup, not only its init.
         #[serde(default)]
         all: bool,
     },
     /// Set the terminal size (tty containers only).
-    Resize { height: u16, width: u16 },
+    Resize {
+        /// Rows.
+        height: u16,
+        /// Columns.
+        width: u16,
+    },
     /// Report the container's pid and status.
     State,
 }
@@ -49,6 +59,7 @@ pub enum Status {
 pub struct State {
     /// The container's init in the shim's pid namespace.
     pub pid: i32,
+    /// Created, running or exited.
     pub status: Status,
     /// Set once the container exited.
     pub exit_code: Option<i32>,
@@ -58,7 +69,9 @@ pub struct State {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stream {
+    /// The container's standard output (and its terminal).
     Stdout,
+    /// The container's standard error.
     Stderr,
 }
 

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 pub struct SpawnOptions {
     /// The `berth-shim` binary.
     pub shim: PathBuf,
+    /// The container id, also the runtime's.
     pub id: String,
     /// The OCI bundle (config.json and rootfs).
     pub bundle: PathBuf,

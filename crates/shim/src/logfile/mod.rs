@@ -20,7 +20,9 @@ pub const MAX_LINE: usize = 16 * 1024;
 /// One log entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEntry {
+    /// The stream the text came from (stdout for a tty).
     pub stream: Stream,
+    /// When the shim read the text.
     pub time: SystemTime,
     /// The text exactly as logged: ends with `\n` unless `partial`.
     pub line: Vec<u8>,
