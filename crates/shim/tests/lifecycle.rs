@@ -166,7 +166,7 @@ fn the_container_outlives_the_process_that_spawned_its_shim() {
         .args(["--exit-file", "exit.json", "--log", "container.log"])
         .current_dir(setup.dir.path())
         .stdin(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(setup.dir.join("shim.err")).unwrap())
         .spawn()
         .unwrap();
     let client = Client::new(&opts.socket);
@@ -206,6 +206,12 @@ struct OrphanGuard<'a>(&'a Setup, Client);
 
 impl Drop for OrphanGuard<'_> {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            for file in ["report", "shim.err"] {
+                let text = std::fs::read_to_string(self.0.dir.join(file)).unwrap_or_default();
+                eprintln!("{file}: {text}");
+            }
+        }
         if self.0.opts.socket.exists() {
             let _ = self.1.kill(9, true);
             let deadline = Instant::now() + Duration::from_secs(5);
