@@ -21,6 +21,7 @@ use berth_runtime::{CreateOptions, StartMode};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
+use serde_json::json;
 
 use crate::exit::{write_exit_file, ExitStatus};
 use crate::logfile::{LogWriter, Stream};
@@ -85,12 +86,13 @@ pub fn run(opts: &Options) -> i32 {
     };
     match absolute(opts).and_then(|opts| prepare(&opts).map(|p| (opts, p))) {
         Err(message) => {
-            let _ = writeln!(report, "{}", serde_json::json!({ "error": message }));
+            let _ = report.write_all(format!("{}\n", json!({ "error": message })).as_bytes());
             1
         }
         Ok((opts, prepared)) => {
             let pid = prepared.created.record.pid;
-            let _ = writeln!(report, "{}", serde_json::json!({ "pid": pid }));
+            // One write: whoever reads the report sees the line whole.
+            let _ = report.write_all(format!("{}\n", json!({ "pid": pid })).as_bytes());
             drop(report);
             monitor(&opts, prepared)
         }
