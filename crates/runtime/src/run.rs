@@ -10,7 +10,7 @@ use nix::sys::termios::{self, SetArg, Termios};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use crate::create::{self, CreateOptions, StartMode};
+use crate::create::{self, CreateOptions, Created, StartMode};
 use crate::error::{Context, Error, Result};
 use crate::ops;
 use crate::state::StateRoot;
@@ -46,6 +46,18 @@ pub fn run(root: &StateRoot, opts: &CreateOptions, detach: bool) -> Result<i32> 
     let status = wait_foreground(pid, &signals, created.pty_master)?;
     ops::destroy(root, &record)?;
     Ok(status)
+}
+
+/// Tells the init of a container made by `create` with `StartMode::Run` to exec the user's
+/// process, and waits until it has (its end of the channel closes on exec). Used by a monitor
+/// (berth-shim) that holds the container's stdio and waits for it itself.
+pub fn start_created(created: &Created) -> Result<()> {
+    created.channel.send(&Message::Start, None)?;
+    match created.channel.recv()? {
+        None => Ok(()),
+        Some((Message::Failed(text), _)) => Err(Error::Init(text)),
+        Some((other, _)) => Err(Error::Init(format!("unexpected message {other:?}"))),
+    }
 }
 
 pub(crate) fn block_signals() -> Result<SignalFd> {
