@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod images;
+pub mod spec;
 
 pub use error::{Error, Result};
 pub use images::ImageService;
