@@ -279,12 +279,15 @@ fn linux(input: &SpecInput, cap_names: &std::collections::BTreeSet<String>) -> R
         (LinuxNamespaceType::Pid, &input.pid),
         (LinuxNamespaceType::Uts, &input.uts),
     ];
-    linux.set_namespaces(Some(
-        namespaces
-            .iter()
-            .filter_map(|(t, ns)| namespace(*t, ns))
-            .collect(),
-    ));
+    let mut namespaces: Vec<_> = namespaces
+        .iter()
+        .filter_map(|(t, ns)| namespace(*t, ns))
+        .collect();
+    // Docker's default cgroup namespace: private on a cgroup v2 host, the host's on v1.
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        namespaces.extend(namespace(LinuxNamespaceType::Cgroup, &Namespace::New));
+    }
+    linux.set_namespaces(Some(namespaces));
 
     let mut resources = resources::resources(input)?;
     let mut device_nodes = Vec::new();
