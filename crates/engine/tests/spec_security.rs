@@ -138,3 +138,33 @@ fn ulimits_and_pids_limit() {
     });
     assert_eq!(out, "42\n");
 }
+
+#[test]
+fn device_flag_adds_the_node_and_its_rule() {
+    let b = Bundle::busybox("device-flag");
+    let out = b.sh(
+        "ls -l /dev/myfuse | cut -c1; (exec 3<>/dev/myfuse) && echo opened",
+        |i| {
+            i.devices = vec![berth_engine::spec::Device {
+                host_path: "/dev/fuse".into(),
+                container_path: "/dev/myfuse".into(),
+                permissions: "rw".into(),
+            }];
+        },
+    );
+    assert_eq!(out, "c\nopened\n");
+    let out = b.sh(
+        "mknod /tmp/fuse c 10 229 && ((exec 3<>/tmp/fuse) 2>/dev/null && echo opened || echo denied)",
+        |_| {},
+    );
+    assert_eq!(out, "denied\n");
+}
+
+#[test]
+fn privileged_sees_host_devices() {
+    let b = Bundle::busybox("device-privileged");
+    let out = b.sh("(exec 3<>/dev/fuse) && echo opened", |i| {
+        i.privileged = true
+    });
+    assert_eq!(out, "opened\n");
+}
