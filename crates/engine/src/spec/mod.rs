@@ -175,7 +175,7 @@ fn host_bind(path: &str) -> Mount {
     m.set_destination(PathBuf::from(path));
     m.set_typ(Some("bind".to_string()));
     m.set_source(Some(PathBuf::from(path)));
-    m.set_options(Some(vec!["rbind".into(), "rw".into(), "rprivate".into()]));
+    m.set_options(Some(vec!["rbind".into(), "rprivate".into()]));
     m
 }
 

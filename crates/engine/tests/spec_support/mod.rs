@@ -1,6 +1,9 @@
 //! Running a spec made by `berth_engine::spec::build` as a real container: a busybox root file
 //! system, the spec written to a bundle, `berth-runtime run`; everything removed on drop.
 
+// Each test binary includes this module and uses a part of it.
+#![allow(dead_code)]
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
