@@ -13,7 +13,7 @@ mod rootfs;
 pub mod seccomp;
 mod user;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{Linux, LinuxNamespace, LinuxNamespaceType, Mount, Process, Root, Spec};
@@ -210,7 +210,7 @@ fn all_mounts(input: &SpecInput) -> Result<Vec<Mount>> {
     Ok(mounts::ordered(list))
 }
 
-fn process(input: &SpecInput, cap_names: &std::collections::BTreeSet<String>) -> Result<Process> {
+fn process(input: &SpecInput, cap_names: &BTreeSet<String>) -> Result<Process> {
     if input.args.is_empty() || input.args[0].is_empty() {
         return Err(Error::invalid(
             "command",
@@ -270,7 +270,7 @@ fn process(input: &SpecInput, cap_names: &std::collections::BTreeSet<String>) ->
     Ok(p)
 }
 
-fn linux(input: &SpecInput, cap_names: &std::collections::BTreeSet<String>) -> Result<Linux> {
+fn linux(input: &SpecInput, cap_names: &BTreeSet<String>) -> Result<Linux> {
     let mut linux = Linux::default();
     let namespaces = [
         (LinuxNamespaceType::Mount, &Namespace::New),
