@@ -13,7 +13,7 @@ mod rootfs;
 pub mod seccomp;
 mod user;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{Linux, LinuxNamespace, LinuxNamespaceType, Mount, Process, Root, Spec};
@@ -175,7 +175,7 @@ fn host_bind(path: &str) -> Mount {
     m.set_destination(PathBuf::from(path));
     m.set_typ(Some("bind".to_string()));
     m.set_source(Some(PathBuf::from(path)));
-    m.set_options(Some(vec!["rbind".into(), "rw".into(), "rprivate".into()]));
+    m.set_options(Some(vec!["rbind".into(), "rprivate".into()]));
     m
 }
 
@@ -210,7 +210,7 @@ fn all_mounts(input: &SpecInput) -> Result<Vec<Mount>> {
     Ok(mounts::ordered(list))
 }
 
-fn process(input: &SpecInput, cap_names: &std::collections::BTreeSet<String>) -> Result<Process> {
+fn process(input: &SpecInput, cap_names: &BTreeSet<String>) -> Result<Process> {
     if input.args.is_empty() || input.args[0].is_empty() {
         return Err(Error::invalid(
             "command",
@@ -270,7 +270,7 @@ fn process(input: &SpecInput, cap_names: &std::collections::BTreeSet<String>) ->
     Ok(p)
 }
 
-fn linux(input: &SpecInput, cap_names: &std::collections::BTreeSet<String>) -> Result<Linux> {
+fn linux(input: &SpecInput, cap_names: &BTreeSet<String>) -> Result<Linux> {
     let mut linux = Linux::default();
     let namespaces = [
         (LinuxNamespaceType::Mount, &Namespace::New),
@@ -279,12 +279,15 @@ fn linux(input: &SpecInput, cap_names: &std::collections::BTreeSet<String>) -> R
         (LinuxNamespaceType::Pid, &input.pid),
         (LinuxNamespaceType::Uts, &input.uts),
     ];
-    linux.set_namespaces(Some(
-        namespaces
-            .iter()
-            .filter_map(|(t, ns)| namespace(*t, ns))
-            .collect(),
-    ));
+    let mut namespaces: Vec<_> = namespaces
+        .iter()
+        .filter_map(|(t, ns)| namespace(*t, ns))
+        .collect();
+    // Docker's default cgroup namespace: private on a cgroup v2 host, the host's on v1.
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        namespaces.extend(namespace(LinuxNamespaceType::Cgroup, &Namespace::New));
+    }
+    linux.set_namespaces(Some(namespaces));
 
     let mut resources = resources::resources(input)?;
     let mut device_nodes = Vec::new();

@@ -101,7 +101,7 @@ pub fn defaults(privileged: bool, shm_size: u64) -> Vec<Mount> {
             "/sys/fs/cgroup",
             "cgroup",
             Path::new("cgroup"),
-            &["nosuid", "noexec", "nodev", "relatime", sys_mode],
+            &["nosuid", "noexec", "nodev", sys_mode],
         ),
         mount(
             "/dev/mqueue",
@@ -168,13 +168,13 @@ pub fn bind(bind: &Bind) -> Result<Mount> {
             ))
         }
     };
-    let mode = if bind.read_only { "ro" } else { "rw" };
-    Ok(mount(
-        &bind.destination,
-        "bind",
-        &bind.source,
-        &["rbind", mode, propagation],
-    ))
+    // Docker marks only read-only binds; a bind is read-write by default.
+    let options: &[&str] = if bind.read_only {
+        &["rbind", "ro", propagation]
+    } else {
+        &["rbind", propagation]
+    };
+    Ok(mount(&bind.destination, "bind", &bind.source, options))
 }
 
 /// Puts the mounts in the order they must be made: a parent before what is mounted below it

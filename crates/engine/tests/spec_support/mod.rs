@@ -1,6 +1,10 @@
 //! Running a spec made by `berth_engine::spec::build` as a real container: a busybox root file
 //! system, the spec written to a bundle, `berth-runtime run`; everything removed on drop.
 
+// Each test binary includes this module and uses a part of it.
+#![allow(dead_code)]
+
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -38,7 +42,7 @@ pub struct Bundle {
 }
 
 impl Bundle {
-    /// A busybox root with every applet linked in /bin, and /etc/passwd and /etc/group
+    /// A busybox root with every applet linked in /bin, /tmp, and /etc/passwd and /etc/group
     /// holding root, `app` (1234:2345, home /home/app) and its groups.
     pub fn busybox(name: &str) -> Bundle {
         let dir = TempDir::new(&format!("spec-{name}"));
@@ -52,6 +56,9 @@ impl Bundle {
             let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
         }
         std::fs::create_dir_all(rootfs.join("etc")).unwrap();
+        std::fs::create_dir_all(rootfs.join("tmp")).unwrap();
+        std::fs::set_permissions(rootfs.join("tmp"), std::fs::Permissions::from_mode(0o1777))
+            .unwrap();
         std::fs::write(
             rootfs.join("etc/passwd"),
             "root:x:0:0:root:/root:/bin/sh\napp:x:1234:2345:App:/home/app:/bin/sh\n",

@@ -156,3 +156,22 @@ fn kernel_versions_parse() {
     assert_eq!(parse_kernel("4.8"), Some((4, 8)));
     assert_eq!(parse_kernel("x"), None);
 }
+
+#[test]
+fn default_table_holds_only_syscall_names() {
+    let profile = default_profile();
+    let rules = profile.syscalls.unwrap();
+    let always = rules[0].names.as_ref().unwrap();
+    assert_eq!(always.len(), 349, "moby's unconditional allow list");
+    let unique: HashSet<_> = always.iter().collect();
+    assert_eq!(unique.len(), always.len());
+    for name in rules.iter().flat_map(|r| r.names.iter().flatten()) {
+        assert!(
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+            "{name:?}"
+        );
+    }
+}
