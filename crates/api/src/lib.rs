@@ -5,8 +5,17 @@
 //! Image views (`ImageSummary`, `ImageInspect`, `HistoryResponseItem`) are built by the image
 //! crate in these shapes and re-exported here.
 
+pub mod auth_config;
+pub mod container_inspect;
+pub mod containers;
 pub mod error;
+pub mod events;
+pub mod exec;
+pub mod host_config;
+pub mod images_list;
+pub mod lenient;
 pub mod progress;
+pub mod stats;
 pub mod system;
 pub mod version;
 

@@ -1,7 +1,6 @@
 //! `berth`, the command people type: docker's commands, flags, output and exit codes, talking
 //! only HTTP (the Engine API over a unix socket) to the daemon.
 
-pub mod api_extra;
 pub mod client;
 mod commands;
 pub mod error;

@@ -6,11 +6,11 @@ use base64::Engine as _;
 use berth_distribution::credentials::{self, Credentials, DOCKER_HUB_KEY};
 use clap::Args;
 
-use crate::api_extra::{AuthConfig, AuthResponse};
 use crate::commands::write_stdout;
 use crate::error::{Error, Result};
 use crate::http::Body;
 use crate::Context;
+use berth_api::auth_config::{AuthConfig, AuthResponse};
 
 /// `berth login` flags.
 #[derive(Debug, Args)]

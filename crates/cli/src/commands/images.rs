@@ -5,13 +5,13 @@ use std::io::{BufRead, Write};
 use clap::{ArgAction, Args};
 use serde_json::{json, Value};
 
-use crate::api_extra::{DeleteResponseItem, HistoryItem, ImageListItem, ImagePruneResponse};
 use crate::client::escape;
 use crate::commands::{print_rows, short_id, split_name, write_stdout};
 use crate::error::{Error, Result};
 use crate::format::{ago, created_at, human_size, now, rfc3339};
 use crate::http::Body;
 use crate::Context;
+use berth_api::images_list::{DeleteResponseItem, HistoryItem, ImageListItem, ImagePruneResponse};
 
 /// `berth images` flags.
 #[derive(Debug, Args)]
@@ -86,14 +86,12 @@ fn image_rows(images: &[ImageListItem], no_trunc: bool) -> Vec<Value> {
         let tags: Vec<&str> = image
             .repo_tags
             .iter()
-            .flatten()
             .map(String::as_str)
             .filter(|t| *t != "<none>:<none>")
             .collect();
         let digests: Vec<&str> = image
             .repo_digests
             .iter()
-            .flatten()
             .map(String::as_str)
             .filter(|d| *d != "<none>@<none>")
             .collect();
@@ -413,7 +411,7 @@ pub fn prune(cx: &Context, args: &PruneArgs) -> Result<()> {
     let pruned: ImagePruneResponse = serde_json::from_slice(&bytes)
         .map_err(|e| daemon.protocol(format!("POST /images/prune: unexpected answer: {e}")))?;
     let mut out = String::new();
-    let deleted = pruned.images_deleted.unwrap_or_default();
+    let deleted = pruned.images_deleted;
     if !deleted.is_empty() {
         out.push_str("Deleted Images:\n");
         out.push_str(&deleted_lines(&deleted, true));
