@@ -160,14 +160,49 @@ pub struct InspectArgs {
     /// Format the output using the given Go template
     #[arg(short, long)]
     format: Option<String>,
-    /// Images to inspect
-    #[arg(required = true, value_name = "IMAGE")]
+    /// Return JSON for specified type (container or image)
+    #[arg(long = "type")]
+    kind: Option<String>,
+    /// Objects to inspect
+    #[arg(required = true, value_name = "NAME|ID")]
     images: Vec<String>,
 }
 
+/// The daemon's JSON for `name` as `kind` (container or image; else whichever exists).
+fn inspect_one(
+    daemon: &crate::client::Daemon,
+    name: &str,
+    kind: Option<&str>,
+) -> Result<Option<Value>> {
+    let container = || daemon.get_json::<Value>(&format!("/containers/{}/json", escape(name)));
+    let image = || daemon.get_json::<Value>(&format!("/images/{}/json", escape(name)));
+    let missing = |e: &Error| matches!(e, Error::Daemon { status: 404, .. });
+    match kind {
+        Some("container") => match container() {
+            Err(e) if missing(&e) => Ok(None),
+            other => other.map(Some),
+        },
+        Some("image") => match image() {
+            Err(e) if missing(&e) => Ok(None),
+            other => other.map(Some),
+        },
+        Some(other) => Err(Error::Usage(format!(
+            "{other:?} is not a valid value for --type"
+        ))),
+        None => match container() {
+            Err(e) if missing(&e) => match image() {
+                Err(e) if missing(&e) => Ok(None),
+                other => other.map(Some),
+            },
+            other => other.map(Some),
+        },
+    }
+}
+
 /// Prints the daemon's JSON for each image (or the template applied to it).
-pub fn inspect(cx: &Context, args: &InspectArgs) -> Result<()> {
+pub fn inspect(cx: &Context, args: &InspectArgs, forced: Option<&str>) -> Result<()> {
     let daemon = cx.daemon()?;
+    let kind = forced.or(args.kind.as_deref());
     let template = args
         .format
         .as_deref()
@@ -177,12 +212,16 @@ pub fn inspect(cx: &Context, args: &InspectArgs) -> Result<()> {
     let mut found = Vec::new();
     let mut missing = None;
     for name in &args.images {
-        match daemon.get_json::<Value>(&format!("/images/{}/json", escape(name))) {
-            Ok(image) => found.push(image),
-            Err(Error::Daemon { status: 404, .. }) => {
-                missing = Some(Error::Refused(format!("Error: No such image: {name}")));
+        match inspect_one(&daemon, name, kind)? {
+            Some(object) => found.push(object),
+            None => {
+                let what = match kind {
+                    Some("container") => "container",
+                    Some("image") => "image",
+                    _ => "object",
+                };
+                missing = Some(Error::Refused(format!("Error: No such {what}: {name}")));
             }
-            Err(e) => return Err(e),
         }
     }
     let mut out = String::new();
@@ -374,7 +413,7 @@ pub struct PruneArgs {
 }
 
 /// Asks `question` on the terminal; anything but y/yes is no.
-fn confirm(question: &str) -> Result<bool> {
+pub(crate) fn confirm(question: &str) -> Result<bool> {
     let mut stdout = std::io::stdout().lock();
     write!(stdout, "{question} [y/N] ")
         .and_then(|()| stdout.flush())
