@@ -171,6 +171,14 @@ impl Daemon {
         self.send(method, &format!("/v{}{path}", self.version), headers, body)
     }
 
+    /// `GET path`, the body as sent.
+    pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>> {
+        let response = self.request("GET", path, &[], Body::Empty)?;
+        response
+            .bytes()
+            .map_err(|e| self.protocol(format!("GET {path}: {e}")))
+    }
+
     /// `GET path`, decoded from JSON.
     pub fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         let response = self.request("GET", path, &[], Body::Empty)?;

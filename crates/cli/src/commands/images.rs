@@ -168,34 +168,31 @@ pub struct InspectArgs {
     images: Vec<String>,
 }
 
-/// The daemon's JSON for `name` as `kind` (container or image; else whichever exists).
+/// The daemon's JSON text for `name` as `kind` (container or image; else whichever exists).
 fn inspect_one(
     daemon: &crate::client::Daemon,
     name: &str,
     kind: Option<&str>,
-) -> Result<Option<Value>> {
-    let container = || daemon.get_json::<Value>(&format!("/containers/{}/json", escape(name)));
-    let image = || daemon.get_json::<Value>(&format!("/images/{}/json", escape(name)));
+) -> Result<Option<Vec<u8>>> {
+    let container = || daemon.get_bytes(&format!("/containers/{}/json", escape(name)));
+    let image = || daemon.get_bytes(&format!("/images/{}/json", escape(name)));
     let missing = |e: &Error| matches!(e, Error::Daemon { status: 404, .. });
-    match kind {
-        Some("container") => match container() {
-            Err(e) if missing(&e) => Ok(None),
-            other => other.map(Some),
-        },
-        Some("image") => match image() {
-            Err(e) if missing(&e) => Ok(None),
-            other => other.map(Some),
-        },
-        Some(other) => Err(Error::Usage(format!(
-            "{other:?} is not a valid value for --type"
-        ))),
+    let found = match kind {
+        Some("container") => container(),
+        Some("image") => image(),
+        Some(other) => {
+            return Err(Error::Usage(format!(
+                "{other:?} is not a valid value for --type"
+            )))
+        }
         None => match container() {
-            Err(e) if missing(&e) => match image() {
-                Err(e) if missing(&e) => Ok(None),
-                other => other.map(Some),
-            },
-            other => other.map(Some),
+            Err(e) if missing(&e) => image(),
+            other => other,
         },
+    };
+    match found {
+        Err(e) if missing(&e) => Ok(None),
+        other => other.map(Some),
     }
 }
 
@@ -227,19 +224,21 @@ pub fn inspect(cx: &Context, args: &InspectArgs, forced: Option<&str>) -> Result
     let mut out = String::new();
     match template {
         Some(template) => {
-            for image in &found {
-                out.push_str(&template.render(image)?);
+            for raw in &found {
+                let object: Value = serde_json::from_slice(raw)
+                    .map_err(|e| daemon.protocol(format!("inspect: unexpected answer: {e}")))?;
+                out.push_str(&template.render(&object)?);
                 out.push('\n');
             }
         }
+        None if found.is_empty() => out.push_str("[]\n"),
         None => {
-            let mut bytes = Vec::new();
-            let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-            let mut serializer = serde_json::Serializer::with_formatter(&mut bytes, formatter);
-            serde::Serialize::serialize(&found, &mut serializer)
-                .map_err(|e| Error::Refused(format!("cannot print the images: {e}")))?;
-            out.push_str(&String::from_utf8_lossy(&bytes));
-            out.push('\n');
+            out.push('[');
+            for (i, raw) in found.iter().enumerate() {
+                out.push_str(if i == 0 { "\n    " } else { ",\n    " });
+                crate::format::indent_json(raw, 1, &mut out);
+            }
+            out.push_str("\n]\n");
         }
     }
     write_stdout(&out)?;

@@ -21,14 +21,22 @@ use crate::{progress, tty, Context};
 
 /// `berth create` flags.
 #[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
 pub struct CreateArgs {
+    /// Print usage
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
     #[command(flatten)]
     flags: CreateFlags,
 }
 
 /// `berth run` flags.
 #[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
 pub struct RunArgs {
+    /// Print usage
+    #[arg(long, action = clap::ArgAction::Help)]
+    help: Option<bool>,
     /// Run container in background and print container ID
     #[arg(short, long)]
     detach: bool,
@@ -124,9 +132,11 @@ fn create(
     match flags.pull.as_str() {
         "always" => pull_image(cx, daemon, &flags.image, flags.platform.as_deref())?,
         "missing" | "never" => {}
-        other => return Err(Error::Usage(format!(
+        other => {
+            return Err(Error::Usage(format!(
             "invalid pull option: {other:?}: must be one of \"always\", \"missing\" or \"never\""
-        ))),
+        )))
+        }
     }
     let created = match daemon.post_json::<ContainerCreateResponse>(&path, Some(request)) {
         Err(Error::Daemon {
