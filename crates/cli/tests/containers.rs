@@ -4,8 +4,8 @@
 mod common;
 
 use berth_testkit::engine::Outcome;
-use berth_testkit::{busybox_layer, docker_archive, Engine, EngineOptions};
-use common::{berth, berth_ok, berth_on_terminal, berth_with_stdin};
+use berth_testkit::{busybox_layer, docker_archive, Engine, EngineOptions, LocalRegistry};
+use common::{berth, berth_ok, berth_on_terminal, berth_with_stdin, busybox_in};
 
 const IMAGE: &str = "berth-test/box:1";
 
@@ -441,4 +441,57 @@ fn lifecycle_inspect_top_stats_and_prune_match_docker() {
         "{pruned}"
     );
     assert_eq!(engine.docker_ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn run_pulls_a_missing_image_unless_told_not_to() {
+    let registry = LocalRegistry::start();
+    let name = busybox_in(&registry);
+    let mut engine = Engine::start("cli-containers-pull", EngineOptions::default());
+    engine.serve_registry(&registry.dir.join("storage"), &registry.address);
+
+    let never = berth(
+        &engine,
+        &[
+            "run",
+            "--rm",
+            "--pull",
+            "never",
+            &name,
+            "/bin/busybox",
+            "true",
+        ],
+    );
+    assert_eq!(never.code(), Some(125), "{}", never.describe());
+    assert!(
+        never.stderr.contains("No such image"),
+        "{}",
+        never.describe()
+    );
+
+    let args = ["run", "--rm", &name, "/bin/busybox", "cat", "/etc/greeting"];
+    let ours = berth(&engine, &args);
+    assert!(ours.success(), "{}", ours.describe());
+    assert_eq!(ours.stdout, "hi\n", "only the container's output on stdout");
+    assert!(
+        ours.stderr
+            .starts_with(&format!("Unable to find image '{name}' locally\n")),
+        "{}",
+        ours.describe()
+    );
+    assert!(
+        ours.stderr
+            .contains(&format!("Status: Downloaded newer image for {name}")),
+        "{}",
+        ours.describe()
+    );
+
+    // Present now: no pull; -d prints only the id.
+    let id = berth(&engine, &["run", "-d", &name, "/bin/busybox", "true"]);
+    assert!(
+        !id.stderr.contains("Unable to find image"),
+        "{}",
+        id.describe()
+    );
+    assert_eq!(id.stdout.trim().len(), 64, "{}", id.describe());
 }
