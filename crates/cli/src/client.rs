@@ -23,12 +23,12 @@ pub struct Daemon {
     pub debug: bool,
 }
 
-/// `-H`, else `BERTH_HOST`, else `DOCKER_HOST`, else [`DEFAULT_HOST`].
-pub fn resolve_host(flag: Option<&str>) -> String {
+/// `-H`, else `BERTH_HOST`, else `DOCKER_HOST`; `None` when none names a daemon (then the
+/// default socket is used, and berthd started on it if need be).
+pub fn resolve_host(flag: Option<&str>) -> Option<String> {
     flag.map(str::to_string)
         .or_else(|| std::env::var("BERTH_HOST").ok().filter(|h| !h.is_empty()))
         .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
-        .unwrap_or_else(|| DEFAULT_HOST.to_string())
 }
 
 impl Daemon {

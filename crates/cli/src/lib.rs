@@ -1,6 +1,7 @@
 //! `berth`, the command people type: docker's commands, flags, output and exit codes, talking
 //! only HTTP (the Engine API over a unix socket) to the daemon.
 
+pub mod autostart;
 pub mod client;
 mod commands;
 pub mod error;
@@ -216,7 +217,8 @@ enum ContainerCommand {
 
 /// What every command gets: where the daemon and the credentials are.
 pub struct Context {
-    host: String,
+    /// `-H` or the environment's; `None`: the default socket, with berthd started on demand.
+    host: Option<String>,
     /// The credentials directory (`--config`, else docker's default).
     pub config_dir: PathBuf,
     /// `-D`: print more about failures.
@@ -226,9 +228,33 @@ pub struct Context {
 impl Context {
     /// Connects to the daemon and negotiates the API version.
     pub fn daemon(&self) -> Result<Daemon> {
-        let mut daemon = Daemon::connect(&self.host)?;
+        let mut daemon = match &self.host {
+            Some(host) => Daemon::connect(host)?,
+            None => {
+                let host = autostart::default_host();
+                match Daemon::connect(&host) {
+                    Err(Error::Connect { .. }) if nobody_listens(&host) => {
+                        autostart::start_daemon(&host)?
+                    }
+                    other => other?,
+                }
+            }
+        };
         daemon.debug = self.debug;
         Ok(daemon)
+    }
+}
+
+/// Nothing listens on the unix socket of `host` (no socket file, or a stale one) — as opposed
+/// to a daemon this user may not talk to.
+fn nobody_listens(host: &str) -> bool {
+    let path = host.strip_prefix("unix://").unwrap_or(host);
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => false,
+        Err(e) => matches!(
+            e.kind(),
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+        ),
     }
 }
 
