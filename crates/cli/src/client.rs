@@ -8,7 +8,7 @@ use berth_api::{ApiVersion, ErrorBody};
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
-use crate::http::{self, Body, Response};
+use crate::http::{self, Body, Response, Upgraded};
 
 /// Where `berth` looks for the daemon when neither `-H` nor the environment says.
 pub const DEFAULT_HOST: &str = "unix:///run/berth.sock";
@@ -23,12 +23,12 @@ pub struct Daemon {
     pub debug: bool,
 }
 
-/// `-H`, else `BERTH_HOST`, else `DOCKER_HOST`, else [`DEFAULT_HOST`].
-pub fn resolve_host(flag: Option<&str>) -> String {
+/// `-H`, else `BERTH_HOST`, else `DOCKER_HOST`; `None` when none names a daemon (then the
+/// default socket is used, and berthd started on it if need be).
+pub fn resolve_host(flag: Option<&str>) -> Option<String> {
     flag.map(str::to_string)
         .or_else(|| std::env::var("BERTH_HOST").ok().filter(|h| !h.is_empty()))
         .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
-        .unwrap_or_else(|| DEFAULT_HOST.to_string())
 }
 
 impl Daemon {
@@ -80,34 +80,83 @@ impl Daemon {
         headers: &[(&str, String)],
         body: Body<'_>,
     ) -> Result<Response> {
-        let response =
-            http::request(&self.socket, method, path, headers, body).map_err(|e| {
-                match e.kind() {
-                    std::io::ErrorKind::NotFound
-                    | std::io::ErrorKind::ConnectionRefused
-                    | std::io::ErrorKind::PermissionDenied => Error::Connect {
-                        host: self.host.clone(),
-                    },
-                    _ => self.protocol(format!("{method} {path}: {e}")),
-                }
-            })?;
+        let response = http::request(&self.socket, method, path, headers, body)
+            .map_err(|e| self.io_error(method, path, e))?;
         if self.debug {
             eprintln!("DEBU {method} {path} -> {}", response.status);
         }
         if response.status >= 400 {
-            let status = response.status;
-            let mut text = String::new();
-            response
-                .body
-                .take(1 << 20)
-                .read_to_string(&mut text)
-                .map_err(|e| self.protocol(format!("{method} {path}: {e}")))?;
-            let message = serde_json::from_str::<ErrorBody>(&text)
-                .map(|b| b.message)
-                .unwrap_or_else(|_| text.trim().to_string());
-            return Err(Error::Daemon { status, message });
+            return Err(self.error_of(response, method, path));
         }
         Ok(response)
+    }
+
+    fn io_error(&self, method: &str, path: &str, e: std::io::Error) -> Error {
+        match e.kind() {
+            std::io::ErrorKind::NotFound
+            | std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::PermissionDenied => Error::Connect {
+                host: self.host.clone(),
+            },
+            _ => self.protocol(format!("{method} {path}: {e}")),
+        }
+    }
+
+    /// The [`Error::Daemon`] an error status carries in its body.
+    fn error_of(&self, response: Response, method: &str, path: &str) -> Error {
+        let status = response.status;
+        let mut text = String::new();
+        if let Err(e) = response.body.take(1 << 20).read_to_string(&mut text) {
+            return self.protocol(format!("{method} {path}: {e}"));
+        }
+        let message = serde_json::from_str::<ErrorBody>(&text)
+            .map(|b| b.message)
+            .unwrap_or_else(|_| text.trim().to_string());
+        Error::Daemon { status, message }
+    }
+
+    /// Sends `body` (JSON) to `path` asking for the connection itself (attach, exec start):
+    /// the answer's body is then the raw stream, and the writer the way in.
+    pub fn hijack(&self, method: &str, path: &str, body: &[u8]) -> Result<Upgraded> {
+        let path = format!("/v{}{path}", self.version);
+        let upgraded = http::upgrade(&self.socket, method, &path, body)
+            .map_err(|e| self.io_error(method, &path, e))?;
+        if self.debug {
+            eprintln!("DEBU {method} {path} -> {}", upgraded.response.status);
+        }
+        if upgraded.response.status >= 400 {
+            return Err(self.error_of(upgraded.response, method, &path));
+        }
+        Ok(upgraded)
+    }
+
+    /// `POST path` with an optional JSON body, the answer decoded from JSON.
+    pub fn post_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Option<&impl serde::Serialize>,
+    ) -> Result<T> {
+        let body = match body {
+            Some(body) => Body::Json(
+                serde_json::to_vec(body).map_err(|e| self.protocol(format!("POST {path}: {e}")))?,
+            ),
+            None => Body::Empty,
+        };
+        let response = self.request("POST", path, &[], body)?;
+        let bytes = response
+            .bytes()
+            .map_err(|e| self.protocol(format!("POST {path}: {e}")))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| self.protocol(format!("POST {path}: unexpected answer: {e}")))
+    }
+
+    /// `method path` without a body, its answer ignored.
+    pub fn call(&self, method: &str, path: &str) -> Result<()> {
+        let response = self.request(method, path, &[], Body::Empty)?;
+        response
+            .bytes()
+            .map_err(|e| self.protocol(format!("{method} {path}: {e}")))?;
+        Ok(())
     }
 
     /// Sends a request to `path` under the negotiated version; an error status becomes
@@ -120,6 +169,14 @@ impl Daemon {
         body: Body<'_>,
     ) -> Result<Response> {
         self.send(method, &format!("/v{}{path}", self.version), headers, body)
+    }
+
+    /// `GET path`, the body as sent.
+    pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>> {
+        let response = self.request("GET", path, &[], Body::Empty)?;
+        response
+            .bytes()
+            .map_err(|e| self.protocol(format!("GET {path}: {e}")))
     }
 
     /// `GET path`, decoded from JSON.

@@ -29,6 +29,13 @@ pub enum Error {
     /// The error that ended a progress stream (a failed pull, push or load).
     #[error("{0}")]
     Stream(String),
+    /// The container (or exec) ended with this code; nothing more to say.
+    #[error("")]
+    Exit(i32),
+    /// A failure with docker's exit code for it (125 could not create or start, 126 could not
+    /// invoke the command, 127 command not found).
+    #[error("{message}")]
+    Coded { code: i32, message: String },
     /// Anything else a command refuses to do (`save` to a terminal, an aborted prune).
     #[error("{0}")]
     Refused(String),
@@ -39,6 +46,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) | Error::Connect { .. } => 125,
+            Error::Exit(code) | Error::Coded { code, .. } => *code,
             _ => 1,
         }
     }

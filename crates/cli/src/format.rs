@@ -110,9 +110,76 @@ pub fn align(lines: &[String]) -> String {
     out
 }
 
+/// Re-indents JSON text with four spaces as Go's `json.MarshalIndent` does, keeping the
+/// daemon's key order and string escapes (`docker inspect` prints the daemon's JSON so).
+pub fn indent_json(raw: &[u8], level: usize, out: &mut String) {
+    let text = String::from_utf8_lossy(raw);
+    let mut chars = text.chars().peekable();
+    let mut depth = level;
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.extend(std::iter::repeat_n("    ", depth));
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                out.push('"');
+                while let Some(c) = chars.next() {
+                    out.push(c);
+                    match c {
+                        '\\' => out.extend(chars.next()),
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '{' | '[' => {
+                while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                    chars.next();
+                }
+                let close = if c == '{' { '}' } else { ']' };
+                out.push(c);
+                if chars.peek() == Some(&close) {
+                    chars.next();
+                    out.push(close);
+                } else {
+                    depth += 1;
+                    newline(out, depth);
+                }
+            }
+            '}' | ']' => {
+                depth = depth.saturating_sub(1);
+                newline(out, depth);
+                out.push(c);
+            }
+            ',' => {
+                out.push(',');
+                newline(out, depth);
+            }
+            ':' => out.push_str(": "),
+            c if c.is_whitespace() => {}
+            c => out.push(c),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_is_indented_like_gos_marshal_indent_in_its_own_order() {
+        let mut out = String::new();
+        indent_json(
+            br#"{"b": 1, "a":{"x":[],"y":{}, "z":["s,\"}", 2]}}"#,
+            0,
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            "{\n    \"b\": 1,\n    \"a\": {\n        \"x\": [],\n        \"y\": {},\n        \"z\": [\n            \"s,\\\"}\",\n            2\n        ]\n    }\n}"
+        );
+    }
 
     #[test]
     fn sizes_read_as_docker_prints_them() {

@@ -145,8 +145,50 @@ fn read_line<R: BufRead>(reader: &mut R) -> io::Result<String> {
     String::from_utf8(line).map_err(|_| invalid("a response line is not UTF-8"))
 }
 
-fn read_response<R: BufRead + 'static>(mut reader: R) -> io::Result<Response> {
-    let status_line = read_line(&mut reader)?;
+/// A connection the daemon handed over (`101 UPGRADED`, or `200` from older daemons): after
+/// the response head, a raw stream in both directions (attach, exec start).
+pub struct Upgraded {
+    /// The head of the daemon's answer, with the body of an error status.
+    pub response: Response,
+    /// The write half: the container's stdin.
+    pub writer: UnixStream,
+}
+
+/// Sends a JSON request asking to take over the connection (`Upgrade: tcp`); the returned
+/// response's body is the raw stream when the status is below 400.
+pub fn upgrade(
+    socket: &Path,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+) -> io::Result<Upgraded> {
+    let mut stream = UnixStream::connect(socket)?;
+    let head = format!(
+        "{method} {path_and_query} HTTP/1.1\r\nHost: api\r\nUser-Agent: berth/{}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        env!("CARGO_PKG_VERSION"),
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
+    stream.flush()?;
+    let writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    let (status, headers) = read_head(&mut reader)?;
+    let mut response = Response {
+        status,
+        headers,
+        body: Box::new(io::empty()),
+    };
+    if status >= 400 {
+        response.body = body_reader(&response, reader)?;
+    } else {
+        response.body = Box::new(reader);
+    }
+    Ok(Upgraded { response, writer })
+}
+
+fn read_head<R: BufRead>(reader: &mut R) -> io::Result<(u16, Vec<(String, String)>)> {
+    let status_line = read_line(reader)?;
     let status = status_line
         .split(' ')
         .nth(1)
@@ -155,7 +197,7 @@ fn read_response<R: BufRead + 'static>(mut reader: R) -> io::Result<Response> {
         .ok_or_else(|| invalid(format!("not an HTTP response: {status_line:?}")))?;
     let mut headers = Vec::new();
     loop {
-        let line = read_line(&mut reader)?;
+        let line = read_line(reader)?;
         if line.is_empty() {
             break;
         }
@@ -167,16 +209,30 @@ fn read_response<R: BufRead + 'static>(mut reader: R) -> io::Result<Response> {
             return Err(invalid("too many response headers"));
         }
     }
+    Ok((status, headers))
+}
+
+fn read_response<R: BufRead + 'static>(mut reader: R) -> io::Result<Response> {
+    let (status, headers) = read_head(&mut reader)?;
     let mut response = Response {
         status,
         headers,
         body: Box::new(io::empty()),
     };
+    response.body = body_reader(&response, reader)?;
+    Ok(response)
+}
+
+/// The body after `response`'s head, decoded from its transfer encoding.
+fn body_reader<R: BufRead + 'static>(
+    response: &Response,
+    reader: R,
+) -> io::Result<Box<dyn BufRead>> {
     let chunked = response
         .header("Transfer-Encoding")
         .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
     let length = response.header("Content-Length").map(str::parse::<u64>);
-    response.body = if chunked {
+    Ok(if chunked {
         Box::new(BufReader::new(Chunked {
             inner: reader,
             left: 0,
@@ -187,8 +243,7 @@ fn read_response<R: BufRead + 'static>(mut reader: R) -> io::Result<Response> {
         Box::new(reader.take(length))
     } else {
         Box::new(reader)
-    };
-    Ok(response)
+    })
 }
 
 /// The body of a `Transfer-Encoding: chunked` response.

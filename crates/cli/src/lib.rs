@@ -1,13 +1,16 @@
 //! `berth`, the command people type: docker's commands, flags, output and exit codes, talking
 //! only HTTP (the Engine API over a unix socket) to the daemon.
 
+pub mod autostart;
 pub mod client;
 mod commands;
 pub mod error;
 pub mod format;
 pub mod http;
 pub mod progress;
+pub mod stream;
 pub mod template;
+pub mod tty;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -77,6 +80,49 @@ enum Command {
     Save(commands::transfer::SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(commands::transfer::LoadArgs),
+    /// Create and run a new container from an image
+    Run(commands::run::RunArgs),
+    /// Create a new container
+    Create(commands::run::CreateArgs),
+    /// Start one or more stopped containers
+    Start(commands::run::StartArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(commands::run::AttachArgs),
+    /// Stop one or more running containers
+    Stop(commands::lifecycle::StopArgs),
+    /// Restart one or more containers
+    Restart(commands::lifecycle::StopArgs),
+    /// Kill one or more running containers
+    Kill(commands::lifecycle::KillArgs),
+    /// Remove one or more containers
+    Rm(commands::lifecycle::RmArgs),
+    /// List containers
+    Ps(commands::ps::PsArgs),
+    /// Fetch the logs of a container
+    Logs(commands::ps::LogsArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(commands::lifecycle::ContainersArgs),
+    /// Execute a command in a running container
+    Exec(commands::exec::ExecArgs),
+    /// Display the running processes of a container
+    Top(commands::lifecycle::TopArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(commands::lifecycle::PortArgs),
+    /// Pause all processes within one or more containers
+    Pause(commands::lifecycle::ContainersArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(commands::lifecycle::ContainersArgs),
+    /// Rename a container
+    Rename(commands::lifecycle::RenameArgs),
+    /// Update configuration of one or more containers
+    Update(commands::lifecycle::UpdateArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(commands::stats::StatsArgs),
+    /// Manage containers
+    Container {
+        #[command(subcommand)]
+        command: ContainerCommand,
+    },
     /// Log in to a registry
     Login(commands::auth::LoginArgs),
     /// Log out from a registry
@@ -120,9 +166,59 @@ enum ImageCommand {
     Load(commands::transfer::LoadArgs),
 }
 
+/// `berth container …`.
+#[derive(Debug, Subcommand)]
+enum ContainerCommand {
+    /// Create and run a new container from an image
+    Run(commands::run::RunArgs),
+    /// Create a new container
+    Create(commands::run::CreateArgs),
+    /// Start one or more stopped containers
+    Start(commands::run::StartArgs),
+    /// Attach local standard input, output, and error streams to a running container
+    Attach(commands::run::AttachArgs),
+    /// Stop one or more running containers
+    Stop(commands::lifecycle::StopArgs),
+    /// Restart one or more containers
+    Restart(commands::lifecycle::StopArgs),
+    /// Kill one or more running containers
+    Kill(commands::lifecycle::KillArgs),
+    /// Remove one or more containers
+    #[command(alias = "remove")]
+    Rm(commands::lifecycle::RmArgs),
+    /// List containers
+    #[command(alias = "ps", alias = "list")]
+    Ls(commands::ps::PsArgs),
+    /// Fetch the logs of a container
+    Logs(commands::ps::LogsArgs),
+    /// Block until one or more containers stop, then print their exit codes
+    Wait(commands::lifecycle::ContainersArgs),
+    /// Display detailed information on one or more containers
+    Inspect(InspectArgs),
+    /// Execute a command in a running container
+    Exec(commands::exec::ExecArgs),
+    /// Display the running processes of a container
+    Top(commands::lifecycle::TopArgs),
+    /// List port mappings or a specific mapping for the container
+    Port(commands::lifecycle::PortArgs),
+    /// Pause all processes within one or more containers
+    Pause(commands::lifecycle::ContainersArgs),
+    /// Unpause all processes within one or more containers
+    Unpause(commands::lifecycle::ContainersArgs),
+    /// Rename a container
+    Rename(commands::lifecycle::RenameArgs),
+    /// Update configuration of one or more containers
+    Update(commands::lifecycle::UpdateArgs),
+    /// Display a live stream of container(s) resource usage statistics
+    Stats(commands::stats::StatsArgs),
+    /// Remove all stopped containers
+    Prune(commands::lifecycle::PruneArgs),
+}
+
 /// What every command gets: where the daemon and the credentials are.
 pub struct Context {
-    host: String,
+    /// `-H` or the environment's; `None`: the default socket, with berthd started on demand.
+    host: Option<String>,
     /// The credentials directory (`--config`, else docker's default).
     pub config_dir: PathBuf,
     /// `-D`: print more about failures.
@@ -132,9 +228,33 @@ pub struct Context {
 impl Context {
     /// Connects to the daemon and negotiates the API version.
     pub fn daemon(&self) -> Result<Daemon> {
-        let mut daemon = Daemon::connect(&self.host)?;
+        let mut daemon = match &self.host {
+            Some(host) => Daemon::connect(host)?,
+            None => {
+                let host = autostart::default_host();
+                match Daemon::connect(&host) {
+                    Err(Error::Connect { .. }) if nobody_listens(&host) => {
+                        autostart::start_daemon(&host)?
+                    }
+                    other => other?,
+                }
+            }
+        };
         daemon.debug = self.debug;
         Ok(daemon)
+    }
+}
+
+/// Nothing listens on the unix socket of `host` (no socket file, or a stale one) — as opposed
+/// to a daemon this user may not talk to.
+fn nobody_listens(host: &str) -> bool {
+    let path = host.strip_prefix("unix://").unwrap_or(host);
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => false,
+        Err(e) => matches!(
+            e.kind(),
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+        ),
     }
 }
 
@@ -157,7 +277,9 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(()) => 0,
         Err(e) => {
             let _ = std::io::stdout().flush();
-            eprintln!("{e}");
+            if !matches!(e, Error::Exit(_)) {
+                eprintln!("{e}");
+            }
             e.exit_code()
         }
     }
@@ -181,7 +303,7 @@ fn run(cli: Cli) -> Result<()> {
             .map_err(|e| Error::io("stdout", e))?;
         return Ok(());
     };
-    use commands::{auth, images, system, transfer};
+    use commands::{auth, exec, images, lifecycle, ps, run, stats, system, transfer};
     let cx = &context;
     match command {
         Command::Version(args) => system::version(cx, &args),
@@ -198,10 +320,30 @@ fn run(cli: Cli) -> Result<()> {
         | Command::Image {
             command: ImageCommand::Ls(args),
         } => images::list(cx, &args),
-        Command::Inspect(args)
-        | Command::Image {
+        Command::Inspect(args) => images::inspect(cx, &args, None),
+        Command::Image {
             command: ImageCommand::Inspect(args),
-        } => images::inspect(cx, &args),
+        } => images::inspect(cx, &args, Some("image")),
+        Command::Container { command } => container(cx, command),
+        Command::Run(args) => run::run(cx, &args),
+        Command::Create(args) => run::create_command(cx, &args),
+        Command::Start(args) => run::start(cx, &args),
+        Command::Attach(args) => run::attach(cx, &args),
+        Command::Stop(args) => lifecycle::stop(cx, &args),
+        Command::Restart(args) => lifecycle::restart(cx, &args),
+        Command::Kill(args) => lifecycle::kill(cx, &args),
+        Command::Rm(args) => lifecycle::remove(cx, &args),
+        Command::Ps(args) => ps::ps(cx, &args),
+        Command::Logs(args) => ps::logs(cx, &args),
+        Command::Wait(args) => lifecycle::wait(cx, &args),
+        Command::Exec(args) => exec::exec(cx, &args),
+        Command::Top(args) => lifecycle::top(cx, &args),
+        Command::Port(args) => lifecycle::port(cx, &args),
+        Command::Pause(args) => lifecycle::pause(cx, &args),
+        Command::Unpause(args) => lifecycle::unpause(cx, &args),
+        Command::Rename(args) => lifecycle::rename(cx, &args),
+        Command::Update(args) => lifecycle::update(cx, &args),
+        Command::Stats(args) => stats::stats(cx, &args),
         Command::History(args)
         | Command::Image {
             command: ImageCommand::History(args),
@@ -231,5 +373,32 @@ fn run(cli: Cli) -> Result<()> {
             clap_complete::generate(shell, &mut Cli::command(), "berth", &mut std::io::stdout());
             Ok(())
         }
+    }
+}
+
+fn container(cx: &Context, command: ContainerCommand) -> Result<()> {
+    use commands::{exec, images, lifecycle, ps, run, stats};
+    match command {
+        ContainerCommand::Run(args) => run::run(cx, &args),
+        ContainerCommand::Create(args) => run::create_command(cx, &args),
+        ContainerCommand::Start(args) => run::start(cx, &args),
+        ContainerCommand::Attach(args) => run::attach(cx, &args),
+        ContainerCommand::Stop(args) => lifecycle::stop(cx, &args),
+        ContainerCommand::Restart(args) => lifecycle::restart(cx, &args),
+        ContainerCommand::Kill(args) => lifecycle::kill(cx, &args),
+        ContainerCommand::Rm(args) => lifecycle::remove(cx, &args),
+        ContainerCommand::Ls(args) => ps::ps(cx, &args),
+        ContainerCommand::Logs(args) => ps::logs(cx, &args),
+        ContainerCommand::Wait(args) => lifecycle::wait(cx, &args),
+        ContainerCommand::Inspect(args) => images::inspect(cx, &args, Some("container")),
+        ContainerCommand::Exec(args) => exec::exec(cx, &args),
+        ContainerCommand::Top(args) => lifecycle::top(cx, &args),
+        ContainerCommand::Port(args) => lifecycle::port(cx, &args),
+        ContainerCommand::Pause(args) => lifecycle::pause(cx, &args),
+        ContainerCommand::Unpause(args) => lifecycle::unpause(cx, &args),
+        ContainerCommand::Rename(args) => lifecycle::rename(cx, &args),
+        ContainerCommand::Update(args) => lifecycle::update(cx, &args),
+        ContainerCommand::Stats(args) => stats::stats(cx, &args),
+        ContainerCommand::Prune(args) => lifecycle::prune(cx, &args),
     }
 }

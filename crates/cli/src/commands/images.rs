@@ -160,14 +160,46 @@ pub struct InspectArgs {
     /// Format the output using the given Go template
     #[arg(short, long)]
     format: Option<String>,
-    /// Images to inspect
-    #[arg(required = true, value_name = "IMAGE")]
+    /// Return JSON for specified type (container or image)
+    #[arg(long = "type")]
+    kind: Option<String>,
+    /// Objects to inspect
+    #[arg(required = true, value_name = "NAME|ID")]
     images: Vec<String>,
 }
 
+/// The daemon's JSON text for `name` as `kind` (container or image; else whichever exists).
+fn inspect_one(
+    daemon: &crate::client::Daemon,
+    name: &str,
+    kind: Option<&str>,
+) -> Result<Option<Vec<u8>>> {
+    let container = || daemon.get_bytes(&format!("/containers/{}/json", escape(name)));
+    let image = || daemon.get_bytes(&format!("/images/{}/json", escape(name)));
+    let missing = |e: &Error| matches!(e, Error::Daemon { status: 404, .. });
+    let found = match kind {
+        Some("container") => container(),
+        Some("image") => image(),
+        Some(other) => {
+            return Err(Error::Usage(format!(
+                "{other:?} is not a valid value for --type"
+            )))
+        }
+        None => match container() {
+            Err(e) if missing(&e) => image(),
+            other => other,
+        },
+    };
+    match found {
+        Err(e) if missing(&e) => Ok(None),
+        other => other.map(Some),
+    }
+}
+
 /// Prints the daemon's JSON for each image (or the template applied to it).
-pub fn inspect(cx: &Context, args: &InspectArgs) -> Result<()> {
+pub fn inspect(cx: &Context, args: &InspectArgs, forced: Option<&str>) -> Result<()> {
     let daemon = cx.daemon()?;
+    let kind = forced.or(args.kind.as_deref());
     let template = args
         .format
         .as_deref()
@@ -177,30 +209,36 @@ pub fn inspect(cx: &Context, args: &InspectArgs) -> Result<()> {
     let mut found = Vec::new();
     let mut missing = None;
     for name in &args.images {
-        match daemon.get_json::<Value>(&format!("/images/{}/json", escape(name))) {
-            Ok(image) => found.push(image),
-            Err(Error::Daemon { status: 404, .. }) => {
-                missing = Some(Error::Refused(format!("Error: No such image: {name}")));
+        match inspect_one(&daemon, name, kind)? {
+            Some(object) => found.push(object),
+            None => {
+                let what = match kind {
+                    Some("container") => "container",
+                    Some("image") => "image",
+                    _ => "object",
+                };
+                missing = Some(Error::Refused(format!("Error: No such {what}: {name}")));
             }
-            Err(e) => return Err(e),
         }
     }
     let mut out = String::new();
     match template {
         Some(template) => {
-            for image in &found {
-                out.push_str(&template.render(image)?);
+            for raw in &found {
+                let object: Value = serde_json::from_slice(raw)
+                    .map_err(|e| daemon.protocol(format!("inspect: unexpected answer: {e}")))?;
+                out.push_str(&template.render(&object)?);
                 out.push('\n');
             }
         }
+        None if found.is_empty() => out.push_str("[]\n"),
         None => {
-            let mut bytes = Vec::new();
-            let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-            let mut serializer = serde_json::Serializer::with_formatter(&mut bytes, formatter);
-            serde::Serialize::serialize(&found, &mut serializer)
-                .map_err(|e| Error::Refused(format!("cannot print the images: {e}")))?;
-            out.push_str(&String::from_utf8_lossy(&bytes));
-            out.push('\n');
+            out.push('[');
+            for (i, raw) in found.iter().enumerate() {
+                out.push_str(if i == 0 { "\n    " } else { ",\n    " });
+                crate::format::indent_json(raw, 1, &mut out);
+            }
+            out.push_str("\n]\n");
         }
     }
     write_stdout(&out)?;
@@ -374,7 +412,7 @@ pub struct PruneArgs {
 }
 
 /// Asks `question` on the terminal; anything but y/yes is no.
-fn confirm(question: &str) -> Result<bool> {
+pub(crate) fn confirm(question: &str) -> Result<bool> {
     let mut stdout = std::io::stdout().lock();
     write!(stdout, "{question} [y/N] ")
         .and_then(|()| stdout.flush())

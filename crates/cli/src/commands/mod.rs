@@ -1,7 +1,13 @@
 //! One module per group of commands; each command is a function of the parsed flags.
 
 pub mod auth;
+pub mod create_flags;
+pub mod exec;
 pub mod images;
+pub mod lifecycle;
+pub mod ps;
+pub mod run;
+pub mod stats;
 pub mod system;
 pub mod transfer;
 
