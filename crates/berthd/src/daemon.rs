@@ -7,6 +7,9 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use berth_engine::containers::{ContainerService, Paths};
+use berth_engine::events::Events;
+
 use crate::api::{self as server, Daemon, Identity};
 use berth_distribution::ClientConfig;
 use berth_engine::ImageService;
@@ -53,11 +56,24 @@ pub fn run(config: Config) -> Result<()> {
         ClientConfig::default(),
     )
     .with_context(|| format!("open the images under {}", config.data_root.display()))?;
-    let daemon = Daemon { images, identity };
     let gid = socket_group()?;
 
     let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
     let result = runtime.block_on(async {
+        let events = Events::default();
+        let containers = ContainerService::open(
+            Paths::under(&config.data_root, &config.exec_root),
+            images.clone(),
+            events.clone(),
+        )
+        .await
+        .with_context(|| format!("open the containers under {}", config.data_root.display()))?;
+        let daemon = Daemon {
+            images,
+            containers,
+            events,
+            identity,
+        };
         let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
         let mut servers = Vec::new();
         for path in &sockets {

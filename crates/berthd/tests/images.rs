@@ -1,102 +1,13 @@
 //! berthd driven by the real docker CLI and by raw HTTP, with images from a real registry.
 
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 use berth_testkit::archive::{busybox_layer, docker_archive, random_layer};
 use berth_testkit::registry::{LocalRegistry, Options};
-use berth_testkit::tempdir::TempDir;
+use common::berthd;
 
-/// A berthd on a socket and roots in a temp dir; killed and removed on drop.
-struct Daemon {
-    child: Child,
-    socket: PathBuf,
-    dir: TempDir,
-}
-
-fn berthd(dir: &Path, socket: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_berthd"));
-    command
-        .arg("--host")
-        .arg(format!("unix://{}", socket.display()))
-        .arg("--data-root")
-        .arg(dir.join("data"))
-        .arg("--exec-root")
-        .arg(dir.join("exec"))
-        .args(["--log-level", "error"]);
-    command
-}
-
-impl Daemon {
-    fn start() -> Daemon {
-        let dir = TempDir::new("berthd");
-        let socket = dir.join("berth.sock");
-        let child = berthd(dir.path(), &socket)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("berthd.log")).unwrap())
-            .spawn()
-            .expect("start berthd");
-        let daemon = Daemon { child, socket, dir };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while UnixStream::connect(&daemon.socket).is_err() {
-            assert!(Instant::now() < deadline, "berthd did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        daemon
-    }
-
-    /// Runs `docker -H unix://SOCK args…` with a private client config.
-    fn docker(&self, args: &[&str]) -> Output {
-        Command::new("docker")
-            .env("DOCKER_CONFIG", self.dir.join("docker-config"))
-            .arg("-H")
-            .arg(format!("unix://{}", self.socket.display()))
-            .args(args)
-            // On a 401 the CLI asks for credentials on stdin; a test has none to give.
-            .stdin(Stdio::null())
-            .output()
-            .expect("run docker")
-    }
-
-    /// Runs docker and returns its stdout, failing the test if docker fails.
-    fn docker_ok(&self, args: &[&str]) -> String {
-        let out = self.docker(args);
-        assert!(
-            out.status.success(),
-            "docker {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// One raw HTTP/1.0 request; returns the status, the headers (lower-cased) and the body.
-    fn http(&self, method: &str, path: &str, body: &[u8]) -> (u16, String, String) {
-        let mut stream = UnixStream::connect(&self.socket).unwrap();
-        write!(
-            stream,
-            "{method} {path} HTTP/1.0\r\nHost: berth\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        )
-        .unwrap();
-        stream.write_all(body).unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let (head, body) = response.split_once("\r\n\r\n").unwrap();
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        (status, head.to_lowercase(), body.to_string())
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod common;
+use common::Daemon;
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()

@@ -13,8 +13,44 @@ pub enum Error {
     /// A request parameter is wrong (`what` names it).
     #[error("invalid {what}: {reason}")]
     InvalidParameter { what: String, reason: String },
+    /// No image has this name or id (the docker CLI pulls on this 404).
+    #[error("No such image: {0}")]
+    NoSuchImage(String),
+    /// The container's shim failed or is gone.
+    #[error("{0}")]
+    Shim(String),
+    /// The runtime failed (pause, update, stats, …).
+    #[error(transparent)]
+    Runtime(#[from] berth_runtime::Error),
+    /// The container's configuration cannot become a runtime spec.
+    #[error(transparent)]
+    Spec(#[from] crate::spec::Error),
+    /// No container has this id, id prefix or name.
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
+    /// No exec instance has this id.
+    #[error("No such exec instance: {0}")]
+    NoSuchExec(String),
+    /// The request conflicts with the container's state or another container (a name in use,
+    /// removing a running container, …).
+    #[error("{0}")]
+    Conflict(String),
+    /// Nothing to do: the container already is in the asked state (HTTP 304).
+    #[error("container {0} is already {1}")]
+    NotModified(String, &'static str),
+    /// The container could not be started or run; `code` is the exit code docker reports for it
+    /// (126 cannot invoke, 127 not found, 125 otherwise).
+    #[error("{message}")]
+    Start { message: String, code: i32 },
+    /// File system work on the daemon's own state failed.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// The blocking task doing the work did not finish (it panicked or was cancelled).
-    #[error("image operation {operation} did not complete: {reason}")]
+    #[error("operation {operation} did not complete: {reason}")]
     Task { operation: String, reason: String },
 }
 

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use berth_distribution::{ClientConfig, Credentials, Platform, Registry};
-use berth_image::inspect::{self, HistoryResponseItem, ImageInspect, ImageSummary, LayerSizes};
+use berth_image::inspect::{
+    self, ContainerConfig, HistoryResponseItem, ImageInspect, ImageSummary, LayerSizes,
+};
 use berth_image::layer::Compression;
 use berth_image::lock::DataLock;
 use berth_image::progress::Event;
@@ -35,6 +37,17 @@ struct State {
     sizes: LayerSizes,
 }
 
+/// Whether a container uses an image (it may then not be removed without force).
+pub type InUse = Arc<dyn Fn(&Digest) -> bool + Send + Sync>;
+
+/// What a new container needs of its image.
+#[derive(Debug, Clone)]
+pub struct ImageForContainer {
+    pub id: Digest,
+    /// The image's default run configuration (entrypoint, cmd, env, user, working dir, …).
+    pub config: ContainerConfig,
+}
+
 struct Inner {
     images_root: PathBuf,
     snapshots_root: PathBuf,
@@ -43,6 +56,7 @@ struct Inner {
     registry: ClientConfig,
     state: Mutex<State>,
     next_auth: AtomicU64,
+    in_use: Mutex<Option<InUse>>,
 }
 
 /// The images of one data root; cheap to clone, shared by all requests.
@@ -86,6 +100,7 @@ impl ImageService {
                     sizes: LayerSizes::default(),
                 }),
                 next_auth: AtomicU64::new(0),
+                in_use: Mutex::new(None),
             }),
         })
     }
@@ -148,7 +163,8 @@ impl ImageService {
     pub async fn remove(&self, name: String, force: bool) -> Result<Vec<Removal>> {
         self.run("remove", move |inner, state| {
             let _lock = DataLock::writer(&inner.images_root)?;
-            Ok(state.store.remove(&name, force, &|_| false)?)
+            let in_use = inner.in_use_check();
+            Ok(state.store.remove(&name, force, &*in_use)?)
         })
         .await
     }
@@ -159,7 +175,8 @@ impl ImageService {
         self.run("prune", move |inner, state| {
             let removals = {
                 let _lock = DataLock::writer(&inner.images_root)?;
-                state.store.prune(all, &|_| false)?
+                let in_use = inner.in_use_check();
+                state.store.prune(all, &*in_use)?
             };
             // Collection takes the data root's lock exclusively itself.
             let report = berth_image::gc::collect(&inner.images_root, &inner.snapshots_root, &[])?;
@@ -228,6 +245,66 @@ impl ImageService {
                 Compression::Gzip,
                 &observer,
             )?)
+        })
+        .await
+    }
+
+    /// Tells image removal which images containers use.
+    pub fn set_in_use(&self, check: InUse) {
+        *self.inner.in_use.lock().unwrap_or_else(|p| p.into_inner()) = Some(check);
+    }
+
+    /// The image `name` (a reference or an id) as a container needs it.
+    pub async fn for_container(&self, name: String) -> Result<ImageForContainer> {
+        self.run("resolve image", move |_, state| {
+            let State { store, sizes, .. } = state;
+            let image = inspect::inspect(store, &name, sizes)?;
+            let id: Digest = image.id.parse()?;
+            Ok(ImageForContainer {
+                id,
+                config: image.config.unwrap_or_default(),
+            })
+        })
+        .await
+    }
+
+    /// Makes container `container`'s root file system from image `image` and returns its path.
+    pub async fn create_rootfs(&self, image: Digest, container: String) -> Result<PathBuf> {
+        self.run("create container rootfs", move |inner, state| {
+            let _lock = DataLock::writer(&inner.images_root)?;
+            let record = state
+                .store
+                .get(&image.to_string())
+                .ok_or_else(|| berth_image::Error::ImageNotFound(image.to_string()))?
+                .clone();
+            Ok(state
+                .snapshots
+                .create_container(state.store.blobs(), &record, &container)?)
+        })
+        .await
+    }
+
+    /// Container `id`'s root file system, mounted.
+    pub async fn mount_rootfs(&self, id: String) -> Result<PathBuf> {
+        self.run("mount container rootfs", move |_, state| {
+            Ok(state.snapshots.mount_container(&id)?)
+        })
+        .await
+    }
+
+    /// Unmounts container `id`'s root file system (its changes stay).
+    pub async fn unmount_rootfs(&self, id: String) -> Result<()> {
+        self.run("unmount container rootfs", move |_, state| {
+            Ok(state.snapshots.unmount_container(&id)?)
+        })
+        .await
+    }
+
+    /// Removes container `id`'s root file system and its changes.
+    pub async fn remove_rootfs(&self, id: String) -> Result<()> {
+        self.run("remove container rootfs", move |inner, state| {
+            let _lock = DataLock::writer(&inner.images_root)?;
+            Ok(state.snapshots.remove_container(&id)?)
         })
         .await
     }
@@ -309,6 +386,14 @@ impl ImageService {
 impl Inner {
     /// The registry configuration for one operation: `credentials` for `domain` if given,
     /// stored in a private directory that lives as long as the returned guard.
+    fn in_use_check(&self) -> InUse {
+        self.in_use
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_else(|| Arc::new(|_| false))
+    }
+
     fn config_with(
         &self,
         domain: &str,

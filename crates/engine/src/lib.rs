@@ -1,7 +1,12 @@
-//! The daemon's services. For now one: [`images::ImageService`], the images of a data root
-//! (list, inspect, tag, remove, prune, pull, push, load, save) for the Engine API to serve.
+//! The daemon's services for the Engine API to serve: [`images::ImageService`] (the images of a
+//! data root: list, inspect, tag, remove, prune, pull, push, load, save),
+//! [`containers::ContainerService`] (containers run under their shims), [`events::Events`], and
+//! [`spec`], which turns a container's configuration into an OCI runtime spec.
 
+pub mod containers;
+mod durable;
 pub mod error;
+pub mod events;
 pub mod images;
 pub mod spec;
 

@@ -28,6 +28,57 @@ pub fn busybox_layer() -> Vec<u8> {
     layer.into_inner().unwrap()
 }
 
+/// A layer like [`busybox_layer`] with every applet linked in `/bin` (so `sh`, `echo`, `cat`
+/// … work as in the busybox image people pull), plus `/tmp` and `/etc/passwd`/`/etc/group`
+/// with root and nobody.
+pub fn busybox_image_layer() -> Vec<u8> {
+    let busybox = fs::read("/bin/busybox").expect("/bin/busybox (apt-get install busybox-static)");
+    let list = std::process::Command::new("/bin/busybox")
+        .arg("--list")
+        .output()
+        .expect("busybox --list");
+    let mut layer = tar::Builder::new(Vec::new());
+    for (dir, mode) in [("bin", 0o755), ("etc", 0o755), ("tmp", 0o1777)] {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_mode(mode);
+        h.set_size(0);
+        layer.append_data(&mut h, dir, &[][..]).unwrap();
+    }
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(0o755);
+    h.set_size(busybox.len() as u64);
+    layer
+        .append_data(&mut h, "bin/busybox", &busybox[..])
+        .unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet.is_empty() || applet == "busybox" {
+            continue;
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_mode(0o777);
+        h.set_size(0);
+        layer
+            .append_link(&mut h, format!("bin/{applet}"), "busybox")
+            .unwrap();
+    }
+    let files: [(&str, &[u8]); 2] = [
+        (
+            "etc/passwd",
+            b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+        ),
+        ("etc/group", b"root:x:0:\nnogroup:x:65534:\n"),
+    ];
+    for (path, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(0o644);
+        h.set_size(data.len() as u64);
+        layer.append_data(&mut h, path, data).unwrap();
+    }
+    layer.into_inner().unwrap()
+}
+
 /// `len` deterministic bytes from `seed` that do not compress (xorshift).
 pub fn noise(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;

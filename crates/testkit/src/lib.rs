@@ -10,7 +10,8 @@ pub mod registry;
 pub mod tempdir;
 
 pub use archive::{
-    busybox_layer, docker_archive, layer_tar, manifest_layer_digests, noise, random_layer,
+    busybox_image_layer, busybox_layer, docker_archive, layer_tar, manifest_layer_digests, noise,
+    random_layer,
 };
 pub use engine::{Engine, EngineOptions};
 pub use loopfs::LoopFs;

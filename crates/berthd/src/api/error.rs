@@ -37,7 +37,18 @@ impl From<berth_engine::Error> for ApiError {
             berth_engine::Error::Image(e) => image_kind(e),
             berth_engine::Error::Distribution(e) => distribution_kind(e),
             berth_engine::Error::InvalidParameter { .. } => ErrorKind::InvalidParameter,
-            berth_engine::Error::Task { .. } => ErrorKind::System,
+            berth_engine::Error::NoSuchImage(_)
+            | berth_engine::Error::NoSuchContainer(_)
+            | berth_engine::Error::NoSuchExec(_) => ErrorKind::NotFound,
+            berth_engine::Error::Conflict(_) | berth_engine::Error::NotModified(..) => {
+                ErrorKind::Conflict
+            }
+            berth_engine::Error::Spec(_) => ErrorKind::InvalidParameter,
+            berth_engine::Error::Shim(_)
+            | berth_engine::Error::Runtime(_)
+            | berth_engine::Error::Start { .. }
+            | berth_engine::Error::Io { .. }
+            | berth_engine::Error::Task { .. } => ErrorKind::System,
         };
         ApiError {
             kind,

@@ -3,7 +3,10 @@
 //! stamps the headers Docker sends on every response.
 
 pub mod auth;
+pub mod containers;
 pub mod error;
+pub mod events;
+pub mod hijack;
 pub mod images;
 pub mod query;
 pub mod stream;
@@ -15,6 +18,8 @@ use axum::http::header::{HeaderValue, CONTENT_TYPE, SERVER};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
+use berth_engine::containers::ContainerService;
+use berth_engine::events::Events;
 use berth_engine::ImageService;
 
 use berth_api::version::ApiVersion;
@@ -23,12 +28,14 @@ use query::Query;
 pub use system::Identity;
 
 /// The most a JSON request body may be.
-const JSON_BODY_LIMIT: usize = 1 << 20;
+pub const JSON_BODY_LIMIT: usize = 1 << 20;
 
 /// What every request handler can reach.
 #[derive(Clone)]
 pub struct Daemon {
     pub images: ImageService,
+    pub containers: ContainerService,
+    pub events: Events,
     pub identity: Identity,
 }
 
@@ -96,7 +103,7 @@ fn image_action(rest: &str) -> (&str, Option<&str>) {
 }
 
 async fn route(daemon: &Daemon, request: Request) -> Result<Response, ApiError> {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let (version, path) = ApiVersion::strip_prefix(parts.uri.path());
     check_version(version)?;
     let path = query::decode_path(path)?;
@@ -121,6 +128,28 @@ async fn route(daemon: &Daemon, request: Request) -> Result<Response, ApiError> 
         (&Method::POST, "/images/load") => Ok(images::load(daemon, body).await),
         (&Method::POST, "/images/prune") => images::prune(daemon, &query).await,
         (&Method::GET, "/images/get") => images::save(daemon, query.all("names")).await,
+        (&Method::GET, "/events") => events::events(daemon, &query).await,
+        (&Method::POST, "/containers/create") => containers::create(daemon, &query, body).await,
+        (&Method::GET, "/containers/json") => containers::list(daemon, &query).await,
+        (&Method::POST, "/containers/prune") => containers::prune(daemon).await,
+        (method, p) if p.starts_with("/containers/") => {
+            let rest = &p["/containers/".len()..];
+            let (id, action) = rest.split_once('/').unwrap_or((rest, ""));
+            let method = method.clone();
+            container_route(daemon, &method, id, action, &query, &mut parts, body)
+                .await
+                .unwrap_or_else(|| Err(unknown(&method, &path)))
+        }
+        (method, p) if p.starts_with("/exec/") => {
+            let rest = &p["/exec/".len()..];
+            match (method, rest.split_once('/')) {
+                (&Method::POST, Some((id, "start"))) => {
+                    containers::exec_start(daemon, id, &mut parts, body).await
+                }
+                (&Method::GET, Some((id, "json"))) => containers::exec_inspect(daemon, id).await,
+                _ => Err(unknown(method, &path)),
+            }
+        }
         (method, p) if p.starts_with("/images/") && p.len() > "/images/".len() => {
             let rest = &p["/images/".len()..];
             let name = rest.to_string();
@@ -144,6 +173,41 @@ async fn route(daemon: &Daemon, request: Request) -> Result<Response, ApiError> 
         }
         _ => Err(unknown(method, &path)),
     }
+}
+
+/// The endpoints under `/containers/{id}/`; None for an unknown one.
+async fn container_route(
+    daemon: &Daemon,
+    method: &Method,
+    id: &str,
+    action: &str,
+    query: &Query,
+    parts: &mut axum::http::request::Parts,
+    body: Body,
+) -> Option<Result<Response, ApiError>> {
+    if id.is_empty() {
+        return None;
+    }
+    Some(match (method, action) {
+        (&Method::GET, "json") => containers::inspect(daemon, id).await,
+        (&Method::DELETE, "") => containers::remove(daemon, id, query).await,
+        (&Method::POST, "start") => containers::start(daemon, id).await,
+        (&Method::POST, "stop") => containers::stop(daemon, id, query).await,
+        (&Method::POST, "restart") => containers::restart(daemon, id, query).await,
+        (&Method::POST, "kill") => containers::kill(daemon, id, query).await,
+        (&Method::POST, "pause") => containers::pause(daemon, id, true).await,
+        (&Method::POST, "unpause") => containers::pause(daemon, id, false).await,
+        (&Method::POST, "rename") => containers::rename(daemon, id, query).await,
+        (&Method::POST, "resize") => containers::resize(daemon, id, query).await,
+        (&Method::POST, "wait") => containers::wait(daemon, id, query).await,
+        (&Method::POST, "update") => containers::update(daemon, id, body).await,
+        (&Method::POST, "attach") => containers::attach(daemon, id, query, parts).await,
+        (&Method::POST, "exec") => containers::exec_create(daemon, id, body).await,
+        (&Method::GET, "logs") => containers::logs(daemon, id, query).await,
+        (&Method::GET, "top") => containers::top(daemon, id, query).await,
+        (&Method::GET, "stats") => containers::stats(daemon, id, query).await,
+        _ => return None,
+    })
 }
 
 fn unknown(method: &Method, path: &str) -> ApiError {

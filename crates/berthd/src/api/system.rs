@@ -82,8 +82,13 @@ pub async fn info(daemon: &Daemon) -> Result<Response, ApiError> {
     } else {
         "1"
     };
+    let (containers, running, paused, stopped) = daemon.containers.counts();
     Ok(Json(Info {
         id: daemon.identity.id.clone(),
+        containers: containers as u64,
+        containers_running: running as u64,
+        containers_paused: paused as u64,
+        containers_stopped: stopped as u64,
         images,
         driver,
         docker_root_dir: daemon.identity.data_root.display().to_string(),
@@ -99,7 +104,6 @@ pub async fn info(daemon: &Daemon) -> Result<Response, ApiError> {
         cgroup_version: cgroup_version.into(),
         default_runtime: "berth-runtime".into(),
         logging_driver: "json-file".into(),
-        ..Default::default()
     })
     .into_response())
 }

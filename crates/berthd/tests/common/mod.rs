@@ -1,0 +1,202 @@
+//! A berthd for tests: started on a socket and roots in a temp dir, driven with the real docker
+//! CLI or raw HTTP; on drop its containers are removed, their leftovers killed, and the daemon
+//! stopped.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use berth_testkit::archive::{busybox_image_layer, docker_archive};
+use berth_testkit::tempdir::TempDir;
+
+/// A berthd on a socket and roots in a temp dir.
+pub struct Daemon {
+    pub child: Child,
+    pub socket: PathBuf,
+    pub dir: TempDir,
+}
+
+/// The command starting berthd on `socket` with roots under `dir`.
+pub fn berthd(dir: &Path, socket: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_berthd"));
+    command
+        .arg("--host")
+        .arg(format!("unix://{}", socket.display()))
+        .arg("--data-root")
+        .arg(dir.join("data"))
+        .arg("--exec-root")
+        .arg(dir.join("exec"))
+        .args(["--log-level", "error"]);
+    command
+}
+
+impl Daemon {
+    pub fn start() -> Daemon {
+        let dir = TempDir::new("berthd");
+        let socket = dir.join("berth.sock");
+        let child = spawn(dir.path(), &socket);
+        let daemon = Daemon { child, socket, dir };
+        daemon.wait_ready();
+        daemon
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while UnixStream::connect(&self.socket).is_err() {
+            assert!(Instant::now() < deadline, "berthd did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILLs the daemon (its containers keep running) and starts it again on the same roots.
+    pub fn kill_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.socket);
+        self.child = spawn(self.dir.path(), &self.socket);
+        self.wait_ready();
+    }
+
+    /// Loads a busybox image named `name` through the docker CLI.
+    pub fn load_busybox(&self, name: &str) {
+        let archive = self.dir.join("busybox.tar");
+        docker_archive(&archive, &[busybox_image_layer()], Some(name));
+        self.docker_ok(&["load", "-i", archive.to_str().unwrap()]);
+    }
+
+    /// Runs `docker -H unix://SOCK args…` with a private client config.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        self.docker_command(args)
+            // On a 401 the CLI asks for credentials on stdin; a test has none to give.
+            .stdin(Stdio::null())
+            .output()
+            .expect("run docker")
+    }
+
+    /// The docker command, for tests that need its stdin.
+    pub fn docker_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("docker");
+        command
+            .env("DOCKER_CONFIG", self.dir.join("docker-config"))
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket.display()))
+            .args(args);
+        command
+    }
+
+    /// Runs docker and returns its stdout, failing the test if docker fails.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// One raw HTTP/1.0 request; returns the status, the headers (lower-cased) and the body.
+    pub fn http(&self, method: &str, path: &str, body: &[u8]) -> (u16, String, String) {
+        let mut stream = UnixStream::connect(&self.socket).unwrap();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.0\r\nHost: berth\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        stream.write_all(body).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        (status, head.to_lowercase(), body.to_string())
+    }
+
+    /// The ids of the containers recorded under the data root.
+    pub fn container_ids(&self) -> Vec<String> {
+        std::fs::read_dir(self.dir.join("data/containers"))
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn spawn(dir: &Path, socket: &Path) -> Child {
+    berthd(dir, socket)
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("berthd.log"))
+                .unwrap(),
+        )
+        .spawn()
+        .expect("start berthd")
+}
+
+/// Pids of processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            if String::from_utf8_lossy(&cmdline).contains(needle) {
+                pids.push(pid);
+            }
+        }
+    }
+    pids
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let ids = self.container_ids();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids.iter().map(String::as_str));
+            let _ = self.docker(&args);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Whatever the daemon could not clean (it crashed, a test killed it): the runtime
+        // removes the containers and their cgroups, then any shim left is killed.
+        let runtime_root = self.dir.join("exec/runtime");
+        for id in ids {
+            let _ = Command::new(runtime_binary())
+                .arg("--root")
+                .arg(&runtime_root)
+                .args(["delete", "--force", &id])
+                .stderr(Stdio::null())
+                .status();
+        }
+        for pid in processes_mentioning(&self.dir.path().display().to_string()) {
+            let _ = nix_kill(pid);
+        }
+    }
+}
+
+fn nix_kill(pid: i32) -> std::io::Result<()> {
+    Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .map(drop)
+}
+
+/// The berth-runtime binary next to berthd.
+pub fn runtime_binary() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_berthd"))
+        .parent()
+        .unwrap()
+        .join("berth-runtime")
+}

@@ -1,0 +1,271 @@
+//! Containers through berthd, driven by the real docker CLI: what a docker user sees from run,
+//! ps, logs, exec, inspect, stop, rm, wait, attach, top, stats and events.
+
+use std::io::Write;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+mod common;
+use common::Daemon;
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn run_prints_output_and_returns_the_exit_code() {
+    let daemon = Daemon::start();
+    daemon.load_busybox("busybox:latest");
+    let out = daemon.docker(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hello; echo oops >&2; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
+    // --rm: nothing is left.
+    assert_eq!(daemon.docker_ok(&["ps", "-aq"]), "");
+    assert!(daemon.container_ids().is_empty());
+
+    let out = daemon.docker(&["run", "--rm", "busybox", "/nope"]);
+    assert_eq!(out.status.code(), Some(127), "{}", text(&out));
+    let out = daemon.docker(&["run", "--rm", "no-such-image-here"]);
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out));
+}
+
+#[test]
+fn detached_container_logs_exec_inspect_top_stop_and_rm() {
+    let daemon = Daemon::start();
+    daemon.load_busybox("busybox:latest");
+    let id = daemon
+        .docker_ok(&[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "-e",
+            "GREETING=hi",
+            "busybox",
+            "sh",
+            "-c",
+            "trap 'exit 143' TERM; echo started; echo $GREETING >&2; while :; do sleep 0.1; done",
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64, "{id}");
+
+    let ps = daemon.docker_ok(&["ps"]);
+    let row = ps.lines().nth(1).unwrap_or_default().to_string();
+    assert!(row.starts_with(&id[..12]), "{ps}");
+    assert!(
+        row.contains("busybox") && row.contains("Up ") && row.ends_with("web"),
+        "{ps}"
+    );
+    assert_eq!(daemon.docker_ok(&["ps", "-q", "--no-trunc"]).trim(), id);
+
+    // Logs keep stdout and stderr apart.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let out = daemon.docker(&["logs", "web"]);
+        if String::from_utf8_lossy(&out.stdout) == "started\n" {
+            assert_eq!(String::from_utf8_lossy(&out.stderr), "hi\n");
+            break;
+        }
+        assert!(Instant::now() < deadline, "logs: {}", text(&out));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    assert_eq!(
+        daemon
+            .docker_ok(&["exec", "web", "cat", "/etc/hostname"])
+            .trim(),
+        &id[..12]
+    );
+    let out = daemon.docker(&["exec", "web", "sh", "-c", "exit 5"]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert_eq!(
+        daemon.docker_ok(&[
+            "exec",
+            "-e",
+            "X=1",
+            "-w",
+            "/tmp",
+            "web",
+            "sh",
+            "-c",
+            "echo $X $PWD"
+        ]),
+        "1 /tmp\n"
+    );
+
+    let state = daemon.docker_ok(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.Running}} {{.Name}} {{.Config.Image}}",
+        "web",
+    ]);
+    assert_eq!(state.trim(), "running true /web busybox");
+
+    let top = daemon.docker_ok(&["top", "web"]);
+    assert!(top.starts_with("UID") && top.contains("trap"), "{top}");
+
+    let stats = daemon.docker_ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.PIDs}}",
+        "web",
+    ]);
+    let (name, pids) = stats.trim().split_once(' ').unwrap();
+    assert_eq!(name, "web", "{stats}");
+    assert!(matches!(pids, "1" | "2"), "{stats}");
+
+    let started = Instant::now();
+    daemon.docker_ok(&["stop", "-t", "5", "web"]);
+    // The shell's trap ends it well before the timeout.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let state = daemon.docker_ok(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        "web",
+    ]);
+    assert_eq!(state.trim(), "exited 143");
+    let ps = daemon.docker_ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.starts_with("web Exited (143)"), "{ps}");
+
+    let out = daemon.docker(&["rm", "nope"]);
+    assert!(
+        text(&out).contains("No such container: nope"),
+        "{}",
+        text(&out)
+    );
+    daemon.docker_ok(&["rm", "web"]);
+    assert_eq!(daemon.docker_ok(&["ps", "-aq"]), "");
+
+    // A pid 1 without a SIGTERM handler ignores it: stop kills it after the timeout.
+    daemon.docker_ok(&[
+        "run", "-d", "--name", "stubborn", "busybox", "sleep", "1000",
+    ]);
+    let started = Instant::now();
+    daemon.docker_ok(&["stop", "-t", "1", "stubborn"]);
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    let state = daemon.docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", "stubborn"]);
+    assert_eq!(state.trim(), "137");
+}
+
+#[test]
+fn rm_refuses_a_running_container_without_force_and_names_conflict() {
+    let daemon = Daemon::start();
+    daemon.load_busybox("busybox:latest");
+    daemon.docker_ok(&["run", "-d", "--name", "one", "busybox", "sleep", "1000"]);
+    let out = daemon.docker(&["run", "-d", "--name", "one", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out).contains("is already in use"), "{}", text(&out));
+    let out = daemon.docker(&["rm", "one"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("stop the container before removing or force remove"),
+        "{}",
+        text(&out)
+    );
+    daemon.docker_ok(&["rm", "-f", "one"]);
+    assert_eq!(daemon.docker_ok(&["ps", "-aq"]), "");
+}
+
+#[test]
+fn attach_with_stdin_and_wait() {
+    let daemon = Daemon::start();
+    daemon.load_busybox("busybox:latest");
+    let mut child = daemon
+        .docker_command(&[
+            "run",
+            "-i",
+            "--rm",
+            "busybox",
+            "sh",
+            "-c",
+            "tr a-z A-Z; exit 4",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"shout\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "SHOUT\n");
+
+    // Like dockerd, waiting on a container that never ran returns at once.
+    daemon.docker_ok(&[
+        "create",
+        "--name",
+        "later",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.5; exit 9",
+    ]);
+    assert_eq!(daemon.docker_ok(&["wait", "later"]).trim(), "0");
+    daemon.docker_ok(&["start", "later"]);
+    let started = Instant::now();
+    assert_eq!(daemon.docker_ok(&["wait", "later"]).trim(), "9");
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+    // start -a attaches before starting: nothing printed is lost.
+    let out = daemon.docker(&["start", "-a", "later"]);
+    assert_eq!(out.status.code(), Some(9), "{}", text(&out));
+}
+
+#[test]
+fn events_report_the_life_of_a_container() {
+    let daemon = Daemon::start();
+    daemon.load_busybox("busybox:latest");
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    daemon.docker_ok(&["run", "--rm", "--name", "brief", "busybox", "true"]);
+    let until = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1)
+    .to_string();
+    let events = daemon.docker_ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "container=brief",
+        "--format",
+        "{{.Action}}",
+    ]);
+    let actions: Vec<&str> = events.lines().collect();
+    for wanted in ["create", "start", "die", "destroy"] {
+        assert!(actions.contains(&wanted), "{actions:?}");
+    }
+}

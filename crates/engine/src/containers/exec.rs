@@ -1,0 +1,326 @@
+//! `docker exec`: processes started in a running container through the runtime binary
+//! (`berth-runtime exec --process FILE`), their streams relayed over the client's hijacked
+//! connection, their exit codes kept for `GET /exec/{id}/json`.
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use berth_api::exec::{ExecConfig, ExecInspect, ProcessConfig};
+use oci_spec::runtime::{Process, Spec};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::process::Command;
+
+use super::{io, names, ContainerService};
+use crate::error::{Error, Result};
+
+/// Exec instances by id.
+#[derive(Default)]
+pub struct Execs(HashMap<String, Arc<ExecInstance>>);
+
+/// One exec instance.
+pub struct ExecInstance {
+    id: String,
+    container: String,
+    config: ExecConfig,
+    state: Mutex<ExecState>,
+}
+
+#[derive(Default, Clone)]
+struct ExecState {
+    started: bool,
+    running: bool,
+    pid: u32,
+    exit_code: Option<i64>,
+}
+
+/// How `exec_start` is asked to run: detached, or attached to the client's connection.
+pub enum ExecStart<S> {
+    Detached,
+    Attached(S),
+}
+
+impl ContainerService {
+    fn execs(&self) -> std::sync::MutexGuard<'_, Execs> {
+        self.inner.execs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The exec instances of container `id`, for inspect.
+    pub(super) fn exec_ids(&self, id: &str) -> Vec<String> {
+        self.execs()
+            .0
+            .values()
+            .filter(|e| e.container == id)
+            .map(|e| e.id.clone())
+            .collect()
+    }
+
+    /// `POST /containers/{id}/exec`: a new exec instance; the container must run.
+    pub fn exec_create(&self, key: &str, config: ExecConfig) -> Result<String> {
+        let entry = self.find(key)?;
+        if entry.record().state.status != super::record::Status::Running {
+            return Err(Error::Conflict(format!(
+                "Container {} is not running",
+                entry.id
+            )));
+        }
+        if config.cmd.is_empty() {
+            return Err(Error::InvalidParameter {
+                what: "exec config".into(),
+                reason: "no exec command specified".into(),
+            });
+        }
+        let id = names::new_id();
+        let instance = Arc::new(ExecInstance {
+            id: id.clone(),
+            container: entry.id.clone(),
+            config,
+            state: Mutex::new(ExecState::default()),
+        });
+        self.execs().0.insert(id.clone(), instance);
+        self.publish_with("exec_create", &entry.id, &[("execID", id.clone())]);
+        Ok(id)
+    }
+
+    fn exec(&self, id: &str) -> Result<Arc<ExecInstance>> {
+        self.execs()
+            .0
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::NoSuchExec(id.to_string()))
+    }
+
+    /// `GET /exec/{id}/json`.
+    pub fn exec_inspect(&self, id: &str) -> Result<ExecInspect> {
+        let exec = self.exec(id)?;
+        let state = exec.state.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let config = &exec.config;
+        Ok(ExecInspect {
+            id: exec.id.clone(),
+            running: state.running,
+            exit_code: state.exit_code,
+            process_config: ProcessConfig {
+                privileged: config.privileged,
+                user: config.user.clone(),
+                tty: config.tty,
+                entrypoint: config.cmd.first().cloned().unwrap_or_default(),
+                arguments: config.cmd.iter().skip(1).cloned().collect(),
+            },
+            open_stdin: config.attach_stdin,
+            open_stderr: config.attach_stderr,
+            open_stdout: config.attach_stdout,
+            can_remove: false,
+            container_id: exec.container.clone(),
+            detach_keys: config.detach_keys.clone(),
+            pid: state.pid.into(),
+        })
+    }
+
+    /// Whether exec `id` runs with a terminal.
+    pub fn exec_tty(&self, id: &str) -> Result<bool> {
+        Ok(self.exec(id)?.config.tty)
+    }
+
+    /// Checks exec `id` can start (exists, not started before); call before hijacking.
+    pub fn exec_check(&self, id: &str) -> Result<()> {
+        let exec = self.exec(id)?;
+        if exec.state.lock().unwrap_or_else(|p| p.into_inner()).started {
+            return Err(Error::Conflict(format!(
+                "Exec {id} has already been started"
+            )));
+        }
+        Ok(())
+    }
+
+    /// `POST /exec/{id}/start`: runs the process; attached, relays its streams over `conn`
+    /// (Docker's multiplexed framing unless it has a terminal) until it exits.
+    pub async fn exec_start<S>(&self, id: &str, how: ExecStart<S>) -> Result<()>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let exec = self.exec(id)?;
+        {
+            let mut state = exec.state.lock().unwrap_or_else(|p| p.into_inner());
+            if state.started {
+                return Err(Error::Conflict(format!(
+                    "Exec {id} has already been started"
+                )));
+            }
+            state.started = true;
+            state.running = true;
+        }
+        let entry = self.find(&exec.container)?;
+        let run_dir = self.run_dir(&entry.id);
+        let rootfs = entry.record().rootfs.clone();
+        let process_file = run_dir.join(format!("exec-{id}.json"));
+        let config = exec.config.clone();
+        let file = process_file.clone();
+        super::blocking("exec", move || {
+            write_process(&run_dir.join("config.json"), &rootfs, &config, &file)
+        })
+        .await??;
+        let attached = matches!(how, ExecStart::Attached(_));
+        let mut child = Command::new(&self.inner.paths.runtime)
+            .arg("--root")
+            .arg(&self.inner.paths.runtime_root)
+            .arg("exec")
+            .arg("--process")
+            .arg(&process_file)
+            .arg(&entry.id)
+            .stdin(if attached && exec.config.attach_stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(if attached {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stderr(if attached {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .kill_on_drop(false)
+            .spawn()
+            .map_err(|e| io(format!("run {}", self.inner.paths.runtime.display()), e))?;
+        exec.state.lock().unwrap_or_else(|p| p.into_inner()).pid = child.id().unwrap_or(0);
+        let (stdin, stdout, stderr) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        self.publish_with("exec_start", &entry.id, &[("execID", id.to_string())]);
+        let service = self.clone();
+        let exec_done = exec.clone();
+        let finish = async move {
+            let status = child.wait().await;
+            let _ = tokio::fs::remove_file(&process_file).await;
+            let code = status.ok().and_then(|s| s.code()).unwrap_or(126) as i64;
+            let mut state = exec_done.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.running = false;
+            state.exit_code = Some(code);
+            drop(state);
+            service.publish_with(
+                "exec_die",
+                &exec_done.container,
+                &[
+                    ("execID", exec_done.id.clone()),
+                    ("exitCode", code.to_string()),
+                ],
+            );
+        };
+        match how {
+            ExecStart::Detached => {
+                tokio::spawn(finish);
+            }
+            ExecStart::Attached(conn) => {
+                let tty = exec.config.tty;
+                let (reader, writer) = tokio::io::split(conn);
+                let writer = relay(reader, writer, stdin, stdout, stderr, tty).await;
+                // The client asks for the exit code when its stream ends: record it first.
+                finish.await;
+                let _ = writer.lock().await.shutdown().await;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes the process document for an exec: the container's own process (its capabilities,
+/// rlimits, seccomp stay) with the exec's command, environment, user and directory.
+pub(super) fn write_process(
+    bundle_config: &std::path::Path,
+    rootfs: &std::path::Path,
+    config: &ExecConfig,
+    out: &std::path::Path,
+) -> Result<()> {
+    let data = std::fs::read(bundle_config)
+        .map_err(|e| io(format!("read {}", bundle_config.display()), e))?;
+    let spec: Spec = serde_json::from_slice(&data).map_err(|e| Error::InvalidParameter {
+        what: "bundle".into(),
+        reason: e.to_string(),
+    })?;
+    let mut process: Process = spec.process().clone().unwrap_or_default();
+    process.set_args(Some(config.cmd.clone()));
+    let mut env = process.env().clone().unwrap_or_default();
+    for var in &config.env {
+        let key = var.split_once('=').map_or(var.as_str(), |(k, _)| k);
+        env.retain(|old| old.split_once('=').map_or(old.as_str(), |(k, _)| k) != key);
+        env.push(var.clone());
+    }
+    process.set_env(Some(env));
+    if !config.working_dir.is_empty() {
+        process.set_cwd(config.working_dir.clone().into());
+    }
+    if !config.user.is_empty() {
+        let user = crate::spec::resolve_user(rootfs, &config.user, &[])?;
+        process.set_user(user.to_oci());
+    }
+    process.set_terminal(Some(config.tty));
+    let data = serde_json::to_vec(&process).expect("processes serialise");
+    crate::durable::write(out, &data).map_err(|e| io(format!("write {}", out.display()), e))
+}
+
+/// Docker's multiplexed frame header for `stream` (1 stdout, 2 stderr) and `len` bytes.
+pub fn frame_header(stream: u8, len: usize) -> [u8; 8] {
+    let len = (len as u32).to_be_bytes();
+    [stream, 0, 0, 0, len[0], len[1], len[2], len[3]]
+}
+
+/// Relays a process's pipes and a client connection until the output ends; returns the
+/// client's writing half, still open.
+async fn relay<R, W>(
+    mut reader: R,
+    writer: W,
+    stdin: Option<tokio::process::ChildStdin>,
+    stdout: Option<tokio::process::ChildStdout>,
+    stderr: Option<tokio::process::ChildStderr>,
+    tty: bool,
+) -> Arc<tokio::sync::Mutex<W>>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let input = tokio::spawn(async move {
+        if let Some(mut stdin) = stdin {
+            let _ = tokio::io::copy(&mut reader, &mut stdin).await;
+            let _ = stdin.shutdown().await;
+        }
+    });
+    let writer = Arc::new(tokio::sync::Mutex::new(writer));
+    let pump = |source: Option<Box<dyn AsyncRead + Unpin + Send>>, stream: u8| {
+        let writer = writer.clone();
+        async move {
+            let Some(mut source) = source else { return };
+            let mut buf = vec![0u8; 32 * 1024];
+            loop {
+                let n = match source.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                };
+                let mut out = writer.lock().await;
+                let sent = if tty {
+                    out.write_all(&buf[..n]).await
+                } else {
+                    match out.write_all(&frame_header(stream, n)).await {
+                        Ok(()) => out.write_all(&buf[..n]).await,
+                        Err(e) => Err(e),
+                    }
+                };
+                if sent.is_err() || out.flush().await.is_err() {
+                    return;
+                }
+            }
+        }
+    };
+    let out = pump(
+        stdout.map(|s| Box::new(s) as Box<dyn AsyncRead + Unpin + Send>),
+        1,
+    );
+    let err = pump(
+        stderr.map(|s| Box::new(s) as Box<dyn AsyncRead + Unpin + Send>),
+        2,
+    );
+    tokio::join!(out, err);
+    input.abort();
+    writer
+}

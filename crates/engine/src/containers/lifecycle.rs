@@ -1,0 +1,523 @@
+//! Starting, stopping and waiting: each start spawns a shim that creates the container and
+//! starts it once pending attach requests are connected; a monitor task waits for the exit,
+//! records it, and applies the restart policy or `--rm`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_shim::{Client, ExitStatus, SpawnOptions};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use super::record::Status;
+use super::table::Entry;
+use super::{blocking, io, spec_input, ContainerService};
+use crate::error::{Error, Result};
+
+/// What `POST /containers/{id}/wait?condition=` waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WaitCondition {
+    /// Returns at once if the container is not running, else at its exit.
+    #[default]
+    NotRunning,
+    /// Waits for the next exit, even of a container not yet started.
+    NextExit,
+    /// Waits until the container is removed.
+    Removed,
+}
+
+impl std::str::FromStr for WaitCondition {
+    type Err = Error;
+    fn from_str(text: &str) -> Result<Self> {
+        match text {
+            "" | "not-running" => Ok(WaitCondition::NotRunning),
+            "next-exit" => Ok(WaitCondition::NextExit),
+            "removed" => Ok(WaitCondition::Removed),
+            other => Err(Error::InvalidParameter {
+                what: "condition".into(),
+                reason: format!("{other:?} is not one of not-running, next-exit, removed"),
+            }),
+        }
+    }
+}
+
+/// Docker's stop timeout when neither the request nor the container sets one.
+const DEFAULT_STOP_TIMEOUT: i64 = 10;
+
+impl ContainerService {
+    /// `POST /containers/{id}/start`.
+    pub async fn start(&self, key: &str) -> Result<()> {
+        let entry = self.find(key)?;
+        let _op = entry.op.lock().await;
+        match entry.record().state.status {
+            Status::Running | Status::Paused => {
+                return Err(Error::NotModified(entry.id.clone(), "started"))
+            }
+            Status::Removing | Status::Dead => {
+                return Err(Error::Conflict(format!(
+                    "container {} is marked for removal and cannot be started",
+                    entry.id
+                )))
+            }
+            _ => {}
+        }
+        self.start_locked(&entry).await
+    }
+
+    /// Starts `entry` (its op lock held by the caller).
+    pub(super) async fn start_locked(&self, entry: &Arc<Entry>) -> Result<()> {
+        let id = entry.id.clone();
+        let rootfs = self.inner.images.mount_rootfs(id.clone()).await?;
+        let record = entry.snapshot();
+        let paths = self.inner.paths.clone();
+        let run_dir = self.run_dir(&id);
+        let socket = self.shim_socket(&id);
+        if let Some(parent) = socket.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| io(format!("create {}", parent.display()), e))?;
+        }
+        let pending: Vec<_> = std::mem::take(
+            &mut *entry
+                .pending_attach
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        let started = blocking(
+            &format!("start {id}"),
+            move || -> Result<berth_shim::Spawned> {
+                std::fs::create_dir_all(&run_dir)
+                    .map_err(|e| io(format!("create {}", run_dir.display()), e))?;
+                let _ = std::fs::remove_file(run_dir.join("exit.json"));
+                let _ = std::fs::remove_file(&socket);
+                let input = spec_input::for_record(&record, &rootfs)?;
+                let spec = crate::spec::build(&input)?;
+                let bundle = run_dir.join("config.json");
+                let data = serde_json::to_vec(&spec).expect("specs serialise");
+                crate::durable::write(&bundle, &data)
+                    .map_err(|e| io(format!("write {}", bundle.display()), e))?;
+                let config = &record.config;
+                let spawned = berth_shim::spawn(&SpawnOptions {
+                    shim: paths.shim.clone(),
+                    id: record.id.clone(),
+                    bundle: run_dir.clone(),
+                    runtime_root: paths.runtime_root.clone(),
+                    socket: socket.clone(),
+                    exit_file: run_dir.join("exit.json"),
+                    log: record.log.path.clone(),
+                    log_max_size: record.log.max_size,
+                    log_max_files: record.log.max_files,
+                    tty: config.tty,
+                    stdin: config.open_stdin,
+                    stdin_once: config.stdin_once,
+                    size: console_size(&record.host_config.console_size),
+                })
+                .map_err(start_error)?;
+                let client = Client::new(&socket);
+                for (streams, reply) in pending {
+                    let _ = reply.send(
+                        client
+                            .attach(streams.stdin, streams.stdout, streams.stderr)
+                            .map_err(|e| Error::Shim(e.to_string())),
+                    );
+                }
+                if let Err(e) = client.start() {
+                    let _ = client.kill(9, true);
+                    return Err(start_error(e));
+                }
+                Ok(spawned)
+            },
+        )
+        .await?;
+        let spawned = match started {
+            Ok(spawned) => spawned,
+            Err(e) => {
+                let _ = self.inner.images.unmount_rootfs(id.clone()).await;
+                let code = match &e {
+                    Error::Start { code, .. } => *code,
+                    _ => 125,
+                };
+                let auto_remove = {
+                    let mut record = entry.record();
+                    record.state.error = e.to_string();
+                    record.state.exit_code = code.into();
+                    let _ = record.save(&self.data_dir(&id));
+                    record.host_config.auto_remove
+                };
+                // As dockerd: `run --rm` waits for the removal even when the start failed.
+                if auto_remove {
+                    entry.notify(|g| g.exit_code = code.into());
+                    let _ = self.remove_stopped(entry).await;
+                }
+                return Err(e);
+            }
+        };
+        {
+            let mut record = entry.record();
+            let state = &mut record.state;
+            state.status = Status::Running;
+            state.pid = spawned.pid;
+            state.shim_pid = spawned.shim.id();
+            state.exit_code = 0;
+            state.error.clear();
+            state.oom_killed = false;
+            state.stopped_by_user = false;
+            state.started_at = berth_shim::time::format(std::time::SystemTime::now());
+            state.finished_at = super::record::ZERO_TIME.into();
+            record.save(&self.data_dir(&id))?;
+        }
+        entry.notify(|g| {
+            g.live = true;
+            g.starts += 1;
+        });
+        self.publish("start", &id);
+        self.monitor(entry.clone(), Some(spawned.shim));
+        self.start_healthcheck(entry);
+        Ok(())
+    }
+
+    /// Waits for the container's exit in the background, then records it.
+    pub(super) fn monitor(&self, entry: Arc<Entry>, shim: Option<std::process::Child>) {
+        let service = self.clone();
+        tokio::spawn(async move {
+            let socket = service.shim_socket(&entry.id);
+            let exit_file = service.run_dir(&entry.id).join("exit.json");
+            let status = match shim_wait(&socket).await {
+                Ok(status) => status,
+                // The shim is gone: its exit file says how the container ended, if it could.
+                Err(_) => berth_shim::read_exit_file(&exit_file)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| ExitStatus {
+                        exit_code: 255,
+                        finished_at: berth_shim::time::format(std::time::SystemTime::now()),
+                        oom_killed: false,
+                    }),
+            };
+            if let Some(mut shim) = shim {
+                let _ = blocking("reap the shim", move || shim.wait()).await;
+            }
+            service.exited(&entry, status).await;
+        });
+    }
+
+    /// Records an exit, then removes (`--rm`) or restarts the container as its policy says.
+    pub(super) async fn exited(&self, entry: &Arc<Entry>, status: ExitStatus) {
+        let id = entry.id.clone();
+        let _ = self.inner.images.unmount_rootfs(id.clone()).await;
+        let _ = std::fs::remove_file(self.run_dir(&id).join("exit.json"));
+        let (auto_remove, restart) = {
+            let mut record = entry.record();
+            let state = &mut record.state;
+            state.status = Status::Exited;
+            state.pid = 0;
+            state.shim_pid = 0;
+            state.exit_code = status.exit_code.into();
+            state.oom_killed = status.oom_killed;
+            state.finished_at = status.finished_at.clone();
+            if let Some(health) = &mut state.health {
+                health.status = "unhealthy".into();
+            }
+            let _ = record.save(&self.data_dir(&id));
+            let restart = super::restart::should_restart(&record);
+            (record.host_config.auto_remove, restart)
+        };
+        entry.notify(|g| {
+            g.live = false;
+            g.exits += 1;
+            g.exit_code = status.exit_code.into();
+        });
+        self.publish_with("die", &id, &[("exitCode", status.exit_code.to_string())]);
+        if auto_remove {
+            let _op = entry.op.lock().await;
+            let _ = self.remove_stopped(entry).await;
+        } else if let Some(delay) = restart {
+            self.schedule_restart(entry.clone(), delay);
+        }
+    }
+
+    /// `POST /containers/{id}/stop?signal=&t=`.
+    pub async fn stop(
+        &self,
+        key: &str,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> Result<()> {
+        let entry = self.find(key)?;
+        let _op = entry.op.lock().await;
+        if !entry.record().state.status.is_live() {
+            let restarting = entry.record().state.status == Status::Restarting;
+            entry.record().state.stopped_by_user = true;
+            if restarting {
+                let mut record = entry.record();
+                record.state.status = Status::Exited;
+                let _ = record.save(&self.data_dir(&entry.id));
+                return Ok(());
+            }
+            return Err(Error::NotModified(entry.id.clone(), "stopped"));
+        }
+        self.stop_locked(&entry, signal, timeout).await
+    }
+
+    pub(super) async fn stop_locked(
+        &self,
+        entry: &Arc<Entry>,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> Result<()> {
+        let (config_signal, config_timeout) = {
+            let mut record = entry.record();
+            record.state.stopped_by_user = true;
+            let _ = record.save(&self.data_dir(&entry.id));
+            (
+                record.config.stop_signal.clone(),
+                record.config.stop_timeout,
+            )
+        };
+        let signal = signal
+            .filter(|s| !s.is_empty())
+            .unwrap_or(if config_signal.is_empty() {
+                "SIGTERM".into()
+            } else {
+                config_signal
+            });
+        let signal = parse_signal(&signal)?;
+        let timeout = timeout.or(config_timeout).unwrap_or(DEFAULT_STOP_TIMEOUT);
+        let mut changes = entry.changes.subscribe();
+        let exits = changes.borrow().exits;
+        self.signal(entry, signal).await?;
+        if entry.record().state.status == Status::Paused {
+            let _ = self.set_paused(entry, false).await;
+        }
+        let exited = async {
+            let _ = changes.wait_for(|g| g.exits != exits).await;
+        };
+        let in_time = if timeout < 0 {
+            exited.await;
+            true
+        } else {
+            tokio::time::timeout(Duration::from_secs(timeout as u64), exited)
+                .await
+                .is_ok()
+        };
+        if !in_time {
+            self.kill_and_wait(entry).await?;
+        }
+        self.publish("stop", &entry.id);
+        Ok(())
+    }
+
+    /// SIGKILL, then wait for the exit to be recorded.
+    pub(super) async fn kill_and_wait(&self, entry: &Arc<Entry>) -> Result<()> {
+        let mut changes = entry.changes.subscribe();
+        let exits = changes.borrow().exits;
+        if !changes.borrow().live {
+            return Ok(());
+        }
+        entry.record().state.stopped_by_user = true;
+        self.signal(entry, 9).await?;
+        if entry.record().state.status == Status::Paused {
+            let _ = self.set_paused(entry, false).await;
+        }
+        let _ = changes.wait_for(|g| g.exits != exits).await;
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/kill?signal=`.
+    pub async fn kill(&self, key: &str, signal: Option<String>) -> Result<()> {
+        let entry = self.find(key)?;
+        let signal = parse_signal(
+            signal
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .unwrap_or("SIGKILL"),
+        )?;
+        if !entry.record().state.status.is_live() {
+            return Err(Error::Conflict(format!(
+                "Container {} is not running",
+                entry.id
+            )));
+        }
+        if signal == 9 {
+            let mut record = entry.record();
+            record.state.stopped_by_user = true;
+            let _ = record.save(&self.data_dir(&entry.id));
+        }
+        self.signal(&entry, signal).await?;
+        self.publish_with("kill", &entry.id, &[("signal", signal.to_string())]);
+        Ok(())
+    }
+
+    async fn signal(&self, entry: &Arc<Entry>, signal: i32) -> Result<()> {
+        let client = Client::new(&self.shim_socket(&entry.id));
+        blocking("kill", move || client.kill(signal, false))
+            .await?
+            .map_err(|e| Error::Shim(e.to_string()))
+    }
+
+    /// `POST /containers/{id}/restart?t=&signal=`.
+    pub async fn restart(
+        &self,
+        key: &str,
+        signal: Option<String>,
+        timeout: Option<i64>,
+    ) -> Result<()> {
+        let entry = self.find(key)?;
+        let _op = entry.op.lock().await;
+        if entry.record().state.status.is_live() {
+            self.stop_locked(&entry, signal, timeout).await?;
+        }
+        self.start_locked(&entry).await?;
+        self.publish("restart", &entry.id);
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/pause` and `/unpause`.
+    pub async fn pause(&self, key: &str, paused: bool) -> Result<()> {
+        let entry = self.find(key)?;
+        let _op = entry.op.lock().await;
+        let status = entry.record().state.status;
+        match (status, paused) {
+            (Status::Running, true) | (Status::Paused, false) => {}
+            (Status::Paused, true) => {
+                return Err(Error::Conflict(format!(
+                    "Container {} is already paused",
+                    entry.id
+                )))
+            }
+            (Status::Running, false) => {
+                return Err(Error::Conflict(format!(
+                    "Container {} is not paused",
+                    entry.id
+                )))
+            }
+            _ => {
+                return Err(Error::Conflict(format!(
+                    "Container {} is not running",
+                    entry.id
+                )))
+            }
+        }
+        self.set_paused(&entry, paused).await?;
+        {
+            let mut record = entry.record();
+            record.state.status = if paused {
+                Status::Paused
+            } else {
+                Status::Running
+            };
+            record.save(&self.data_dir(&entry.id))?;
+        }
+        self.publish(if paused { "pause" } else { "unpause" }, &entry.id);
+        Ok(())
+    }
+
+    async fn set_paused(&self, entry: &Arc<Entry>, paused: bool) -> Result<()> {
+        let root = self.inner.paths.runtime_root.clone();
+        let id = entry.id.clone();
+        blocking("pause", move || {
+            let root = berth_runtime::StateRoot::open(&root)?;
+            berth_runtime::ops::set_paused(&root, &id, paused)
+        })
+        .await?
+        .map_err(Error::from)
+    }
+
+    /// `POST /containers/{id}/wait?condition=`: checks the container exists now and returns
+    /// what resolves to its exit code when the condition is met (the API sends its headers in
+    /// between, as the docker CLI expects).
+    pub fn wait(
+        &self,
+        key: &str,
+        condition: WaitCondition,
+    ) -> Result<impl std::future::Future<Output = i64> + Send + 'static> {
+        let entry = self.find(key)?;
+        let mut changes = entry.changes.subscribe();
+        let now = *changes.borrow();
+        let last_code = entry.record().state.exit_code;
+        Ok(async move {
+            let done = match condition {
+                WaitCondition::NotRunning if !now.live => return last_code,
+                WaitCondition::NotRunning | WaitCondition::NextExit => {
+                    changes
+                        .wait_for(|g| g.exits != now.exits || g.removed)
+                        .await
+                }
+                WaitCondition::Removed => changes.wait_for(|g| g.removed).await,
+            };
+            let code = done.map(|g| g.exit_code).ok();
+            // Without a value the container's entry is gone (removed): its last known code.
+            code.unwrap_or_else(|| changes.borrow().exit_code)
+        })
+    }
+
+    /// `POST /containers/{id}/resize?h=&w=`.
+    pub async fn resize(&self, key: &str, height: u16, width: u16) -> Result<()> {
+        let entry = self.find(key)?;
+        if !entry.record().state.status.is_live() {
+            return Err(Error::Conflict(format!(
+                "Container {} is not running",
+                entry.id
+            )));
+        }
+        let client = Client::new(&self.shim_socket(&entry.id));
+        blocking("resize", move || client.resize(height, width))
+            .await?
+            .map_err(|e| Error::Shim(e.to_string()))
+    }
+}
+
+/// Asks the shim on `socket` to answer when the container exits.
+pub(super) async fn shim_wait(socket: &std::path::Path) -> std::io::Result<ExitStatus> {
+    let mut stream = tokio::net::UnixStream::connect(socket).await?;
+    stream.write_all(b"{\"op\":\"wait\"}\n").await?;
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).await?;
+    serde_json::from_str(&line).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("shim {}: {e}: {line:?}", socket.display()),
+        )
+    })
+}
+
+fn console_size(size: &[u32; 2]) -> Option<(u16, u16)> {
+    match size {
+        [0, 0] => None,
+        [h, w] => Some((
+            (*h).min(u16::MAX as u32) as u16,
+            (*w).min(u16::MAX as u32) as u16,
+        )),
+    }
+}
+
+/// A start failure as docker reports it; the CLI turns "not found" into 127 and "permission
+/// denied" into 126, so the code follows the same words.
+fn start_error(error: berth_shim::Error) -> Error {
+    // The words docker's tools look for, as Go prints them.
+    let message = format!("failed to create task for container: {error}")
+        .replace(
+            "No such file or directory (os error 2)",
+            "no such file or directory",
+        )
+        .replace("Permission denied (os error 13)", "permission denied")
+        .replace("Is a directory (os error 21)", "is a directory");
+    let code = if message.contains("executable file not found")
+        || message.contains("no such file or directory")
+    {
+        127
+    } else if message.contains("permission denied") || message.contains("is a directory") {
+        126
+    } else {
+        125
+    };
+    Error::Start { message, code }
+}
+
+/// `SIGTERM`, `TERM`, `15` → 15.
+pub(super) fn parse_signal(text: &str) -> Result<i32> {
+    berth_runtime::ops::parse_signal(text)
+        .map(|s| s as i32)
+        .map_err(|_| Error::InvalidParameter {
+            what: "signal".into(),
+            reason: format!("invalid signal: {text}"),
+        })
+}
