@@ -269,3 +269,32 @@ fn events_report_the_life_of_a_container() {
         assert!(actions.contains(&wanted), "{actions:?}");
     }
 }
+
+#[test]
+fn init_reaps_and_forwards_signals() {
+    let daemon = Daemon::start();
+    daemon.load_busybox("busybox:latest");
+    let out = daemon.docker_ok(&[
+        "run",
+        "--rm",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "tr '\\0' ' ' < /proc/1/cmdline",
+    ]);
+    assert!(out.starts_with("/sbin/docker-init -- sh -c"), "{out}");
+    // sleep as pid 1 would ignore SIGTERM; under the init it dies of it at once.
+    daemon.docker_ok(&[
+        "run", "-d", "--init", "--name", "sleepy", "busybox", "sleep", "1000",
+    ]);
+    let started = Instant::now();
+    daemon.docker_ok(&["stop", "-t", "5", "sleepy"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let code = daemon.docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", "sleepy"]);
+    assert_eq!(code.trim(), "143");
+}
