@@ -44,7 +44,8 @@ if [ "${1:-}" != --inside ]; then
 fi
 ip link set lo up
 
-work=$(mktemp -d /var/tmp/berth-container-bench.XXXXXX)
+# Short: the shims' sockets live under it and a socket path must fit in 108 bytes.
+work=$(mktemp -d /tmp/bcb.XXXXXX)
 pids=()
 berthd_pid=
 cleanup() {

@@ -139,6 +139,12 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, mode: StartMode) -> Result
         .map(console::connect_socket)
         .transpose()?;
     let seccomp_agent = seccomp_agent(&spec)?;
+    let seccomp_filter = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .map(|filter| seccomp::prepare(filter, &root.seccomp_cache()))
+        .transpose()?;
     let start = match mode {
         StartMode::Create => StartSignal::Fifo(make_exec_fifo(&dir)?),
         StartMode::Run { .. } => StartSignal::Channel,
@@ -181,6 +187,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, mode: StartMode) -> Result
                 no_pivot: opts.no_pivot,
                 has_early_hooks,
                 seccomp_agent,
+                seccomp_filter,
             })
         }
         berth_sys::ForkResult::Parent { pid } => Pid::from_raw(pid),

@@ -13,7 +13,7 @@ use crate::error::{Context, Error, Result};
 use crate::state::{StateRoot, Status};
 use crate::sync::{self, Message};
 use crate::verified_exec::RuntimeBinary;
-use crate::{console, fsutil, namespaces, process, run, spec};
+use crate::{console, fsutil, namespaces, process, run, seccomp, spec};
 
 /// What `exec` was asked to run, from `--process` or from flags.
 #[derive(Debug, Clone, Default)]
@@ -179,6 +179,11 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOptions) -> Result<i32> {
         .linux()
         .as_ref()
         .and_then(|l| l.seccomp().clone());
+    let notify = seccomp.as_ref().is_some_and(seccomp::uses_notify);
+    let seccomp_filter = seccomp
+        .as_ref()
+        .map(|filter| seccomp::prepare(filter, &root.seccomp_cache()))
+        .transpose()?;
     let foreground_tty = terminal && console_socket.is_none();
     nix::sys::prctl::set_dumpable(false).context(|| "make the runtime non-dumpable")?;
     let runtime_binary = RuntimeBinary::identify()?;
@@ -211,7 +216,7 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOptions) -> Result<i32> {
                 process::set_scheduling(&process)?;
                 let (program, env) =
                     process::prepare_program(&process, &runtime_binary, opts.preserve_fds)?;
-                process::drop_privileges(&process, seccomp.as_ref())?;
+                process::drop_privileges(&process, seccomp_filter.as_ref(), notify)?;
                 let umask = process.user().umask().unwrap_or(0o022);
                 nix::sys::stat::umask(Mode::from_bits_truncate(umask));
                 Err(program.exec(&env))

@@ -43,6 +43,8 @@ pub struct InitArgs<'a> {
     pub has_early_hooks: bool,
     /// Connected to the seccomp agent's `listenerPath` when the filter uses SCMP_ACT_NOTIFY.
     pub seccomp_agent: Option<UnixStream>,
+    /// The seccomp filter, compiled by the runtime before the clone.
+    pub seccomp_filter: Option<crate::seccomp::Prepared>,
 }
 
 /// Runs the init; never returns. On failure the error goes to the runtime (and stderr).
@@ -200,7 +202,8 @@ fn setup_and_exec(args: &InitArgs<'_>) -> Result<Never> {
     // and checking the program, and marking the runtime's descriptors close-on-exec.
     let (program, env) = process::prepare_program(process, &runtime_binary, args.preserve_fds)?;
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    let listener = process::drop_privileges(process, seccomp)?;
+    let notify = seccomp.is_some_and(crate::seccomp::uses_notify);
+    let listener = process::drop_privileges(process, args.seccomp_filter.as_ref(), notify)?;
     if let (Some(listener), Some(seccomp)) = (listener, seccomp) {
         let agent = args.seccomp_agent.as_ref().ok_or_else(|| {
             Error::Seccomp("SCMP_ACT_NOTIFY is used but listenerPath is not set".into())

@@ -168,18 +168,17 @@ pub fn set_security_labels(process: &Process) -> Result<()> {
 /// notify listener when the filter has one.
 pub fn drop_privileges(
     process: &Process,
-    seccomp_filter: Option<&oci_spec::runtime::LinuxSeccomp>,
+    filter: Option<&seccomp::Prepared>,
+    notify: bool,
 ) -> Result<Option<std::os::fd::OwnedFd>> {
     let no_new_privs = process.no_new_privileges() == Some(true);
-    let filter = seccomp_filter.map(seccomp::build).transpose()?;
-    let notify = seccomp_filter.is_some_and(seccomp::uses_notify);
     let mut listener = None;
     if no_new_privs {
         nix::sys::prctl::set_no_new_privs().context(|| "set no_new_privs")?;
     }
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it before dropping.
-    if let (Some(filter), false) = (&filter, no_new_privs) {
-        listener = seccomp::load(filter, notify)?;
+    if let (Some(filter), false) = (filter, no_new_privs) {
+        listener = seccomp::load_prepared(filter, notify)?;
     }
     if let Some(caps) = process.capabilities() {
         capabilities::drop_bounding(caps)?;
@@ -208,8 +207,8 @@ pub fn drop_privileges(
         Some(caps) => capabilities::apply_sets(caps)?,
         None => capabilities::apply_sets(&empty_capabilities())?,
     }
-    if let (Some(filter), true) = (&filter, no_new_privs) {
-        listener = seccomp::load(filter, notify)?;
+    if let (Some(filter), true) = (filter, no_new_privs) {
+        listener = seccomp::load_prepared(filter, notify)?;
     }
     Ok(listener)
 }

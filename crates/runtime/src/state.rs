@@ -109,6 +109,12 @@ impl StateRoot {
         })
     }
 
+    /// Where compiled seccomp programs are kept (see [`crate::seccomp::prepare`]). Its name
+    /// starts with a dot, which no container id may.
+    pub fn seccomp_cache(&self) -> PathBuf {
+        self.root.join(".seccomp")
+    }
+
     /// The directory of one container.
     pub fn dir(&self, id: &str) -> PathBuf {
         self.root.join(id)

@@ -8,6 +8,7 @@ mod bpf;
 mod mount;
 mod process;
 mod sched;
+mod seccomp;
 mod socket;
 mod tty;
 mod xattr;
@@ -18,6 +19,7 @@ pub use process::{
     close_fds_on_exec_from, default_sigpipe, duplicate_raw_fd, fork_into, setdomainname, ForkResult,
 };
 pub use sched::{ioprio_set, sched_setattr, SchedAttr};
+pub use seccomp::load_seccomp_program;
 pub use socket::recv_with_fd;
 pub use tty::{set_controlling_terminal, set_window_size, window_size};
 pub use xattr::fsetxattr;
