@@ -174,7 +174,7 @@ pub fn prepare(seccomp: &LinuxSeccomp, cache: &Path) -> Result<Prepared> {
     }
     let path = cache.join(format!("{}.bpf", cache_key(seccomp)?));
     if let Ok(program) = std::fs::read(&path) {
-        if !program.is_empty() && program.len() % 8 == 0 {
+        if !program.is_empty() && program.len().is_multiple_of(8) {
             return Ok(Prepared::Program(program));
         }
     }
@@ -195,7 +195,7 @@ fn export(context: &ScmpFilterContext, cache: &Path, path: &Path) -> Option<Vec<
         let file = std::fs::File::create(&tmp).ok()?;
         context.export_bpf(&file).ok()?;
         let program = std::fs::read(&tmp).ok()?;
-        (!program.is_empty() && program.len() % 8 == 0).then_some(())?;
+        (!program.is_empty() && program.len().is_multiple_of(8)).then_some(())?;
         std::fs::rename(&tmp, path).ok()?;
         Some(program)
     })();

@@ -15,7 +15,10 @@ const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
 /// as a seccomp filter of the calling thread, with no flags. The caller must have set
 /// no_new_privs or hold CAP_SYS_ADMIN, as for any filter.
 pub fn load_seccomp_program(program: &[u8]) -> io::Result<()> {
-    if program.is_empty() || program.len() % 8 != 0 || program.len() / 8 > u16::MAX as usize {
+    if program.is_empty()
+        || !program.len().is_multiple_of(8)
+        || program.len() / 8 > u16::MAX as usize
+    {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
