@@ -116,8 +116,11 @@ start_berthd() {
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 sum_rss_kib() { # pids...
-    local total=0 pid
-    for pid in "$@"; do total=$((total + $(rss_kib "$pid" 2>/dev/null || echo 0))); done
+    local total=0 pid kib
+    for pid in "$@"; do
+        kib=$(rss_kib "$pid" 2>/dev/null || true)
+        total=$((total + ${kib:-0}))
+    done
     echo "$total"
 }
 
