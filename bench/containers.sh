@@ -12,8 +12,8 @@
 #            cost is then in both docker columns), and podman's `run --rm` when podman is there.
 #   burst    100 `run -d IMAGE sleep 600` at once (xargs -P 100), then all removed; the time to
 #            have all 100 running, dockerd vs berthd.
-#   memory   berthd's idle RSS, and its RSS plus the shims' with the 100 containers running,
-#            per container (dockerd + containerd + its shims for comparison).
+#   memory   berthd's idle RSS, and the summed PSS of berthd and the shims with the 100
+#            containers running, per container (dockerd + containerd + shims for comparison).
 #
 # Prints markdown for docs/benchmarks.md. Environment: RUNS (hyperfine --runs, default 30),
 # BERTH_BIN (directory of berth, berthd, berth-shim, berth-runtime, berth-init; default the
@@ -115,10 +115,13 @@ start_berthd() {
 }
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# Proportional set size: shared pages (the shims' common binary) are divided among the
+# processes mapping them, so a sum over processes counts each page once.
+pss_kib() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup"; }
 sum_rss_kib() { # pids...
     local total=0 pid kib
     for pid in "$@"; do
-        kib=$(rss_kib "$pid" 2>/dev/null || true)
+        kib=$(pss_kib "$pid" 2>/dev/null || true)
         total=$((total + ${kib:-0}))
     done
     echo "$total"
@@ -143,7 +146,8 @@ if command -v podman >/dev/null; then
         have_podman=1
     fi
 fi
-idle_kib=$(rss_kib "$berthd_pid")
+idle_kib=$(pss_kib "$berthd_pid")
+idle_rss_kib=$(rss_kib "$berthd_pid")
 
 echo "## Container start (\`run --rm IMAGE true\`), $RUNS runs each"
 echo
@@ -195,8 +199,10 @@ echo "| berthd | ${berth_burst} ms | $berth_running | $(python3 -c "print(f'{$be
 echo
 echo "## Memory"
 echo
-echo "| | RSS |"
+echo "Summed PSS (shared pages divided among the processes that map them)."
+echo
+echo "| | memory |"
 echo "|---|---|"
-echo "| berthd idle (after loading the image) | $((idle_kib / 1024)) MiB |"
+echo "| berthd idle (after loading the image) | RSS $((idle_rss_kib / 1024)) MiB, PSS $((idle_kib / 1024)) MiB |"
 echo "| berthd + shims with 100 running | $((berth_total_kib / 1024)) MiB, $(python3 -c "print(f'{($berth_total_kib-$idle_kib)/100/1024:.2f}')") MiB per container |"
-echo "| dockerd + containerd + shims with 100 running | $((docker_daemons_kib / 1024)) MiB |"
+echo "| dockerd + containerd + shims with 100 running | $((docker_daemons_kib / 1024)) MiB, $(python3 -c "print(f'{$docker_daemons_kib/100/1024:.2f}')") MiB per container (daemons included) |"
