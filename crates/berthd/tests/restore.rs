@@ -1,0 +1,220 @@
+//! Live restore: berthd is SIGKILLed and started again on the same roots while containers run;
+//! what a docker user sees afterwards — the containers still running, logs whole, exits that
+//! happened meanwhile, restart policies — must be as if the daemon had never gone.
+
+use std::time::Duration;
+
+mod common;
+use common::{wait_until, Daemon};
+
+const COUNTER: &str = "i=0; while :; do echo $i; i=$((i+1)); usleep 10000; done";
+
+fn host_kill(signal: &str, pid: &str) {
+    let status = std::process::Command::new("kill")
+        .args([signal, pid])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+fn gone(pid: &str) -> bool {
+    // A zombie (no longer running, not yet reaped) counts as gone.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            stat.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .starts_with('Z')
+        })
+        .unwrap_or(true)
+}
+
+/// The counter's log lines, as numbers.
+fn counted(daemon: &Daemon) -> Vec<u64> {
+    daemon
+        .docker_ok(&["logs", "counter"])
+        .lines()
+        .map(|l| l.parse().unwrap_or_else(|_| panic!("log line {l:?}")))
+        .collect()
+}
+
+#[test]
+fn containers_survive_a_daemon_kill() {
+    let mut daemon = Daemon::start();
+    daemon.load_busybox("busybox:latest");
+    daemon.docker_ok(&[
+        "run", "-d", "--name", "counter", "busybox", "sh", "-c", COUNTER,
+    ]);
+    for n in 1..10 {
+        let name = format!("sleeper{n}");
+        daemon.docker_ok(&["run", "-d", "--name", &name, "busybox", "sleep", "1000"]);
+    }
+    daemon.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ender",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 42' TERM; while :; do usleep 10000; done",
+    ]);
+    let ender_pid = daemon.inspect("{{.State.Pid}}", "ender");
+    wait_until("the counter to count", Duration::from_secs(5), || {
+        counted(&daemon).len() > 20
+    });
+    let before = daemon.docker_ok(&["ps", "-q", "--no-trunc"]);
+    assert_eq!(before.lines().count(), 11, "{before}");
+
+    daemon.kill_and_restart_with(|| {
+        // The container ends while no daemon watches it.
+        host_kill("-TERM", &ender_pid);
+        wait_until("ender to exit", Duration::from_secs(5), || gone(&ender_pid));
+        std::thread::sleep(Duration::from_millis(500));
+    });
+
+    let mut after: Vec<String> = daemon
+        .docker_ok(&["ps", "-q", "--no-trunc"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    after.sort();
+    let ender_id = daemon.inspect("{{.Id}}", "ender");
+    let mut wanted: Vec<String> = before
+        .lines()
+        .filter(|id| *id != ender_id)
+        .map(str::to_string)
+        .collect();
+    wanted.sort();
+    assert_eq!(after, wanted, "running after the restart");
+    assert_eq!(
+        daemon.inspect("{{.State.Status}} {{.State.ExitCode}}", "ender"),
+        "exited 42"
+    );
+    let ps = daemon.docker_ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        "name=ender",
+        "--format",
+        "{{.Status}}",
+    ]);
+    assert!(ps.starts_with("Exited (42)"), "{ps}");
+
+    // The counter went on while the daemon was down, and its log has every line once.
+    let down_since = counted(&daemon).len();
+    wait_until("the counter to go on", Duration::from_secs(5), || {
+        counted(&daemon).len() > down_since + 20
+    });
+    let lines = counted(&daemon);
+    let expected: Vec<u64> = (0..lines.len() as u64).collect();
+    assert_eq!(
+        lines, expected,
+        "the counter's log has a gap or a duplicate"
+    );
+    // `logs --tail` reads a restored container's log too.
+    let tail = daemon.docker_ok(&["logs", "--tail", "1", "counter"]);
+    assert!(tail.trim().parse::<u64>().is_ok(), "{tail}");
+
+    // Stop, kill and rm work on restored containers.
+    daemon.docker_ok(&["stop", "-t", "1", "sleeper1"]);
+    assert_eq!(
+        daemon.inspect("{{.State.Status}} {{.State.ExitCode}}", "sleeper1"),
+        "exited 137"
+    );
+    daemon.docker_ok(&["kill", "sleeper2"]);
+    assert_eq!(daemon.docker_ok(&["wait", "sleeper2"]).trim(), "137");
+    daemon.docker_ok(&["rm", "sleeper1", "sleeper2", "ender"]);
+    daemon.docker_ok(&["rm", "-f", "counter", "sleeper3"]);
+    let left = daemon.docker_ok(&["ps", "-aq"]);
+    assert_eq!(left.lines().count(), 6, "{left}");
+    let exec = daemon.docker_ok(&["exec", "sleeper4", "echo", "still here"]);
+    assert_eq!(exec, "still here\n");
+}
+
+#[test]
+fn restart_policies_apply_across_a_daemon_kill() {
+    let mut daemon = Daemon::start();
+    daemon.load_busybox("busybox:latest");
+    daemon.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "always",
+        "--restart",
+        "always",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    daemon.kill_and_restart();
+
+    // The restored container's process dies: the policy starts it again.
+    let pid = daemon.inspect("{{.State.Pid}}", "always");
+    host_kill("-KILL", &pid);
+    wait_until("always to restart", Duration::from_secs(10), || {
+        daemon.inspect("{{.State.Running}} {{.RestartCount}}", "always") == "true 1"
+            && daemon.inspect("{{.State.Pid}}", "always") != pid
+    });
+    let ps = daemon.docker_ok(&["ps", "--filter", "name=always", "--format", "{{.Status}}"]);
+    assert!(ps.starts_with("Up "), "{ps}");
+
+    // Killed while the daemon is down: started again when it comes back.
+    let pid = daemon.inspect("{{.State.Pid}}", "always");
+    daemon.kill_and_restart_with(|| {
+        host_kill("-KILL", &pid);
+        wait_until("always to die", Duration::from_secs(5), || gone(&pid));
+    });
+    wait_until(
+        "always to run after the restart",
+        Duration::from_secs(10),
+        || daemon.inspect("{{.State.Running}}", "always") == "true",
+    );
+    assert_ne!(daemon.inspect("{{.State.Pid}}", "always"), pid);
+
+    // on-failure:2 gives up after two restarts.
+    daemon.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    wait_until("flaky to give up", Duration::from_secs(10), || {
+        daemon.inspect("{{.State.Status}} {{.RestartCount}}", "flaky") == "exited 2"
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        daemon.inspect(
+            "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}",
+            "flaky"
+        ),
+        "exited 2 3"
+    );
+
+    // As with dockerd, a daemon start restarts a stopped `always` container but not a stopped
+    // `unless-stopped` one.
+    daemon.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "unless",
+        "--restart",
+        "unless-stopped",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    daemon.docker_ok(&["stop", "-t", "0", "always", "unless"]);
+    daemon.kill_and_restart();
+    wait_until("always to run again", Duration::from_secs(10), || {
+        daemon.inspect("{{.State.Status}}", "always") == "running"
+    });
+    assert_eq!(daemon.inspect("{{.State.Status}}", "unless"), "exited");
+}
