@@ -117,6 +117,16 @@ fn containers_survive_a_daemon_kill() {
     let tail = daemon.docker_ok(&["logs", "--tail", "1", "counter"]);
     assert!(tail.trim().parse::<u64>().is_ok(), "{tail}");
 
+    // The restored daemon watches, inspects and signals restored containers.
+    let top = daemon.docker_ok(&["top", "sleeper5"]);
+    assert!(top.contains("sleep 1000"), "{top}");
+    let stats = daemon.docker_ok(&["stats", "--no-stream", "--format", "{{.PIDs}}", "sleeper5"]);
+    assert_eq!(stats.trim(), "1");
+    let shims: Vec<String> = ["sleeper1", "sleeper2", "sleeper3", "counter"]
+        .iter()
+        .map(|name| daemon.inspect("{{.Id}}", name))
+        .collect();
+
     // Stop, kill and rm work on restored containers.
     daemon.docker_ok(&["stop", "-t", "1", "sleeper1"]);
     assert_eq!(
@@ -131,6 +141,14 @@ fn containers_survive_a_daemon_kill() {
     assert_eq!(left.lines().count(), 6, "{left}");
     let exec = daemon.docker_ok(&["exec", "sleeper4", "echo", "still here"]);
     assert_eq!(exec, "still here\n");
+    // Their shims ended with them.
+    for id in shims {
+        wait_until(
+            &format!("the shim of {id} to end"),
+            Duration::from_secs(5),
+            || common::pids_mentioning(&id).is_empty(),
+        );
+    }
 }
 
 #[test]
@@ -217,4 +235,126 @@ fn restart_policies_apply_across_a_daemon_kill() {
         daemon.inspect("{{.State.Status}}", "always") == "running"
     });
     assert_eq!(daemon.inspect("{{.State.Status}}", "unless"), "exited");
+}
+
+#[test]
+fn paused_and_auto_removed_containers_across_a_daemon_kill() {
+    let mut daemon = Daemon::start();
+    daemon.load_busybox("busybox:latest");
+    daemon.docker_ok(&["run", "-d", "--name", "frozen", "busybox", "sleep", "1000"]);
+    daemon.docker_ok(&["pause", "frozen"]);
+    daemon.docker_ok(&[
+        "run", "-d", "--rm", "--name", "brief", "busybox", "sleep", "1",
+    ]);
+    let brief = daemon.inspect("{{.Id}}", "brief");
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    daemon.kill_and_restart_with(|| std::thread::sleep(Duration::from_millis(1500)));
+
+    // `--rm` holds across the restart: the container that ended meanwhile is removed.
+    wait_until("brief to be removed", Duration::from_secs(5), || {
+        !daemon
+            .docker_ok(&["ps", "-aq", "--no-trunc"])
+            .contains(&brief)
+    });
+    assert!(!daemon.container_ids().contains(&brief));
+    assert!(
+        daemon.mounts().iter().all(|m| !m.contains(&brief)),
+        "{:?}",
+        daemon.mounts()
+    );
+
+    assert_eq!(daemon.inspect("{{.State.Status}}", "frozen"), "paused");
+    daemon.docker_ok(&["unpause", "frozen"]);
+    assert_eq!(daemon.inspect("{{.State.Status}}", "frozen"), "running");
+    daemon.docker_ok(&["stop", "-t", "0", "frozen"]);
+    let until = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1)
+    .to_string();
+    let events = daemon.docker_ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    for wanted in ["die brief", "destroy brief", "unpause frozen", "die frozen"] {
+        assert!(
+            events.lines().any(|l| l == wanted),
+            "{wanted} not in {events}"
+        );
+    }
+}
+
+/// Processes other than berthd whose command line names the daemon's temp dir (shims).
+fn strays(daemon: &Daemon) -> Vec<String> {
+    common::pids_mentioning(&daemon.dir.path().display().to_string())
+        .into_iter()
+        .filter(|pid| *pid as u32 != daemon.pid())
+        .filter_map(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .collect()
+}
+
+#[test]
+fn a_daemon_killed_amid_runs_leaves_nothing_it_does_not_know() {
+    let mut daemon = Daemon::start();
+    daemon.load_busybox("busybox:latest");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        // Short attached runs, and detached ones that would outlive the test if the restarted
+        // daemon lost track of them.
+        for n in 0..6 {
+            let args: &[&str] = if n % 2 == 0 {
+                &["run", "--rm", "busybox", "sleep", "0.2"]
+            } else {
+                &["run", "-d", "--rm", "busybox", "sleep", "60"]
+            };
+            let (daemon, stop) = (&daemon, &stop);
+            scope.spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = daemon.docker(args);
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(1500));
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &daemon.pid().to_string()])
+            .status();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    daemon.kill_and_restart();
+
+    // Whatever the daemon lists is removed; nothing may run, stay mounted or keep runtime
+    // state that it does not list.
+    std::thread::sleep(Duration::from_secs(1));
+    let left = daemon.docker_ok(&["ps", "-aq"]);
+    if !left.trim().is_empty() {
+        let mut args = vec!["rm", "-f"];
+        args.extend(left.lines());
+        daemon.docker_ok(&args);
+    }
+    wait_until("the records to go", Duration::from_secs(10), || {
+        daemon.container_ids().is_empty()
+    });
+    wait_until("the shims to end", Duration::from_secs(10), || {
+        strays(&daemon).is_empty()
+    });
+    assert_eq!(daemon.mounts(), Vec::<String>::new(), "mounts left");
+    let runtime_state: Vec<_> = std::fs::read_dir(daemon.dir.join("exec/runtime"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        runtime_state,
+        Vec::<std::ffi::OsString>::new(),
+        "runtime state left"
+    );
 }
