@@ -1,6 +1,7 @@
 //! Many short containers through berthd: each `docker run --rm busybox true` must leave nothing
-//! behind — no mount under the daemon's roots, no cgroup, no shim, no fd in the daemon — and
-//! the daemon's memory must not grow with the number of containers it ran.
+//! behind — no mount under the daemon's roots, no cgroup, no shim (running or unreaped), no fd
+//! in the daemon — and the daemon's memory must not grow with the number of containers it ran.
+//! Many execs and healthchecks likewise.
 
 use std::path::Path;
 use std::time::Duration;
@@ -38,6 +39,11 @@ fn assert_clean(daemon: &Daemon, ids: &[String], idle_fds: usize, idle_rss: u64,
         );
         assert_eq!(pids_mentioning(id), Vec::<i32>::new(), "processes of {id}");
     }
+    assert_eq!(
+        zombie_children(daemon),
+        Vec::<String>::new(),
+        "unreaped shims"
+    );
     let leftovers = std::fs::read_dir(daemon.dir.join("exec/s")).map_or(0, |d| d.count());
     assert_eq!(leftovers, 0, "shim sockets left");
     // Connections and blocking-pool threads wind down shortly after the last request.
@@ -111,4 +117,89 @@ fn two_hundred_sequential_runs_leave_nothing_behind() {
 #[ignore]
 fn five_hundred_sequential_runs_leave_nothing_behind() {
     sequential(500, 16 << 10);
+}
+
+/// Children of the daemon that exited and were never reaped.
+fn zombie_children(daemon: &Daemon) -> Vec<String> {
+    let mut zombies = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid …
+        let after = stat.rsplit_once(')').map(|(_, a)| a).unwrap_or("");
+        let mut fields = after.split_whitespace();
+        let (state, ppid) = (fields.next(), fields.next());
+        if state == Some("Z") && ppid == Some(&daemon.pid().to_string()) {
+            zombies.push(stat);
+        }
+    }
+    zombies
+}
+
+#[test]
+fn execs_and_healthchecks_leave_nothing_behind() {
+    let daemon = Daemon::start();
+    daemon.load_busybox("busybox:latest");
+    daemon.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "host",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "1s",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    daemon.docker_ok(&["exec", "host", "true"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let (idle_fds, idle_rss) = (daemon.fd_count(), daemon.rss_kib());
+    for n in 0..60 {
+        let out = daemon.docker(&[
+            "exec",
+            "host",
+            "sh",
+            "-c",
+            &format!("echo {n}; exit {}", n % 3),
+        ]);
+        assert_eq!(out.status.code(), Some(n % 3));
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{n}\n"));
+    }
+    std::thread::scope(|scope| {
+        for _ in 0..20 {
+            scope.spawn(|| daemon.docker_ok(&["exec", "host", "sleep", "0.1"]));
+        }
+    });
+    wait_until("the healthcheck to pass", Duration::from_secs(10), || {
+        daemon.inspect("{{.State.Health.Status}}", "host") == "healthy"
+    });
+    let top = daemon.docker_ok(&["top", "host"]);
+    assert_eq!(
+        top.lines().count(),
+        2,
+        "exec processes left in the container: {top}"
+    );
+    assert_eq!(zombie_children(&daemon), Vec::<String>::new());
+    let mut fds = daemon.fd_count();
+    for _ in 0..50 {
+        if fds <= idle_fds + 4 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        fds = daemon.fd_count();
+    }
+    assert!(
+        fds <= idle_fds + 4,
+        "berthd holds {fds} fds, {idle_fds} when idle"
+    );
+    let rss = daemon.rss_kib();
+    assert!(
+        rss <= idle_rss + (16 << 10),
+        "RSS grew from {idle_rss} KiB to {rss} KiB"
+    );
+    daemon.docker_ok(&["rm", "-f", "host"]);
+    assert_eq!(zombie_children(&daemon), Vec::<String>::new());
 }

@@ -99,11 +99,38 @@ def _():
     c.remove()
 
 
+@check("streams: run, logs follow, exec, attach, restart")
+def _():
+    out = client.containers.run(
+        "busybox", ["sh", "-c", "echo a; sleep 0.2; echo b"], stream=True, remove=True
+    )
+    expect(list(out), [b"a\n", b"b\n"], "run(stream=True) chunks")
+    c = client.containers.run(
+        "busybox", ["sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.1; done"], detach=True
+    )
+    expect(b"".join(c.logs(stream=True, follow=True)), b"1\n2\n3\n", "followed logs")
+    expect(c.wait(timeout=10)["StatusCode"], 0, "wait(timeout=…)")
+    c.restart(timeout=1)
+    expect(c.wait()["StatusCode"], 0, "wait after restart")
+    expect(c.logs(), b"1\n2\n3\n1\n2\n3\n", "logs of two runs")
+    c.remove()
+    c = client.containers.run("busybox", ["sh", "-c", "sleep 0.3; echo attached"], detach=True)
+    expect(c.attach(stream=False, logs=True), b"attached\n", "attach(stream=False)")
+    c.wait()  # as with dockerd, the streams end before the exit is recorded
+    c.remove()
+    c = client.containers.run("busybox", ["sleep", "1000"], detach=True)
+    try:
+        result = c.exec_run(["sh", "-c", "echo x; sleep 0.1; echo y"], stream=True)
+        expect(b"".join(result.output), b"x\ny\n", "exec_run(stream=True)")
+    finally:
+        c.remove(force=True)
+
+
 @check("exec_run: output and exit code")
 def _():
     c = client.containers.run("busybox", ["sleep", "1000"], detach=True, name="py-exec")
     try:
-        result = c.exec_run(["sh", "-c", "echo hi; echo there >&2; exit 3"])
+        result = c.exec_run(["sh", "-c", "echo hi; sleep 0.1; echo there >&2; exit 3"])
         expect(result.exit_code, 3, "exec exit code")
         expect(result.output, b"hi\nthere\n", "exec output")
         # Exec output is a raw stream (a log, as dockerd's json-file, holds text).
