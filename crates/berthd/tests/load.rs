@@ -203,3 +203,34 @@ fn execs_and_healthchecks_leave_nothing_behind() {
     daemon.docker_ok(&["rm", "-f", "host"]);
     assert_eq!(zombie_children(&daemon), Vec::<String>::new());
 }
+
+#[test]
+fn removals_racing_exits_leave_nothing_behind() {
+    let daemon = Daemon::start();
+    daemon.load_busybox("busybox:latest");
+    let cids = daemon.dir.join("cids");
+    std::fs::create_dir(&cids).unwrap();
+    let (fds, rss) = idle(&daemon, &cids);
+    // Each container ends about when `rm -f` (or `stop`) reaches it.
+    let ids: Vec<String> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..30)
+            .map(|n| {
+                let daemon = &daemon;
+                scope.spawn(move || {
+                    let id = daemon
+                        .docker_ok(&["run", "-d", "busybox", "usleep", &(n * 3000).to_string()])
+                        .trim()
+                        .to_string();
+                    std::thread::sleep(Duration::from_millis(n % 7 * 10));
+                    if n % 2 == 0 {
+                        let _ = daemon.docker(&["stop", "-t", "0", &id]);
+                    }
+                    daemon.docker_ok(&["rm", "-f", &id]);
+                    id
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    assert_clean(&daemon, &ids, fds, rss, 32 << 10);
+}
