@@ -112,7 +112,7 @@ fn two_hundred_sequential_runs_leave_nothing_behind() {
     sequential(200, 16 << 10);
 }
 
-/// The soak variant: `cargo nextest run -p berthd --run-ignored all load`.
+/// The soak variant: `cargo nextest run -p berthd --run-ignored only --test load`.
 #[test]
 #[ignore]
 fn five_hundred_sequential_runs_leave_nothing_behind() {

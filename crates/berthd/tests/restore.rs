@@ -141,6 +141,15 @@ fn containers_survive_a_daemon_kill() {
     assert_eq!(left.lines().count(), 6, "{left}");
     let exec = daemon.docker_ok(&["exec", "sleeper4", "echo", "still here"]);
     assert_eq!(exec, "still here\n");
+    // A restored container restarts under a new shim; the old one ends.
+    let old_pid = daemon.inspect("{{.State.Pid}}", "sleeper6");
+    daemon.docker_ok(&["restart", "-t", "0", "sleeper6"]);
+    assert_eq!(daemon.inspect("{{.State.Running}}", "sleeper6"), "true");
+    assert_ne!(daemon.inspect("{{.State.Pid}}", "sleeper6"), old_pid);
+    let sleeper6 = daemon.inspect("{{.Id}}", "sleeper6");
+    wait_until("one shim for sleeper6", Duration::from_secs(5), || {
+        common::pids_mentioning(&sleeper6).len() == 1
+    });
     // Their shims ended with them.
     for id in shims {
         wait_until(
