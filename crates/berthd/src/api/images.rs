@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::io::{ReaderStream, StreamReader, SyncIoBridge};
 
 use super::error::ApiError;
+use super::image_filters::ImageFilters;
 use super::query::Query;
 use super::{auth, stream, Daemon};
 use berth_api::progress::ProgressMessage;
@@ -46,12 +47,8 @@ fn removed(removals: Vec<Removal>) -> Vec<Removed> {
 
 /// `GET /images/json`.
 pub async fn list(daemon: &Daemon, query: &Query) -> Result<Response, ApiError> {
-    if let Some(key) = query.filters()?.keys().next() {
-        return Err(ApiError::invalid(format!(
-            "image list filter {key:?} is not supported yet"
-        )));
-    }
-    Ok(Json(daemon.images.list().await?).into_response())
+    let filters = ImageFilters::parse(&query.filters()?)?;
+    Ok(Json(filters.apply(daemon.images.list().await?)).into_response())
 }
 
 /// `GET /images/{name}/json`.

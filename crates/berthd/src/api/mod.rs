@@ -7,6 +7,7 @@ pub mod containers;
 pub mod error;
 pub mod events;
 pub mod hijack;
+pub mod image_filters;
 pub mod images;
 pub mod query;
 pub mod stream;

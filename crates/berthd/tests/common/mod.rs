@@ -53,9 +53,15 @@ impl Daemon {
 
     /// SIGKILLs the daemon (its containers keep running) and starts it again on the same roots.
     pub fn kill_and_restart(&mut self) {
+        self.kill_and_restart_with(|| {});
+    }
+
+    /// SIGKILLs the daemon, runs `meanwhile` while it is down, and starts it again.
+    pub fn kill_and_restart_with(&mut self, meanwhile: impl FnOnce()) {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.socket);
+        meanwhile();
         self.child = spawn(self.dir.path(), &self.socket);
         self.wait_ready();
     }
@@ -199,4 +205,82 @@ pub fn runtime_binary() -> PathBuf {
         .parent()
         .unwrap()
         .join("berth-runtime")
+}
+
+impl Daemon {
+    /// The daemon's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// How many file descriptors the daemon holds open.
+    pub fn fd_count(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .expect("list the daemon's fds")
+            .count()
+    }
+
+    /// The daemon's resident set size in KiB (`VmRSS`).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status")
+    }
+
+    /// `docker inspect -f FORMAT key`, trimmed.
+    pub fn inspect(&self, format: &str, key: &str) -> String {
+        self.docker_ok(&["inspect", "-f", format, key])
+            .trim()
+            .to_string()
+    }
+
+    /// The lines of /proc/mounts naming a path under the daemon's temp dir.
+    pub fn mounts(&self) -> Vec<String> {
+        let dir = self.dir.path().display().to_string();
+        std::fs::read_to_string("/proc/mounts")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(&dir))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds; fails the test with `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Pids of processes whose command line mentions `needle` (shims name their container id).
+pub fn pids_mentioning(needle: &str) -> Vec<i32> {
+    processes_mentioning(needle)
+}
+
+/// Cgroup directories `/sys/fs/cgroup/*/berth/<id>` (v1) or `/sys/fs/cgroup/berth/<id>` (v2)
+/// that exist for container `id`.
+pub fn cgroups_of(id: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let root = Path::new("/sys/fs/cgroup");
+    let mut bases = vec![root.to_path_buf()];
+    bases.extend(
+        std::fs::read_dir(root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path()),
+    );
+    for base in bases {
+        let candidate = base.join("berth").join(id);
+        if candidate.exists() {
+            found.push(candidate);
+        }
+    }
+    found
 }

@@ -40,6 +40,9 @@ impl std::str::FromStr for WaitCondition {
     }
 }
 
+/// How long a signal's failure waits for the exit that explains it to be recorded.
+const EXIT_GRACE: Duration = Duration::from_secs(10);
+
 /// Docker's stop timeout when neither the request nor the container sets one.
 const DEFAULT_STOP_TIMEOUT: i64 = 10;
 
@@ -283,7 +286,10 @@ impl ContainerService {
         let timeout = timeout.or(config_timeout).unwrap_or(DEFAULT_STOP_TIMEOUT);
         let mut changes = entry.changes.subscribe();
         let exits = changes.borrow().exits;
-        self.signal(entry, signal).await?;
+        if !self.signal_live(entry, signal).await? {
+            self.publish("stop", &entry.id);
+            return Ok(());
+        }
         if entry.record().state.status == Status::Paused {
             let _ = self.set_paused(entry, false).await;
         }
@@ -313,7 +319,9 @@ impl ContainerService {
             return Ok(());
         }
         entry.record().state.stopped_by_user = true;
-        self.signal(entry, 9).await?;
+        if !self.signal_live(entry, 9).await? {
+            return Ok(());
+        }
         if entry.record().state.status == Status::Paused {
             let _ = self.set_paused(entry, false).await;
         }
@@ -341,9 +349,35 @@ impl ContainerService {
             record.state.stopped_by_user = true;
             let _ = record.save(&self.data_dir(&entry.id));
         }
-        self.signal(&entry, signal).await?;
+        if !self.signal_live(&entry, signal).await? {
+            return Err(Error::Conflict(format!(
+                "Container {} is not running",
+                entry.id
+            )));
+        }
         self.publish_with("kill", &entry.id, &[("signal", signal.to_string())]);
         Ok(())
+    }
+
+    /// Sends `signal` to a container recorded as live. Returns false when it ended on its own
+    /// just before (the shim could not deliver the signal, and the monitor then records the
+    /// exit): for the caller it has stopped, which is not an error.
+    async fn signal_live(&self, entry: &Arc<Entry>, signal: i32) -> Result<bool> {
+        let mut changes = entry.changes.subscribe();
+        let exits = changes.borrow().exits;
+        let Err(error) = self.signal(entry, signal).await else {
+            return Ok(true);
+        };
+        let ended = async {
+            changes
+                .wait_for(|g| g.exits != exits || !g.live)
+                .await
+                .is_ok()
+        };
+        match tokio::time::timeout(EXIT_GRACE, ended).await {
+            Ok(true) => Ok(false),
+            _ => Err(error),
+        }
     }
 
     async fn signal(&self, entry: &Arc<Entry>, signal: i32) -> Result<()> {

@@ -3,11 +3,17 @@
 //! down (from their shims' exit files), and starts containers whose restart policy says so.
 
 use std::fs;
+use std::sync::Arc;
+use std::time::Duration;
 
+use super::lifecycle::shim_wait;
 use super::record::{ContainerRecord, Status};
 use super::table::Entry;
 use super::{io, restart, ContainerService};
 use crate::error::Result;
+
+/// How long a killed, unrecorded container's shim has to report the exit.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl ContainerService {
     pub(super) async fn restore(&self) -> Result<()> {
@@ -18,7 +24,14 @@ impl ContainerService {
             let item = item.map_err(|e| io(format!("read {}", dir.display()), e))?;
             let path = item.path();
             if !ContainerRecord::exists(&path) {
-                // An unfinished create: nothing refers to it.
+                // An unfinished create: nothing refers to it, nor to the root file system
+                // (mounted) it may have made. The record's directory goes last, so that a
+                // crash in between is cleaned on the next start.
+                let id = item.file_name().to_string_lossy().into_owned();
+                if let Err(e) = self.inner.images.remove_rootfs(id).await {
+                    eprintln!("berthd: unfinished container {}: {e}", path.display());
+                    continue;
+                }
                 let _ = fs::remove_dir_all(&path);
                 continue;
             }
@@ -43,11 +56,16 @@ impl ContainerService {
             match status {
                 Status::Running | Status::Paused => self.reconnect(&entry).await,
                 Status::Restarting | Status::Removing => {
-                    let mut record = entry.record();
-                    record.state.status = Status::Exited;
-                    let _ = record.save(&path);
+                    {
+                        let mut record = entry.record();
+                        record.state.status = Status::Exited;
+                        let _ = record.save(&path);
+                    }
+                    self.settle_unrecorded_start(&entry).await;
                 }
-                _ => {}
+                Status::Created | Status::Exited | Status::Dead => {
+                    self.settle_unrecorded_start(&entry).await
+                }
             }
             if restart::starts_with_daemon(&entry.record())
                 && !entry.record().state.status.is_live()
@@ -64,8 +82,34 @@ impl ContainerService {
         Ok(())
     }
 
+    /// A container recorded as not running may have been started by a daemon that died before
+    /// recording it: its shim may still serve it (created or running, watched by nobody), its
+    /// root file system may still be mounted. Like dockerd with a task it has no record of,
+    /// the container is killed and its exit recorded; the mount goes.
+    async fn settle_unrecorded_start(&self, entry: &Arc<Entry>) {
+        let socket = self.shim_socket(&entry.id);
+        let client = berth_shim::Client::new(&socket);
+        let killed = tokio::task::spawn_blocking(move || client.kill(9, true)).await;
+        if matches!(killed, Ok(Ok(()))) {
+            match tokio::time::timeout(SETTLE_TIMEOUT, shim_wait(&socket)).await {
+                Ok(Ok(status)) => {
+                    entry.notify(|g| g.live = true);
+                    self.exited(entry, status).await;
+                    return;
+                }
+                _ => eprintln!(
+                    "berthd: container {}: its unrecorded shim did not report the exit",
+                    entry.id
+                ),
+            }
+        }
+        if let Err(e) = self.inner.images.unmount_rootfs(entry.id.clone()).await {
+            eprintln!("berthd: container {}: {e}", entry.id);
+        }
+    }
+
     /// Picks up a container recorded as running: its shim still serves it, or it ended.
-    async fn reconnect(&self, entry: &std::sync::Arc<Entry>) {
+    async fn reconnect(&self, entry: &Arc<Entry>) {
         let client = berth_shim::Client::new(&self.shim_socket(&entry.id));
         let alive = tokio::task::spawn_blocking(move || client.state())
             .await

@@ -1,0 +1,225 @@
+//! The filters of `GET /images/json`: `reference` (a glob over familiar names, as
+//! `docker images busybox` and docker-py's `images.list(name=…)` send), `dangling` and `label`.
+
+use std::collections::BTreeMap;
+
+use berth_image::inspect::ImageSummary;
+
+use super::error::ApiError;
+
+/// What the client's filters ask for.
+#[derive(Debug, Default)]
+pub struct ImageFilters {
+    references: Vec<String>,
+    dangling: Option<bool>,
+    labels: Vec<(String, Option<String>)>,
+}
+
+impl ImageFilters {
+    /// Reads the decoded `filters` query parameter; unknown keys are refused by name.
+    pub fn parse(filters: &BTreeMap<String, Vec<String>>) -> Result<Self, ApiError> {
+        let mut parsed = ImageFilters::default();
+        for (key, values) in filters {
+            match key.as_str() {
+                "reference" => parsed.references.extend(values.iter().cloned()),
+                "dangling" => {
+                    for value in values {
+                        parsed.dangling = Some(match value.as_str() {
+                            "true" | "1" => true,
+                            "false" | "0" => false,
+                            other => {
+                                return Err(ApiError::invalid(format!(
+                                    "invalid filter 'dangling={other}'"
+                                )))
+                            }
+                        });
+                    }
+                }
+                "label" => parsed
+                    .labels
+                    .extend(values.iter().map(|v| match v.split_once('=') {
+                        Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                        None => (v.clone(), None),
+                    })),
+                other => {
+                    return Err(ApiError::invalid(format!(
+                        "image list filter {other:?} is not supported yet"
+                    )))
+                }
+            }
+        }
+        Ok(parsed)
+    }
+
+    /// Keeps the images the filters select; with `reference`, each keeps only the tags that
+    /// match (as dockerd answers).
+    pub fn apply(&self, images: Vec<ImageSummary>) -> Vec<ImageSummary> {
+        images
+            .into_iter()
+            .filter_map(|mut image| {
+                let dangling = image.repo_tags.is_empty();
+                if self.dangling.is_some_and(|d| d != dangling) {
+                    return None;
+                }
+                let labelled = self.labels.iter().all(|(key, value)| {
+                    image
+                        .labels
+                        .get(key)
+                        .is_some_and(|v| value.as_ref().is_none_or(|want| want == v))
+                });
+                if !labelled {
+                    return None;
+                }
+                if !self.references.is_empty() {
+                    image
+                        .repo_tags
+                        .retain(|tag| self.references.iter().any(|p| reference_matches(p, tag)));
+                    if image.repo_tags.is_empty() {
+                        return None;
+                    }
+                }
+                Some(image)
+            })
+            .collect()
+    }
+}
+
+/// Whether the familiar `name:tag` matches `pattern`; a pattern without a tag also matches
+/// the name alone (`busybox` matches `busybox:latest`).
+fn reference_matches(pattern: &str, tag: &str) -> bool {
+    if glob(pattern, tag) {
+        return true;
+    }
+    let last = pattern.rsplit('/').next().unwrap_or(pattern);
+    if last.contains(':') || last.contains('@') {
+        return false;
+    }
+    let name_end = tag
+        .rfind(':')
+        .filter(|&i| !tag[i..].contains('/'))
+        .unwrap_or(tag.len());
+    glob(pattern, &tag[..name_end])
+}
+
+/// Go's `path.Match` without character classes: `*` is any run of characters but `/`, `?`
+/// one character but `/`.
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    // Where the last `*` was and how much of the text it had taken.
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ti));
+                pi += 1;
+                continue;
+            }
+            Some('?') if t[ti] != '/' => {
+                pi += 1;
+                ti += 1;
+                continue;
+            }
+            Some(&c) if c != '*' && c != '?' && c == t[ti] => {
+                pi += 1;
+                ti += 1;
+                continue;
+            }
+            _ => {}
+        }
+        match star {
+            Some((sp, st)) if t[st] != '/' => {
+                star = Some((sp, st + 1));
+                pi = sp + 1;
+                ti = st + 1;
+            }
+            _ => return false,
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_stop_at_slashes() {
+        assert!(glob("busybox", "busybox"));
+        assert!(glob("busy*", "busybox"));
+        assert!(glob("b?sybox", "busybox"));
+        assert!(glob("*", "busybox"));
+        assert!(!glob("*", "library/busybox"));
+        assert!(glob("*/busybox", "library/busybox"));
+        assert!(!glob("busy", "busybox"));
+        assert!(!glob("busybox", "busy"));
+        assert!(glob("a*b*c", "axxbyyc"));
+        assert!(!glob("a*b*c", "axxbyy"));
+    }
+
+    #[test]
+    fn references_match_names_with_or_without_tags() {
+        assert!(reference_matches("busybox", "busybox:latest"));
+        assert!(reference_matches("busybox:latest", "busybox:latest"));
+        assert!(!reference_matches("busybox:1", "busybox:latest"));
+        assert!(reference_matches(
+            "localhost:5000/app",
+            "localhost:5000/app:v1"
+        ));
+        assert!(!reference_matches(
+            "localhost:5000",
+            "localhost:5000/app:v1"
+        ));
+        assert!(reference_matches("my*", "mybox:v1"));
+        assert!(!reference_matches("box", "mybox:v1"));
+    }
+
+    fn image(id: &str, tags: &[&str], labels: &[(&str, &str)]) -> ImageSummary {
+        ImageSummary {
+            id: id.into(),
+            parent_id: String::new(),
+            repo_tags: tags.iter().map(|t| t.to_string()).collect(),
+            repo_digests: Vec::new(),
+            created: 0,
+            size: 0,
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn ids(filters: &[(&str, &[&str])], images: Vec<ImageSummary>) -> Vec<(String, Vec<String>)> {
+        let map = filters
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
+            .collect();
+        ImageFilters::parse(&map)
+            .unwrap()
+            .apply(images)
+            .into_iter()
+            .map(|i| (i.id, i.repo_tags))
+            .collect()
+    }
+
+    #[test]
+    fn filters_select_images_and_their_matching_tags() {
+        let all = || {
+            vec![
+                image("a", &["busybox:latest", "mybox:v1"], &[("tier", "web")]),
+                image("b", &[], &[]),
+                image("c", &["alpine:3"], &[("tier", "db")]),
+            ]
+        };
+        assert_eq!(
+            ids(&[("reference", &["mybox"])], all()),
+            vec![("a".to_string(), vec!["mybox:v1".to_string()])]
+        );
+        assert_eq!(ids(&[("dangling", &["true"])], all())[0].0, "b");
+        assert_eq!(ids(&[("dangling", &["false"])], all()).len(), 2);
+        assert_eq!(ids(&[("label", &["tier=db"])], all())[0].0, "c");
+        assert_eq!(ids(&[("label", &["tier"])], all()).len(), 2);
+        let unknown = BTreeMap::from([("before".to_string(), vec!["x".to_string()])]);
+        assert!(ImageFilters::parse(&unknown).is_err());
+    }
+}
