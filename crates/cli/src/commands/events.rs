@@ -33,10 +33,11 @@ pub struct EventsArgs {
 
 /// Streams the daemon's events until `--until` (or forever), each line flushed as it comes.
 pub fn events(cx: &Context, args: &EventsArgs) -> Result<()> {
-    let template = match args.format.as_deref() {
-        None | Some("") => None,
-        Some("json") => Some(Template::parse("{{json .}}")?),
-        Some(format) => Some(Template::parse(format)?),
+    // `json`: each event as Docker marshals it (its field order).
+    let (as_json, template) = match args.format.as_deref() {
+        None | Some("") => (false, None),
+        Some("json" | "{{json .}}") => (true, None),
+        Some(format) => (false, Some(Template::parse(format)?)),
     };
     let now = now();
     let mut query = Vec::new();
@@ -65,6 +66,7 @@ pub fn events(cx: &Context, args: &EventsArgs) -> Result<()> {
         let event: EventMessage = serde_json::from_str(&line)
             .map_err(|e| daemon.protocol(format!("GET {path}: unexpected event {line:?}: {e}")))?;
         let text = match &template {
+            _ if as_json => docker_json(&event),
             Some(template) => template.render(&template_value(&line, &event))?,
             None => describe(&event),
         };
@@ -89,6 +91,36 @@ fn template_value(line: &str, event: &EventMessage) -> Value {
         }
     }
     value
+}
+
+/// The event as Docker's `--format json` prints it: its Go struct's field order, the
+/// deprecated fields and the times left out when empty.
+fn docker_json(event: &EventMessage) -> String {
+    let text = |s: &str| Value::String(s.to_string()).to_string();
+    let mut fields = Vec::new();
+    for (key, value) in [
+        ("status", &event.status),
+        ("id", &event.id),
+        ("from", &event.from),
+    ] {
+        if !value.is_empty() {
+            fields.push(format!("\"{key}\":{}", text(value)));
+        }
+    }
+    fields.push(format!("\"Type\":{}", text(&event.r#type)));
+    fields.push(format!("\"Action\":{}", text(&event.action)));
+    fields.push(format!(
+        "\"Actor\":{}",
+        serde_json::to_string(&event.actor).unwrap_or_default()
+    ));
+    fields.push(format!("\"scope\":{}", text(&event.scope)));
+    if event.time != 0 {
+        fields.push(format!("\"time\":{}", event.time));
+    }
+    if event.time_nano != 0 {
+        fields.push(format!("\"timeNano\":{}", event.time_nano));
+    }
+    format!("{{{}}}", fields.join(","))
 }
 
 /// Docker's line for an event: `<time> <type> <action> <actor id> (key=value, …)`.
@@ -135,6 +167,10 @@ mod tests {
         assert_eq!(
             template.render(&template_value(line, &event)).unwrap(),
             "die web busybox"
+        );
+        assert_eq!(
+            docker_json(&event),
+            r#"{"status":"die","id":"c1","from":"busybox","Type":"container","Action":"die","Actor":{"ID":"c1","Attributes":{"exitCode":"3","name":"web"}},"scope":"local","time":1700000000,"timeNano":1700000000012345678}"#
         );
         let bare = EventMessage {
             r#type: "image".into(),

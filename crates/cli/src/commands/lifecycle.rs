@@ -253,14 +253,23 @@ pub fn rename(cx: &Context, args: &RenameArgs) -> Result<()> {
             "Error: Neither old nor new names may be empty".into(),
         ));
     }
-    daemon.call(
-        "POST",
-        &format!(
-            "/containers/{}/rename?name={}",
-            escape(&args.container),
-            escape(&args.new_name)
-        ),
-    )
+    daemon
+        .call(
+            "POST",
+            &format!(
+                "/containers/{}/rename?name={}",
+                escape(&args.container),
+                escape(&args.new_name)
+            ),
+        )
+        .map_err(|e| {
+            // Docker prints the daemon's answer, then its own line.
+            eprintln!("{e}");
+            Error::Refused(format!(
+                "Error: failed to rename container named {}",
+                args.container
+            ))
+        })
 }
 
 /// Changes containers' limits and restart policy.

@@ -151,8 +151,8 @@ fn row(c: &ContainerSummary, trunc: bool, now: i64) -> Value {
             human_size(rw.max(0) as u64),
             human_size(root as u64)
         ),
-        (Some(rw), _) => human_size(rw.max(0) as u64),
-        _ => String::new(),
+        // Docker shows 0B when the daemon did not compute sizes (no -s).
+        (rw, _) => human_size(rw.unwrap_or(0).max(0) as u64),
     };
     let labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let mounts: Vec<String> = c
@@ -179,6 +179,8 @@ fn row(c: &ContainerSummary, trunc: bool, now: i64) -> Value {
         "Size": size,
         "Labels": labels.join(","),
         "Mounts": mounts.join(","),
+        // Docker 28 prints the image's platform here; the API does not carry it yet.
+        "Platform": Value::Null,
         "Networks": c.network_settings.networks.keys().cloned().collect::<Vec<_>>().join(","),
         "LocalVolumes": c.mounts.iter().filter(|m| m.driver == "local").count().to_string(),
     })
