@@ -282,6 +282,20 @@ fn run_ps_logs_exec_inspect_top_and_stats() {
     assert_eq!(missing.code(), Some(1));
     assert_eq!(missing.stderr.trim(), "Error: No such container: busybox");
 
+    // port: nothing published; docker's message names the port as given.
+    let args = ["port", "sleeper", "80"];
+    let none = daemon.berth(&args);
+    assert_eq!(
+        seen(&none),
+        (
+            Some(1),
+            String::new(),
+            "Error: No public port '80' published for sleeper\n".into()
+        )
+    );
+    assert_eq!(seen(&none), seen(&daemon.docker(&args)));
+    assert_eq!(daemon.berth_ok(&["port", "sleeper"]), "");
+
     // top and stats.
     let top = same_output(&daemon, &["top", "sleeper", "-o", "pid,args"]);
     assert!(top.starts_with("PID "), "{top}");
@@ -304,6 +318,15 @@ fn run_ps_logs_exec_inspect_top_and_stats() {
         ]),
         "sleeper 1\n"
     );
+
+    // -a: a row for the stopped ones too, whatever the daemon answers for them.
+    let all = daemon.berth_ok(&["stats", "--no-stream", "-a", "--format", "{{.ID}}"]);
+    let mut listed: Vec<&str> = all.lines().collect();
+    listed.sort();
+    let ps = daemon.berth_ok(&["ps", "-aq"]);
+    let mut expected: Vec<&str> = ps.lines().collect();
+    expected.sort();
+    assert_eq!(listed, expected);
 
     // A terminal: -t gives the container a tty; its output comes back raw.
     let ours = daemon.berth_on_terminal(&[

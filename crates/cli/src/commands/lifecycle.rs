@@ -377,8 +377,7 @@ pub fn port(cx: &Context, args: &PortArgs) -> Result<()> {
     if out.is_empty() {
         if let Some(port) = &args.port {
             return Err(Error::Refused(format!(
-                "Error: No public port '{}' published for {}",
-                wanted.as_deref().unwrap_or(port),
+                "Error: No public port '{port}' published for {}",
                 args.container
             )));
         }
