@@ -278,6 +278,11 @@ fn run_ps_logs_exec_inspect_top_and_stats() {
         ),
         format!("running /sleeper busybox {id}")
     );
+    // -s asks the daemon for sizes (berthd does not compute them yet: see the report).
+    assert_eq!(
+        daemon.berth_ok(&["inspect", "-s", "--format", "{{.Name}}", "sleeper"]),
+        "/sleeper\n"
+    );
     let missing = daemon.berth(&["inspect", "--type", "container", "busybox"]);
     assert_eq!(missing.code(), Some(1));
     assert_eq!(missing.stderr.trim(), "Error: No such container: busybox");
