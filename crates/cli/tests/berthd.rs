@@ -93,6 +93,9 @@ fn run_ps_logs_exec_inspect_top_and_stats() {
         "{}",
         ours.describe()
     );
+    // Not executable: 126 (docker's CLI says 125 here, as berthd words it "Permission denied").
+    let ours = daemon.berth(&["run", "--rm", "busybox", "/etc"]);
+    assert_eq!(ours.code(), Some(126), "{}", ours.describe());
     let ours = daemon.berth(&["run", "--rm", "--pull", "never", "absent:1", "true"]);
     assert_eq!(ours.code(), Some(125), "{}", ours.describe());
     assert!(
