@@ -4,13 +4,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::io::Write;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use berth_testkit::engine::Outcome;
-use common::berthd::Berthd;
+use common::berthd::{next_line, spawn_lines, wait_until, Berthd};
 
 const SH: [&str; 2] = ["sh", "-c"];
 
@@ -527,44 +525,6 @@ fn lifecycle_attach_prune_and_events() {
     assert!(kills.lines().any(|l| l == "web 9"), "{kills}");
 }
 
-/// A process a test started alongside others, killed if the test ends before it does.
-struct Spawned(std::process::Child);
-
-impl Drop for Spawned {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Spawns `command` with piped stdin and stdout; its stdout lines arrive on the receiver.
-fn spawn_lines(mut command: Command) -> (Spawned, ChildStdin, Receiver<String>) {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdin = child.stdin.take().unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let (send, receive) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            if send.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    (Spawned(child), stdin, receive)
-}
-
-/// The next line from `lines`, waiting at most 10 s.
-fn next_line(lines: &Receiver<String>, what: &str) -> String {
-    lines
-        .recv_timeout(Duration::from_secs(10))
-        .unwrap_or_else(|e| panic!("{what}: no line: {e}"))
-}
-
 #[test]
 fn logs_follow_and_attach_stream_while_the_container_runs() {
     let daemon = Berthd::start("cli-follow");
@@ -602,15 +562,4 @@ fn logs_follow_and_attach_stream_while_the_container_runs() {
         inspect(&daemon, "{{.State.Status}} {{.State.ExitCode}}", "echoer"),
         "exited 7"
     );
-}
-
-/// The exit code of `process` once it ends, or `None` at `deadline`.
-fn wait_until(process: &mut Spawned, deadline: Instant) -> Option<i32> {
-    while Instant::now() < deadline {
-        if let Some(status) = process.0.try_wait().unwrap() {
-            return status.code();
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
 }

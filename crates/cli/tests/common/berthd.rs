@@ -2,9 +2,11 @@
 //! (and `docker`, to compare); on drop its containers are removed, the daemon is stopped and
 //! whatever it left (runtime state, shims, container processes) is cleaned up.
 
+use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use berth_testkit::archive::{busybox_image_layer, docker_archive};
@@ -210,4 +212,53 @@ impl Drop for Berthd {
             );
         }
     }
+}
+
+/// A process a test started alongside others, killed if the test ends before it does.
+pub struct Spawned(std::process::Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Spawns `command` with piped stdin and stdout; its stdout lines arrive on the receiver.
+pub fn spawn_lines(mut command: Command) -> (Spawned, ChildStdin, Receiver<String>) {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (send, receive) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (Spawned(child), stdin, receive)
+}
+
+/// The next line from `lines`, waiting at most 10 s.
+pub fn next_line(lines: &Receiver<String>, what: &str) -> String {
+    lines
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{what}: no line: {e}"))
+}
+
+/// The exit code of `process` once it ends, or `None` at `deadline`.
+pub fn wait_until(process: &mut Spawned, deadline: Instant) -> Option<i32> {
+    while Instant::now() < deadline {
+        if let Some(status) = process.0.try_wait().unwrap() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
 }
