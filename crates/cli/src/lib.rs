@@ -118,6 +118,8 @@ enum Command {
     Update(commands::lifecycle::UpdateArgs),
     /// Display a live stream of container(s) resource usage statistics
     Stats(commands::stats::StatsArgs),
+    /// Get real time events from the server
+    Events(commands::events::EventsArgs),
     /// Manage containers
     Container {
         #[command(subcommand)]
@@ -303,7 +305,7 @@ fn run(cli: Cli) -> Result<()> {
             .map_err(|e| Error::io("stdout", e))?;
         return Ok(());
     };
-    use commands::{auth, exec, images, lifecycle, ps, run, stats, system, transfer};
+    use commands::{auth, events, exec, images, lifecycle, ps, run, stats, system, transfer};
     let cx = &context;
     match command {
         Command::Version(args) => system::version(cx, &args),
@@ -344,6 +346,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Rename(args) => lifecycle::rename(cx, &args),
         Command::Update(args) => lifecycle::update(cx, &args),
         Command::Stats(args) => stats::stats(cx, &args),
+        Command::Events(args) => events::events(cx, &args),
         Command::History(args)
         | Command::Image {
             command: ImageCommand::History(args),

@@ -163,6 +163,9 @@ pub struct InspectArgs {
     /// Return JSON for specified type (container or image)
     #[arg(long = "type")]
     kind: Option<String>,
+    /// Display total file sizes if the type is container
+    #[arg(short, long)]
+    size: bool,
     /// Objects to inspect
     #[arg(required = true, value_name = "NAME|ID")]
     images: Vec<String>,
@@ -173,8 +176,10 @@ fn inspect_one(
     daemon: &crate::client::Daemon,
     name: &str,
     kind: Option<&str>,
+    size: bool,
 ) -> Result<Option<Vec<u8>>> {
-    let container = || daemon.get_bytes(&format!("/containers/{}/json", escape(name)));
+    let query = if size { "?size=1" } else { "" };
+    let container = || daemon.get_bytes(&format!("/containers/{}/json{query}", escape(name)));
     let image = || daemon.get_bytes(&format!("/images/{}/json", escape(name)));
     let missing = |e: &Error| matches!(e, Error::Daemon { status: 404, .. });
     let found = match kind {
@@ -209,7 +214,7 @@ pub fn inspect(cx: &Context, args: &InspectArgs, forced: Option<&str>) -> Result
     let mut found = Vec::new();
     let mut missing = None;
     for name in &args.images {
-        match inspect_one(&daemon, name, kind)? {
+        match inspect_one(&daemon, name, kind, args.size)? {
             Some(object) => found.push(object),
             None => {
                 let what = match kind {

@@ -253,14 +253,23 @@ pub fn rename(cx: &Context, args: &RenameArgs) -> Result<()> {
             "Error: Neither old nor new names may be empty".into(),
         ));
     }
-    daemon.call(
-        "POST",
-        &format!(
-            "/containers/{}/rename?name={}",
-            escape(&args.container),
-            escape(&args.new_name)
-        ),
-    )
+    daemon
+        .call(
+            "POST",
+            &format!(
+                "/containers/{}/rename?name={}",
+                escape(&args.container),
+                escape(&args.new_name)
+            ),
+        )
+        .map_err(|e| {
+            // Docker prints the daemon's answer, then its own line.
+            eprintln!("{e}");
+            Error::Refused(format!(
+                "Error: failed to rename container named {}",
+                args.container
+            ))
+        })
 }
 
 /// Changes containers' limits and restart policy.
@@ -368,8 +377,7 @@ pub fn port(cx: &Context, args: &PortArgs) -> Result<()> {
     if out.is_empty() {
         if let Some(port) = &args.port {
             return Err(Error::Refused(format!(
-                "Error: No public port '{}' published for {}",
-                wanted.as_deref().unwrap_or(port),
+                "Error: No public port '{port}' published for {}",
                 args.container
             )));
         }

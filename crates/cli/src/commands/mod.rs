@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod create_flags;
+pub mod events;
 pub mod exec;
 pub mod images;
 pub mod lifecycle;
@@ -11,10 +12,12 @@ pub mod stats;
 pub mod system;
 pub mod transfer;
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
+use crate::client::escape;
 use crate::error::{Error, Result};
 use crate::format::align;
 use crate::template::Template;
@@ -52,6 +55,22 @@ pub fn print_rows(
         }
     }
     write_stdout(&out)
+}
+
+/// `--filter key=value` flags as the `filters` query value the API takes (escaped JSON).
+pub fn filters_json(filters: &[String]) -> Result<String> {
+    let mut map: BTreeMap<String, BTreeMap<String, bool>> = BTreeMap::new();
+    for filter in filters {
+        let (key, value) = filter.split_once('=').ok_or_else(|| {
+            Error::Usage(format!(
+                "bad format of filter (expected name=value): {filter}"
+            ))
+        })?;
+        map.entry(key.to_string())
+            .or_default()
+            .insert(value.to_string(), true);
+    }
+    Ok(escape(&json!(map).to_string()))
 }
 
 /// Writes `text` to stdout.

@@ -1,14 +1,12 @@
 //! `ps` and `logs`: what containers there are, and what they wrote.
 
-use std::collections::BTreeMap;
-
 use berth_api::containers::{ContainerSummary, Port};
 use clap::Args;
 use serde_json::{json, Value};
 
 use super::create_flags::parse_duration;
 use super::lifecycle::inspect_container;
-use super::{print_rows, short_id, write_stdout};
+use super::{filters_json, print_rows, short_id, write_stdout};
 use crate::client::escape;
 use crate::error::{Error, Result};
 use crate::format::{ago, created_at, human_size, now};
@@ -153,8 +151,8 @@ fn row(c: &ContainerSummary, trunc: bool, now: i64) -> Value {
             human_size(rw.max(0) as u64),
             human_size(root as u64)
         ),
-        (Some(rw), _) => human_size(rw.max(0) as u64),
-        _ => String::new(),
+        // Docker shows 0B when the daemon did not compute sizes (no -s).
+        (rw, _) => human_size(rw.unwrap_or(0).max(0) as u64),
     };
     let labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let mounts: Vec<String> = c
@@ -181,6 +179,8 @@ fn row(c: &ContainerSummary, trunc: bool, now: i64) -> Value {
         "Size": size,
         "Labels": labels.join(","),
         "Mounts": mounts.join(","),
+        // Docker 28 prints the image's platform here; the API does not carry it yet.
+        "Platform": Value::Null,
         "Networks": c.network_settings.networks.keys().cloned().collect::<Vec<_>>().join(","),
         "LocalVolumes": c.mounts.iter().filter(|m| m.driver == "local").count().to_string(),
     })
@@ -205,19 +205,7 @@ pub fn ps(cx: &Context, args: &PsArgs) -> Result<()> {
         query.push("size=1".to_string());
     }
     if !args.filter.is_empty() {
-        let mut filters: BTreeMap<String, BTreeMap<String, bool>> = BTreeMap::new();
-        for filter in &args.filter {
-            let (key, value) = filter.split_once('=').ok_or_else(|| {
-                Error::Usage(format!(
-                    "bad format of filter (expected name=value): {filter}"
-                ))
-            })?;
-            filters
-                .entry(key.to_string())
-                .or_default()
-                .insert(value.to_string(), true);
-        }
-        query.push(format!("filters={}", escape(&json!(filters).to_string())));
+        query.push(format!("filters={}", filters_json(&args.filter)?));
     }
     let path = if query.is_empty() {
         "/containers/json".to_string()
@@ -270,7 +258,7 @@ pub struct LogsArgs {
 
 /// `--since`/`--until` as the Unix seconds the API takes: a duration before now, an RFC 3339
 /// time, or seconds already.
-fn timestamp(text: &str, now: i64) -> Result<String> {
+pub(super) fn timestamp(text: &str, now: i64) -> Result<String> {
     if text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
         return Ok(text.to_string());
     }

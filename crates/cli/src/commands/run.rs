@@ -159,6 +159,8 @@ fn create(
 fn coded(e: Error) -> Error {
     match e {
         Error::Daemon { ref message, .. } => {
+            // Go words these errors in lower case, Rust ("Permission denied") does not.
+            let message = message.to_lowercase();
             let code = if message.contains("executable file not found")
                 || message.contains("no such file or directory")
             {

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::{print_rows, short_id, write_stdout};
 use crate::client::escape;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::format::human_size;
 use crate::Context;
 
@@ -154,12 +154,28 @@ fn row(s: &StatsResponse, no_trunc: bool) -> Value {
     })
 }
 
+/// The row docker shows for a container whose statistics could not be read.
+fn invalid_row(id: &str, no_trunc: bool) -> Value {
+    json!({
+        "ID": if no_trunc { id.to_string() } else { short_id(id) },
+        "Container": id,
+        "Name": "--",
+        "CPUPerc": "--",
+        "MemUsage": "-- / --",
+        "MemPerc": "--",
+        "NetIO": "--",
+        "BlockIO": "--",
+        "PIDs": "--",
+    })
+}
+
 /// Shows containers' resource use once (`--no-stream`) or refreshed every second.
 pub fn stats(cx: &Context, args: &StatsArgs) -> Result<()> {
     let daemon = cx.daemon()?;
     let default = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
     loop {
-        let names: Vec<String> = if args.containers.is_empty() {
+        let listed = args.containers.is_empty();
+        let names: Vec<String> = if listed {
             let path = if args.all {
                 "/containers/json?all=1"
             } else {
@@ -172,9 +188,16 @@ pub fn stats(cx: &Context, args: &StatsArgs) -> Result<()> {
         };
         let mut rows = Vec::new();
         for name in &names {
-            let sample: StatsResponse =
-                daemon.get_json(&format!("/containers/{}/stats?stream=false", escape(name)))?;
-            rows.push(row(&sample, args.no_trunc));
+            let path = format!("/containers/{}/stats?stream=false", escape(name));
+            match daemon.get_json::<StatsResponse>(&path) {
+                Ok(sample) => rows.push(row(&sample, args.no_trunc)),
+                // A listed container that stopped or went away meanwhile: docker shows it
+                // as a row of dashes rather than failing the whole table.
+                Err(Error::Daemon { .. }) if listed => {
+                    rows.push(invalid_row(name, args.no_trunc));
+                }
+                Err(e) => return Err(e),
+            }
         }
         if args.no_stream {
             return print_rows(args.format.as_deref(), default, &rows, header);
@@ -188,6 +211,19 @@ pub fn stats(cx: &Context, args: &StatsArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unreadable_containers_show_as_dashes() {
+        let row = invalid_row("0123456789abcdef", false);
+        assert_eq!(
+            (
+                row["ID"].as_str(),
+                row["Name"].as_str(),
+                row["MemUsage"].as_str()
+            ),
+            (Some("0123456789ab"), Some("--"), Some("-- / --"))
+        );
+    }
 
     #[test]
     fn sizes_and_percentages_read_like_docker_stats() {

@@ -57,7 +57,24 @@ pub fn scratch_file(engine: &Engine, name: &str) -> PathBuf {
 
 /// `berth` with `input` as its stdin.
 pub fn berth_with_stdin(engine: &Engine, args: &[&str], input: &[u8]) -> Outcome {
-    let path = engine.dir.join("berth-stdin");
+    berth_with_stdin_at(
+        &format!("unix://{}", engine.docker_sock.display()),
+        &engine.dir.join("berth-config"),
+        &engine.dir,
+        args,
+        input,
+    )
+}
+
+/// [`berth_with_stdin`] against any host.
+pub fn berth_with_stdin_at(
+    host: &str,
+    config: &Path,
+    scratch: &Path,
+    args: &[&str],
+    input: &[u8],
+) -> Outcome {
+    let path = scratch.join("berth-stdin");
     std::fs::write(&path, input).unwrap();
     // run_command gives commands an empty stdin: a shell redirects it.
     let mut cmd = Command::new("sh");
@@ -67,22 +84,32 @@ pub fn berth_with_stdin(engine: &Engine, args: &[&str], input: &[u8]) -> Outcome
         .args(["-c", "exec \"$0\" \"$@\" < \"$BERTH_TEST_STDIN\""])
         .arg(env!("CARGO_BIN_EXE_berth"))
         .arg("-H")
-        .arg(format!("unix://{}", engine.docker_sock.display()))
+        .arg(host)
         .arg("--config")
-        .arg(engine.dir.join("berth-config"))
+        .arg(config)
         .args(args);
-    run_command(&mut cmd, &engine.dir)
+    run_command(&mut cmd, scratch)
 }
 
 /// `berth args…` with stdin, stdout and stderr on a pseudo-terminal (util-linux `script`);
 /// returns what the terminal showed and the exit code.
 pub fn berth_on_terminal(engine: &Engine, args: &[&str]) -> Outcome {
+    berth_on_terminal_at(
+        &format!("unix://{}", engine.docker_sock.display()),
+        &engine.dir.join("berth-config"),
+        &engine.dir,
+        args,
+    )
+}
+
+/// [`berth_on_terminal`] against any host.
+pub fn berth_on_terminal_at(host: &str, config: &Path, scratch: &Path, args: &[&str]) -> Outcome {
     let mut line = vec![
         env!("CARGO_BIN_EXE_berth").to_string(),
         "-H".into(),
-        format!("unix://{}", engine.docker_sock.display()),
+        host.to_string(),
         "--config".into(),
-        engine.dir.join("berth-config").display().to_string(),
+        config.display().to_string(),
     ];
     line.extend(args.iter().map(|a| a.to_string()));
     let quoted: Vec<String> = line
@@ -93,5 +120,7 @@ pub fn berth_on_terminal(engine: &Engine, args: &[&str]) -> Outcome {
     cmd.env_remove("BERTH_HOST")
         .env_remove("DOCKER_HOST")
         .args(["-qec", &quoted.join(" "), "/dev/null"]);
-    run_command(&mut cmd, &engine.dir)
+    run_command(&mut cmd, scratch)
 }
+
+pub mod berthd;

@@ -1,0 +1,264 @@
+//! A berthd for tests: started on a socket with its roots in a temp dir and driven with `berth`
+//! (and `docker`, to compare); on drop its containers are removed, the daemon is stopped and
+//! whatever it left (runtime state, shims, container processes) is cleaned up.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use berth_testkit::archive::{busybox_image_layer, docker_archive};
+use berth_testkit::engine::{run_command, Outcome};
+use berth_testkit::tempdir::TempDir;
+
+use super::{berth_at, berth_on_terminal_at, berth_with_stdin_at};
+
+/// A berthd on `<dir>/berth.sock`, data and exec roots under `dir`.
+pub struct Berthd {
+    child: Child,
+    /// The socket it serves the Engine API on.
+    pub socket: PathBuf,
+    /// Its roots, its log and the tests' scratch files.
+    pub dir: TempDir,
+}
+
+/// A binary built next to `berth` (berthd, berth-runtime).
+fn sibling(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_berth"))
+        .parent()
+        .expect("the berth binary is in a directory")
+        .join(name)
+}
+
+impl Berthd {
+    /// Starts berthd and waits until its socket answers.
+    pub fn start(test: &str) -> Berthd {
+        let dir = TempDir::new(test);
+        let socket = dir.join("berth.sock");
+        let log = std::fs::File::create(dir.join("berthd.log")).expect("create berthd.log");
+        let child = Command::new(sibling("berthd"))
+            .arg("--host")
+            .arg(format!("unix://{}", socket.display()))
+            .arg("--data-root")
+            .arg(dir.join("data"))
+            .arg("--exec-root")
+            .arg(dir.join("exec"))
+            .args(["--log-level", "error"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start berthd (run `cargo build --workspace` first)");
+        let mut daemon = Berthd { child, socket, dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while UnixStream::connect(&daemon.socket).is_err() {
+            if let Ok(Some(status)) = daemon.child.try_wait() {
+                panic!("berthd exited with {status}: {}", daemon.log());
+            }
+            assert!(Instant::now() < deadline, "berthd did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        daemon
+    }
+
+    /// `unix://<socket>`.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// What berthd wrote on stderr.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("berthd.log")).unwrap_or_default()
+    }
+
+    /// `berth -H unix://<socket> args…`.
+    pub fn berth(&self, args: &[&str]) -> Outcome {
+        berth_at(
+            &self.host(),
+            &self.dir.join("berth-config"),
+            self.dir.path(),
+            args,
+        )
+    }
+
+    /// Like [`Berthd::berth`], and it must succeed; returns stdout.
+    pub fn berth_ok(&self, args: &[&str]) -> String {
+        let out = self.berth(args);
+        assert!(out.success(), "{}", out.describe());
+        out.stdout
+    }
+
+    /// `berth args…` with `input` on its stdin.
+    pub fn berth_with_stdin(&self, args: &[&str], input: &[u8]) -> Outcome {
+        berth_with_stdin_at(
+            &self.host(),
+            &self.dir.join("berth-config"),
+            self.dir.path(),
+            args,
+            input,
+        )
+    }
+
+    /// `berth args…` on a pseudo-terminal.
+    pub fn berth_on_terminal(&self, args: &[&str]) -> Outcome {
+        berth_on_terminal_at(
+            &self.host(),
+            &self.dir.join("berth-config"),
+            self.dir.path(),
+            args,
+        )
+    }
+
+    /// The `berth` command, for a test that runs it alongside others (`logs -f`, `attach`).
+    pub fn berth_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+        command
+            .env_remove("BERTH_HOST")
+            .env_remove("DOCKER_HOST")
+            .arg("-H")
+            .arg(self.host())
+            .arg("--config")
+            .arg(self.dir.join("berth-config"))
+            .args(args);
+        command
+    }
+
+    /// `docker -H unix://<socket> args…` with a private client config.
+    pub fn docker(&self, args: &[&str]) -> Outcome {
+        let mut command = Command::new("docker");
+        command
+            .env_remove("DOCKER_HOST")
+            .env("DOCKER_CONFIG", self.dir.join("docker-config"))
+            .arg("-H")
+            .arg(self.host())
+            .args(args);
+        run_command(&mut command, self.dir.path())
+    }
+
+    /// Like [`Berthd::docker`], and it must succeed; returns stdout.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(out.success(), "{}", out.describe());
+        out.stdout
+    }
+
+    /// Loads busybox (every applet linked) as `name` with `berth load`; returns its output.
+    pub fn load_busybox(&self, name: &str) -> String {
+        let archive = self.dir.join("busybox.tar");
+        docker_archive(&archive, &[busybox_image_layer()], Some(name));
+        self.berth_ok(&["load", "-i", archive.to_str().unwrap()])
+    }
+
+    /// The ids of the containers recorded under the data root.
+    fn container_ids(&self) -> Vec<String> {
+        std::fs::read_dir(self.dir.join("data/containers"))
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Pids of processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if pid == std::process::id() as i32 {
+            continue;
+        }
+        if let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            if String::from_utf8_lossy(&cmdline).contains(needle) {
+                pids.push(pid);
+            }
+        }
+    }
+    pids
+}
+
+impl Drop for Berthd {
+    fn drop(&mut self) {
+        let ids = self.container_ids();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(ids.iter().map(String::as_str));
+            let _ = self.berth(&args);
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // What the daemon could not clean up: the runtime removes the containers (and their
+        // cgroups), then every process still naming the temp dir (shims) is killed.
+        let runtime_root = self.dir.join("exec/runtime");
+        for id in &ids {
+            let _ = Command::new(sibling("berth-runtime"))
+                .arg("--root")
+                .arg(&runtime_root)
+                .args(["delete", "--force", id])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+        for pid in processes_mentioning(&self.dir.path().display().to_string()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+/// A process a test started alongside others, killed if the test ends before it does.
+pub struct Spawned(std::process::Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Spawns `command` with piped stdin and stdout; its stdout lines arrive on the receiver.
+pub fn spawn_lines(mut command: Command) -> (Spawned, ChildStdin, Receiver<String>) {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (send, receive) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (Spawned(child), stdin, receive)
+}
+
+/// The next line from `lines`, waiting at most 10 s.
+pub fn next_line(lines: &Receiver<String>, what: &str) -> String {
+    lines
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{what}: no line: {e}"))
+}
+
+/// The exit code of `process` once it ends, or `None` at `deadline`.
+pub fn wait_until(process: &mut Spawned, deadline: Instant) -> Option<i32> {
+    while Instant::now() < deadline {
+        if let Some(status) = process.0.try_wait().unwrap() {
+            return status.code();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
