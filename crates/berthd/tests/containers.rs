@@ -298,3 +298,24 @@ fn init_reaps_and_forwards_signals() {
     let code = daemon.docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", "sleepy"]);
     assert_eq!(code.trim(), "143");
 }
+
+#[test]
+fn an_exec_root_too_long_for_socket_paths_is_refused_at_start() {
+    let dir = berth_testkit::tempdir::TempDir::new("berthd-long");
+    let exec_root = dir.join("x".repeat(60));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berthd"))
+        .arg("--host")
+        .arg(format!("unix://{}", dir.join("s.sock").display()))
+        .arg("--data-root")
+        .arg(dir.join("data"))
+        .arg("--exec-root")
+        .arg(&exec_root)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is too long") && stderr.contains("--exec-root"),
+        "{stderr}"
+    );
+}

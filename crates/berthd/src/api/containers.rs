@@ -69,25 +69,27 @@ pub async fn create(daemon: &Daemon, query: &Query, body: Body) -> Result<Respon
 /// `GET /containers/json?all=&limit=&filters=`.
 pub async fn list(daemon: &Daemon, query: &Query) -> Result<Response, ApiError> {
     let filters = query.filters()?;
-    let all = query.flag("all")? || !filters.is_empty();
+    let limit = query
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .filter(|l| *l > 0);
+    // As dockerd: a limit (`ps -n`/`-l`) and a status or exited filter look at stopped
+    // containers too.
+    let all = query.flag("all")?
+        || limit.is_some()
+        || filters.contains_key("status")
+        || filters.contains_key("exited");
     let mut rows = daemon.containers.list(all);
     for (key, values) in &filters {
-        rows.retain(|row| values.iter().any(|value| matches(row, key, value)));
         if !matches!(
             key.as_str(),
             "id" | "name" | "status" | "label" | "ancestor" | "exited"
         ) {
             return Err(ApiError::invalid(format!("invalid filter '{key}'")));
         }
+        rows.retain(|row| values.iter().any(|value| matches(row, key, value)));
     }
-    if !query.flag("all")? && filters.is_empty() {
-        rows.retain(|r| r.state == "running" || r.state == "paused" || r.state == "restarting");
-    }
-    if let Some(limit) = query
-        .get("limit")
-        .and_then(|l| l.parse::<usize>().ok())
-        .filter(|l| *l > 0)
-    {
+    if let Some(limit) = limit {
         rows.truncate(limit);
     }
     Ok(Json(rows).into_response())

@@ -257,7 +257,7 @@ pub(super) fn write_process(
     }
     process.set_terminal(Some(config.tty));
     let data = serde_json::to_vec(&process).expect("processes serialise");
-    crate::durable::write(out, &data).map_err(|e| io(format!("write {}", out.display()), e))
+    crate::durable::replace(out, &data).map_err(|e| io(format!("write {}", out.display()), e))
 }
 
 /// Docker's multiplexed frame header for `stream` (1 stdout, 2 stderr) and `len` bytes.

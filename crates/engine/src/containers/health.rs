@@ -193,7 +193,7 @@ impl ContainerService {
                 health.log.remove(0);
             }
             let new = health.status.clone();
-            let _ = record.save(&self.data_dir(&entry.id));
+            let _ = record.save_state(&self.data_dir(&entry.id));
             (old, new.clone(), on_unhealthy && new == "unhealthy")
         };
         if old != new {

@@ -95,7 +95,7 @@ impl ContainerService {
                 let spec = crate::spec::build(&input)?;
                 let bundle = run_dir.join("config.json");
                 let data = serde_json::to_vec(&spec).expect("specs serialise");
-                crate::durable::write(&bundle, &data)
+                crate::durable::replace(&bundle, &data)
                     .map_err(|e| io(format!("write {}", bundle.display()), e))?;
                 let config = &record.config;
                 let spawned = berth_shim::spawn(&SpawnOptions {
@@ -123,7 +123,7 @@ impl ContainerService {
                     );
                 }
                 if let Err(e) = client.start() {
-                    let _ = client.kill(9, true);
+                    abandon(&client, spawned.shim);
                     return Err(start_error(e));
                 }
                 Ok(spawned)
@@ -142,7 +142,7 @@ impl ContainerService {
                     let mut record = entry.record();
                     record.state.error = e.to_string();
                     record.state.exit_code = code.into();
-                    let _ = record.save(&self.data_dir(&id));
+                    let _ = record.save_state(&self.data_dir(&id));
                     record.host_config.auto_remove
                 };
                 // As dockerd: `run --rm` waits for the removal even when the start failed.
@@ -165,7 +165,7 @@ impl ContainerService {
             state.stopped_by_user = false;
             state.started_at = berth_shim::time::format(std::time::SystemTime::now());
             state.finished_at = super::record::ZERO_TIME.into();
-            record.save(&self.data_dir(&id))?;
+            record.save_state(&self.data_dir(&id))?;
         }
         entry.notify(|g| {
             g.live = true;
@@ -219,7 +219,7 @@ impl ContainerService {
             if let Some(health) = &mut state.health {
                 health.status = "unhealthy".into();
             }
-            let _ = record.save(&self.data_dir(&id));
+            let _ = record.save_state(&self.data_dir(&id));
             let restart = super::restart::should_restart(&record);
             (record.host_config.auto_remove, restart)
         };
@@ -252,7 +252,7 @@ impl ContainerService {
             if restarting {
                 let mut record = entry.record();
                 record.state.status = Status::Exited;
-                let _ = record.save(&self.data_dir(&entry.id));
+                let _ = record.save_state(&self.data_dir(&entry.id));
                 return Ok(());
             }
             return Err(Error::NotModified(entry.id.clone(), "stopped"));
@@ -269,7 +269,7 @@ impl ContainerService {
         let (config_signal, config_timeout) = {
             let mut record = entry.record();
             record.state.stopped_by_user = true;
-            let _ = record.save(&self.data_dir(&entry.id));
+            let _ = record.save_state(&self.data_dir(&entry.id));
             (
                 record.config.stop_signal.clone(),
                 record.config.stop_timeout,
@@ -347,7 +347,7 @@ impl ContainerService {
         if signal == 9 {
             let mut record = entry.record();
             record.state.stopped_by_user = true;
-            let _ = record.save(&self.data_dir(&entry.id));
+            let _ = record.save_state(&self.data_dir(&entry.id));
         }
         if !self.signal_live(&entry, signal).await? {
             return Err(Error::Conflict(format!(
@@ -438,7 +438,7 @@ impl ContainerService {
             } else {
                 Status::Running
             };
-            record.save(&self.data_dir(&entry.id))?;
+            record.save_state(&self.data_dir(&entry.id))?;
         }
         self.publish(if paused { "pause" } else { "unpause" }, &entry.id);
         Ok(())
@@ -499,6 +499,21 @@ impl ContainerService {
     }
 }
 
+/// Ends a shim whose container could not be started: the container is killed, the shim given a
+/// moment to clean up and exit, then killed itself; either way it is reaped.
+fn abandon(client: &Client, mut shim: std::process::Child) {
+    let _ = client.kill(9, true);
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = shim.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = shim.kill();
+    let _ = shim.wait();
+}
+
 /// Asks the shim on `socket` to answer when the container exits.
 pub(super) async fn shim_wait(socket: &std::path::Path) -> std::io::Result<ExitStatus> {
     let mut stream = tokio::net::UnixStream::connect(socket).await?;
@@ -527,13 +542,7 @@ fn console_size(size: &[u32; 2]) -> Option<(u16, u16)> {
 /// denied" into 126, so the code follows the same words.
 fn start_error(error: berth_shim::Error) -> Error {
     // The words docker's tools look for, as Go prints them.
-    let message = format!("failed to create task for container: {error}")
-        .replace(
-            "No such file or directory (os error 2)",
-            "no such file or directory",
-        )
-        .replace("Permission denied (os error 13)", "permission denied")
-        .replace("Is a directory (os error 21)", "is a directory");
+    let message = go_wording(&format!("failed to create task for container: {error}"));
     let code = if message.contains("executable file not found")
         || message.contains("no such file or directory")
     {
@@ -544,6 +553,22 @@ fn start_error(error: berth_shim::Error) -> Error {
         125
     };
     Error::Start { message, code }
+}
+
+/// System error texts as Go prints them (lower case, no "(os error N)"): docker's tools match
+/// on "no such file or directory", "permission denied" and "is a directory".
+fn go_wording(message: &str) -> String {
+    let mut text = message.to_string();
+    for (rust, go) in [
+        ("No such file or directory", "no such file or directory"),
+        ("Permission denied", "permission denied"),
+        ("Is a directory", "is a directory"),
+    ] {
+        for code in [" (os error 2)", " (os error 13)", " (os error 21)", ""] {
+            text = text.replace(&format!("{rust}{code}"), go);
+        }
+    }
+    text
 }
 
 /// `SIGTERM`, `TERM`, `15` → 15.

@@ -105,6 +105,18 @@ impl ContainerService {
     /// Loads the containers recorded under `paths.data`, reconnects to the shims of those that
     /// were running, and records the exits of those that stopped meanwhile.
     pub async fn open(paths: Paths, images: ImageService, events: Events) -> Result<Self> {
+        // A unix socket path holds at most 107 bytes: check now, not at the first start.
+        let longest = paths.sockets.join("0".repeat(64));
+        if longest.as_os_str().len() > 107 {
+            return Err(Error::InvalidParameter {
+                what: "exec root".into(),
+                reason: format!(
+                    "{} is too long: the shims' sockets ({}/<64-digit id>) must fit in 107 bytes; use a shorter --exec-root",
+                    paths.run.parent().unwrap_or(&paths.run).display(),
+                    paths.sockets.display()
+                ),
+            });
+        }
         for dir in [&paths.data, &paths.run, &paths.runtime_root] {
             fs::create_dir_all(dir).map_err(|e| io(format!("create {}", dir.display()), e))?;
         }

@@ -138,6 +138,16 @@ impl ContainerRecord {
         })
     }
 
+    /// Writes the record into `dir` atomically after a change of run state only (start, exit,
+    /// pause, health): not flushed to disk, since a power loss ends every container anyway.
+    pub fn save_state(&self, dir: &Path) -> Result<()> {
+        let data = serde_json::to_vec(self).expect("container records serialise");
+        durable::replace(&dir.join(FILE), &data).map_err(|e| Error::Io {
+            context: format!("save container {}", self.id),
+            source: e,
+        })
+    }
+
     /// Reads the record in `dir`.
     pub fn load(dir: &Path) -> Result<ContainerRecord> {
         let path = dir.join(FILE);

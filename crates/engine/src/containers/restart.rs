@@ -66,7 +66,7 @@ impl ContainerService {
         {
             let mut record = entry.record();
             record.state.status = Status::Restarting;
-            let _ = record.save(&self.data_dir(&entry.id));
+            let _ = record.save_state(&self.data_dir(&entry.id));
         }
         let service = self.clone();
         tokio::spawn(async move {
@@ -80,7 +80,7 @@ impl ContainerService {
             if service.start_locked(&entry).await.is_err() {
                 let mut record = entry.record();
                 record.state.status = Status::Exited;
-                let _ = record.save(&service.data_dir(&entry.id));
+                let _ = record.save_state(&service.data_dir(&entry.id));
             }
         });
     }

@@ -59,7 +59,7 @@ impl ContainerService {
                     {
                         let mut record = entry.record();
                         record.state.status = Status::Exited;
-                        let _ = record.save(&path);
+                        let _ = record.save_state(&path);
                     }
                     self.settle_unrecorded_start(&entry).await;
                 }

@@ -62,9 +62,19 @@ impl ContainerService {
         key: &str,
         previous: Option<&StatsResponse>,
     ) -> Result<StatsResponse> {
-        let entry = self.running(key)?;
-        let record = self.runtime_record(&entry.id)?;
+        let entry = self.find(key)?;
         let name = format!("/{}", entry.record().name);
+        if !entry.record().state.status.is_live() {
+            // As dockerd: a stopped container's stats are zeros, not an error.
+            return Ok(StatsResponse {
+                name,
+                id: entry.id.clone(),
+                read: super::record::ZERO_TIME.into(),
+                preread: super::record::ZERO_TIME.into(),
+                ..StatsResponse::default()
+            });
+        }
+        let record = self.runtime_record(&entry.id)?;
         let sample = super::blocking("stats", move || record.cgroup.stats()).await?;
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
         let mut stats = StatsResponse {
