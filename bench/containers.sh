@@ -70,9 +70,10 @@ wait_for() { # description, command...
     die "$what did not start"
 }
 
+# podman with runc: its default crun refuses this machine's hybrid cgroup layout.
 podman_cmd() {
     podman --root "$work/podman/root" --runroot "$work/podman/run" --cgroup-manager cgroupfs \
-        --events-backend none "$@"
+        --events-backend none --runtime runc "$@"
 }
 
 start_docker() {
@@ -158,8 +159,8 @@ commands=(
 )
 names=(-n "docker → dockerd" -n "berth → berthd" -n "docker → berthd")
 if [ -n "$have_podman" ]; then
-    commands+=("podman --root $work/podman/root --runroot $work/podman/run --cgroup-manager cgroupfs --events-backend none run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 bench/busybox:1 true")
-    names+=(-n "podman")
+    commands+=("podman --root $work/podman/root --runroot $work/podman/run --cgroup-manager cgroupfs --events-backend none --runtime runc run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 bench/busybox:1 true")
+    names+=(-n "podman (runc)")
 fi
 hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$work/run.json" "${names[@]}" "${commands[@]}" >&2
 python3 - "$work/run.json" <<'EOT'

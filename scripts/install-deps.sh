@@ -6,6 +6,7 @@ packages=(
     busybox-static               # test and demo root file systems
     runc crun hyperfine time jq  # reference runtimes and benchmarks
     containerd docker.io         # real engines driving berth-runtime in tests
+    podman                       # a peer in the container benchmarks
     docker-registry skopeo       # a registry on 127.0.0.1 and a peer client for pull/push tests
     apache2-utils openssl        # htpasswd and a test CA for registry auth and TLS tests
     iproute2 strace curl        # curl: pinging a test dockerd over its socket

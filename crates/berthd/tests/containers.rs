@@ -91,6 +91,10 @@ fn detached_container_logs_exec_inspect_top_stop_and_rm() {
     );
     let out = daemon.docker(&["exec", "web", "sh", "-c", "exit 5"]);
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    let out = daemon.docker(&["exec", "web", "/no/such/command"]);
+    assert_eq!(out.status.code(), Some(127), "{}", text(&out));
+    let out = daemon.docker(&["exec", "web", "/etc"]);
+    assert_eq!(out.status.code(), Some(126), "{}", text(&out));
     assert_eq!(
         daemon.docker_ok(&[
             "exec",

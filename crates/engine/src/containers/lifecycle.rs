@@ -73,6 +73,7 @@ impl ContainerService {
         let record = entry.snapshot();
         let paths = self.inner.paths.clone();
         let run_dir = self.run_dir(&id);
+        let data_dir = self.data_dir(&id);
         let socket = self.shim_socket(&id);
         if let Some(parent) = socket.parent() {
             std::fs::create_dir_all(parent)
@@ -91,6 +92,14 @@ impl ContainerService {
                     .map_err(|e| io(format!("create {}", run_dir.display()), e))?;
                 let _ = std::fs::remove_file(run_dir.join("exit.json"));
                 let _ = std::fs::remove_file(&socket);
+                // Written again at every start, as Docker does (a lost or edited file is
+                // repaired), so they need not be flushed to disk.
+                crate::spec::etc_files(
+                    &data_dir,
+                    &record.config.hostname,
+                    &record.host_config.extra_hosts,
+                    &record.host_config.dns,
+                )?;
                 let input = spec_input::for_record(&record, &rootfs)?;
                 let spec = crate::spec::build(&input)?;
                 let bundle = run_dir.join("config.json");

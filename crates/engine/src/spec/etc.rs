@@ -11,18 +11,14 @@ use super::error::{Error, Result};
 /// container's own network namespace).
 const FALLBACK_DNS: [&str; 2] = ["8.8.8.8", "8.8.4.4"];
 
-/// Writes `path` atomically: a temp file, fsync, rename, fsync of the directory.
+/// Writes `path` atomically (a temp file renamed into place). Not flushed to disk: the daemon
+/// writes these files again at every start of the container, as Docker does.
 fn write_atomic(path: &Path, content: &str) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = path.with_extension("tmp");
     let mut file = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
     file.write_all(content.as_bytes())
-        .and_then(|()| file.sync_all())
         .map_err(|e| Error::io("write", &tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| Error::io("rename into place", path, e))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io("sync", dir, e))
+    fs::rename(&tmp, path).map_err(|e| Error::io("rename into place", path, e))
 }
 
 /// The hosts file: the loopback names, then `--add-host` entries (`name:ip`, the IP may be
