@@ -323,3 +323,147 @@ fn an_exec_root_too_long_for_socket_paths_is_refused_at_start() {
         "{stderr}"
     );
 }
+
+#[test]
+fn healthchecks_show_in_inspect_ps_and_events_and_on_unhealthy_restarts() {
+    let daemon = Daemon::start();
+    daemon.load_busybox("busybox:latest");
+    daemon.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "fine",
+        "--health-cmd",
+        "test -e /tmp/ok || touch /tmp/ok",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    daemon.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sick",
+        "--health-cmd",
+        "exit 1",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        "--restart",
+        "on-unhealthy",
+        "--stop-timeout",
+        "1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let status = |name: &str| {
+        daemon
+            .docker_ok(&["inspect", "-f", "{{.State.Health.Status}}", name])
+            .trim()
+            .to_string()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status("fine") != "healthy" {
+        assert!(Instant::now() < deadline, "fine: {}", status("fine"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ps = daemon.docker_ok(&["ps", "--filter", "name=fine", "--format", "{{.Status}}"]);
+    assert!(ps.trim().ends_with("(healthy)"), "{ps}");
+    let log = daemon.docker_ok(&[
+        "inspect",
+        "-f",
+        "{{(index .State.Health.Log 0).ExitCode}}",
+        "fine",
+    ]);
+    assert_eq!(log.trim(), "0");
+
+    // Two failed probes make it unhealthy; on-unhealthy then restarts it.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let restarts = daemon.docker_ok(&[
+            "inspect",
+            "-f",
+            "{{.RestartCount}} {{.State.Running}}",
+            "sick",
+        ]);
+        if restarts.trim() != "0 true" && restarts.trim().ends_with("true") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sick never restarted: {restarts}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let until = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1)
+    .to_string();
+    let events = daemon.docker_ok(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "event=health_status",
+        "--format",
+        "{{.Actor.Attributes.name}} {{.Action}}",
+    ]);
+    assert!(events.contains("fine health_status: healthy"), "{events}");
+    assert!(events.contains("sick health_status: unhealthy"), "{events}");
+}
+
+#[test]
+fn hostile_requests_get_clear_errors_and_the_daemon_carries_on() {
+    let daemon = Daemon::start();
+    daemon.load_busybox("busybox:latest");
+    let (status, _, body) = daemon.http("POST", "/containers/create", b"{not json");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("malformed JSON"), "{body}");
+    let huge = format!(
+        "{{\"Image\":\"busybox\",\"Env\":[\"{}\"]}}",
+        "x".repeat(2 << 20)
+    );
+    let (status, _, body) = daemon.http("POST", "/containers/create", huge.as_bytes());
+    assert_eq!(status, 400, "{body}");
+    let (status, _, body) = daemon.http(
+        "POST",
+        "/containers/create?name=..%2F..%2Fetc",
+        br#"{"Image":"busybox","Cmd":["true"]}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("Invalid container name"), "{body}");
+    let (status, _, body) = daemon.http("GET", "/containers/..%2F..%2Fetc%2Fpasswd/json", b"");
+    assert_eq!(status, 404, "{body}");
+    let (status, _, body) = daemon.http("POST", "/containers/nope/frobnicate", b"");
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("message"), "{body}");
+    let (status, _, body) = daemon.http(
+        "POST",
+        "/containers/create",
+        br#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"Binds":["relative:/x"]}}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    // A client that connects and sends half a request does not hold the daemon up.
+    let mut slow = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
+    std::io::Write::write_all(
+        &mut slow,
+        b"POST /containers/create HTTP/1.1\r\nContent-Length: 100\r\n\r\n{",
+    )
+    .unwrap();
+    assert_eq!(
+        daemon.docker_ok(&["run", "--rm", "busybox", "echo", "still here"]),
+        "still here\n"
+    );
+    drop(slow);
+    assert!(daemon.docker_ok(&["ps", "-aq"]).is_empty());
+}

@@ -114,7 +114,8 @@ impl Daemon {
             body.len()
         )
         .unwrap();
-        stream.write_all(body).unwrap();
+        // A daemon refusing a body too large answers before reading all of it.
+        let _ = stream.write_all(body);
         let mut response = String::new();
         stream.read_to_string(&mut response).unwrap();
         let (head, body) = response.split_once("\r\n\r\n").unwrap();

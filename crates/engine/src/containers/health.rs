@@ -202,6 +202,8 @@ impl ContainerService {
         if restart {
             let service = self.clone();
             let id = entry.id.clone();
+            // A restart by policy: it counts, as the restarts of `always` and `on-failure` do.
+            entry.record().restart_count += 1;
             tokio::spawn(async move {
                 if let Err(e) = service.restart(&id, None, None).await {
                     eprintln!("berthd: restarting unhealthy container {id}: {e}");

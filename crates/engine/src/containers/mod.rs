@@ -212,6 +212,7 @@ impl ContainerService {
             reason: "no command specified".into(),
         })?;
         let host_config = request.host_config.clone();
+        spec_input::check(&host_config)?;
         let log = log_settings(&host_config, &self.data_dir("x"))?;
         let id = names::new_id();
         let name = self.claim_name(name, &id)?;

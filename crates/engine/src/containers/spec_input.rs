@@ -92,6 +92,14 @@ pub fn for_record(record: &ContainerRecord, rootfs: &Path) -> Result<SpecInput> 
     })
 }
 
+/// Checks at create what would otherwise fail at the first start: binds, mounts and security
+/// options (as dockerd refuses them at create).
+pub fn check(host: &HostConfig) -> Result<()> {
+    binds(host)?;
+    security_options(&host.security_opt)?;
+    Ok(())
+}
+
 /// The cgroup a container runs in: under `--cgroup-parent` or `/berth`.
 fn cgroups_path(parent: &str, id: &str) -> String {
     let parent = parent.trim_end_matches('/');
