@@ -244,12 +244,14 @@ fn attach_with_stdin_and_wait() {
 #[test]
 fn events_report_the_life_of_a_container() {
     let daemon = Daemon::start();
-    daemon.load_busybox("busybox:latest");
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
         .to_string();
+    daemon.load_busybox("busybox:latest");
+    daemon.docker_ok(&["tag", "busybox", "mine:1"]);
+    daemon.docker_ok(&["rmi", "mine:1"]);
     daemon.docker_ok(&["run", "--rm", "--name", "brief", "busybox", "true"]);
     let until = (std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -272,6 +274,23 @@ fn events_report_the_life_of_a_container() {
     for wanted in ["create", "start", "die", "destroy"] {
         assert!(actions.contains(&wanted), "{actions:?}");
     }
+    let images = daemon.docker_ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "type=image",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    let images: Vec<&str> = images.lines().collect();
+    assert_eq!(
+        images,
+        ["load busybox:latest", "tag mine:1", "untag mine:1"],
+        "{images:?}"
+    );
 }
 
 #[test]

@@ -19,6 +19,7 @@ use super::image_filters::ImageFilters;
 use super::query::Query;
 use super::{auth, stream, Daemon};
 use berth_api::progress::ProgressMessage;
+use berth_engine::events::{Event, Events};
 
 /// Bytes of a docker-save archive buffered between the writer thread and the response.
 const SAVE_BUFFER: usize = 256 << 10;
@@ -61,13 +62,29 @@ pub async fn history(daemon: &Daemon, name: String) -> Result<Response, ApiError
     Ok(Json(daemon.images.history(name).await?).into_response())
 }
 
+/// Publishes an image event: `id` is what dockerd names it with (the image's name, or its id
+/// when it has none), `name` the reference concerned.
+fn image_event(events: &Events, action: &str, id: &str, name: Option<&str>) {
+    let mut event = Event::now("image", action, id);
+    if let Some(name) = name {
+        event = event.with("name", name);
+    }
+    events.publish(event);
+}
+
 /// `POST /images/{name}/tag?repo=&tag=`.
 pub async fn tag(daemon: &Daemon, name: String, query: &Query) -> Result<Response, ApiError> {
     let repo = query
         .get("repo")
         .ok_or_else(|| ApiError::invalid("tag: query parameter \"repo\" is required"))?;
     let target = reference(&format!("{repo}:{}", query.get("tag").unwrap_or("latest")))?;
-    daemon.images.tag(name, target).await?;
+    let id = daemon.images.tag(name, target.clone()).await?;
+    image_event(
+        &daemon.events,
+        "tag",
+        &id.to_string(),
+        Some(&target.familiar()),
+    );
     Ok(StatusCode::CREATED.into_response())
 }
 
@@ -75,6 +92,7 @@ pub async fn tag(daemon: &Daemon, name: String, query: &Query) -> Result<Respons
 pub async fn remove(daemon: &Daemon, name: String, query: &Query) -> Result<Response, ApiError> {
     let force = query.flag("force")?;
     let removals = daemon.images.remove(name, force).await?;
+    publish_removals(&daemon.events, &removals);
     Ok(Json(removed(removals)).into_response())
 }
 
@@ -100,11 +118,24 @@ pub async fn prune(daemon: &Daemon, query: &Query) -> Result<Response, ApiError>
         }
     }
     let report = daemon.images.prune(all).await?;
+    publish_removals(&daemon.events, &report.removals);
+    let mut event = Event::now("image", "prune", "");
+    event = event.with("reclaimed", report.space_reclaimed.to_string());
+    daemon.events.publish(event);
     Ok(Json(PruneResponse {
         images_deleted: removed(report.removals),
         space_reclaimed: report.space_reclaimed,
     })
     .into_response())
+}
+
+fn publish_removals(events: &Events, removals: &[Removal]) {
+    for removal in removals {
+        match removal {
+            Removal::Untagged(name) => image_event(events, "untag", name, Some(name)),
+            Removal::Deleted(id) => image_event(events, "delete", &id.to_string(), None),
+        }
+    }
 }
 
 /// Forwards an operation's progress events as lines until the operation drops its sender.
@@ -153,6 +184,7 @@ fn start_pull(
     let credentials = auth::from_headers(headers)?;
     let (lines, rx) = stream::channel();
     let images = daemon.images.clone();
+    let bus = daemon.events.clone();
     tokio::spawn(async move {
         let (events, events_rx) = mpsc::unbounded_channel();
         let announce = ProgressMessage {
@@ -164,6 +196,8 @@ fn start_pull(
         let (result, ()) = tokio::join!(pull, forward(events_rx, &lines, Some(announce)));
         let _ = match result {
             Ok((_, digest)) => {
+                let name = reference.familiar();
+                image_event(&bus, "pull", &name, Some(&name));
                 if let Some(digest) = digest {
                     let _ = lines.send(Ok(ProgressMessage::status(format!("Digest: {digest}"))));
                 }
@@ -193,6 +227,7 @@ pub async fn push(daemon: &Daemon, name: String, query: &Query, headers: &Header
     };
     let (lines, rx) = stream::channel();
     let images = daemon.images.clone();
+    let bus = daemon.events.clone();
     tokio::spawn(async move {
         let (events, events_rx) = mpsc::unbounded_channel();
         let announce = ProgressMessage::status(format!(
@@ -202,10 +237,14 @@ pub async fn push(daemon: &Daemon, name: String, query: &Query, headers: &Header
         let push = images.push(reference.clone(), credentials, events);
         let (result, ()) = tokio::join!(push, forward(events_rx, &lines, Some(announce)));
         let _ = match result {
-            Ok(digest) => lines.send(Ok(ProgressMessage::status(format!(
-                "{}: digest: {digest}",
-                reference.tag().unwrap_or("latest")
-            )))),
+            Ok(digest) => {
+                let name = reference.familiar();
+                image_event(&bus, "push", &name, Some(&name));
+                lines.send(Ok(ProgressMessage::status(format!(
+                    "{}: digest: {digest}",
+                    reference.tag().unwrap_or("latest")
+                ))))
+            }
             Err(e) => lines.send(Err(e.into())),
         };
     });
@@ -218,12 +257,20 @@ pub async fn load(daemon: &Daemon, body: Body) -> Response {
     let reader = SyncIoBridge::new(StreamReader::new(data));
     let (lines, rx) = stream::channel();
     let images = daemon.images.clone();
+    let bus = daemon.events.clone();
     tokio::spawn(async move {
         // Docker shows per-layer load bars only on a terminal; the lines name the images.
         let (events, _) = mpsc::unbounded_channel();
         match images.load(reader, events).await {
             Ok(loaded) => {
                 for (id, names) in loaded {
+                    match names.first() {
+                        Some(name) => {
+                            let name = name.familiar();
+                            image_event(&bus, "load", &name, Some(&name));
+                        }
+                        None => image_event(&bus, "load", &id.to_string(), None),
+                    }
                     let texts: Vec<String> = if names.is_empty() {
                         vec![format!("Loaded image ID: {id}\n")]
                     } else {
@@ -254,6 +301,9 @@ pub async fn save(daemon: &Daemon, names: Vec<String>) -> Result<Response, ApiEr
         return Err(ApiError::invalid("save: no image names given"));
     }
     daemon.images.require(names.clone()).await?;
+    for name in &names {
+        image_event(&daemon.events, "save", name, Some(name));
+    }
     let (writer, reader) = tokio::io::duplex(SAVE_BUFFER);
     let out = SyncIoBridge::new(writer);
     let images = daemon.images.clone();
