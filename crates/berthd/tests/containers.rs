@@ -486,3 +486,27 @@ fn hostile_requests_get_clear_errors_and_the_daemon_carries_on() {
     drop(slow);
     assert!(daemon.docker_ok(&["ps", "-aq"]).is_empty());
 }
+
+#[test]
+fn system_df_counts_images_and_containers() {
+    let daemon = Daemon::start();
+    daemon.load_busybox("busybox:latest");
+    daemon.docker_ok(&["create", "--name", "idle", "busybox", "true"]);
+    let df = daemon.docker_ok(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}} {{.TotalCount}} {{.Active}}",
+    ]);
+    let rows: Vec<&str> = df.lines().collect();
+    assert_eq!(
+        rows,
+        [
+            "Images 1 1",
+            "Containers 1 0",
+            "Local Volumes 0 0",
+            "Build Cache 0 0"
+        ],
+        "{df}"
+    );
+}

@@ -107,3 +107,42 @@ pub async fn info(daemon: &Daemon) -> Result<Response, ApiError> {
     })
     .into_response())
 }
+
+/// One image of `GET /system/df`: the list row plus how many containers use it.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DfImage {
+    #[serde(flatten)]
+    summary: berth_api::ImageSummary,
+    containers: i64,
+    shared_size: i64,
+    virtual_size: u64,
+}
+
+/// `GET /system/df`: images (with the containers using each), containers, volumes and build
+/// cache (none of either yet), and the size of all layers.
+pub async fn df(daemon: &Daemon) -> Result<Response, ApiError> {
+    let images = daemon.images.list().await?;
+    let containers = daemon.containers.list(true);
+    let layers_size: u64 = images.iter().map(|i| i.size).sum();
+    let images: Vec<DfImage> = images
+        .into_iter()
+        .map(|summary| DfImage {
+            containers: containers
+                .iter()
+                .filter(|c| c.image_id == summary.id)
+                .count() as i64,
+            shared_size: -1,
+            virtual_size: summary.size,
+            summary,
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "LayersSize": layers_size,
+        "Images": images,
+        "Containers": containers,
+        "Volumes": [],
+        "BuildCache": [],
+    }))
+    .into_response())
+}
