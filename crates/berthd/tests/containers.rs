@@ -492,6 +492,28 @@ fn system_df_counts_images_and_containers() {
     let daemon = Daemon::start();
     daemon.load_busybox("busybox:latest");
     daemon.docker_ok(&["create", "--name", "idle", "busybox", "true"]);
+    daemon.docker_ok(&[
+        "run",
+        "--name",
+        "writer",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 3000000 /dev/zero > /big",
+    ]);
+    let size = daemon.docker_ok(&["inspect", "-s", "-f", "{{.SizeRw}}", "writer"]);
+    assert_eq!(size.trim(), "3000000", "{size}");
+    let ps = daemon.docker_ok(&[
+        "ps",
+        "-a",
+        "-s",
+        "--filter",
+        "name=writer",
+        "--format",
+        "{{.Size}}",
+    ]);
+    assert!(ps.starts_with("3MB"), "{ps}");
+    daemon.docker_ok(&["rm", "writer"]);
     let df = daemon.docker_ok(&[
         "system",
         "df",

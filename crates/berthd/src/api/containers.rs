@@ -92,6 +92,16 @@ pub async fn list(daemon: &Daemon, query: &Query) -> Result<Response, ApiError> 
     if let Some(limit) = limit {
         rows.truncate(limit);
     }
+    if query.flag("size")? {
+        let image_sizes = image_sizes(daemon).await?;
+        for row in &mut rows {
+            if let Ok(Some(rw)) = daemon.containers.size_rw(&row.id).await {
+                row.size_rw = Some(rw as i64);
+                row.size_root_fs =
+                    Some((rw + image_sizes.get(&row.image_id).copied().unwrap_or(0)) as i64);
+            }
+        }
+    }
     Ok(Json(rows).into_response())
 }
 
@@ -120,9 +130,28 @@ fn matches(row: &ContainerSummary, key: &str, value: &str) -> bool {
     }
 }
 
-/// `GET /containers/{id}/json`.
-pub async fn inspect(daemon: &Daemon, id: &str) -> Result<Response, ApiError> {
-    Ok(Json(daemon.containers.inspect(id)?).into_response())
+/// Image sizes by id, for the `size` parameter.
+async fn image_sizes(daemon: &Daemon) -> Result<std::collections::HashMap<String, u64>, ApiError> {
+    Ok(daemon
+        .images
+        .list()
+        .await?
+        .into_iter()
+        .map(|image| (image.id, image.size))
+        .collect())
+}
+
+/// `GET /containers/{id}/json?size=`.
+pub async fn inspect(daemon: &Daemon, id: &str, query: &Query) -> Result<Response, ApiError> {
+    let mut inspect = daemon.containers.inspect(id)?;
+    if query.flag("size")? {
+        if let Some(rw) = daemon.containers.size_rw(id).await? {
+            let image = image_sizes(daemon).await?.get(&inspect.image).copied();
+            inspect.size_rw = Some(rw as i64);
+            inspect.size_root_fs = Some((rw + image.unwrap_or(0)) as i64);
+        }
+    }
+    Ok(Json(inspect).into_response())
 }
 
 /// `POST /containers/{id}/start`.

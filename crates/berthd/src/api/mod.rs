@@ -191,7 +191,7 @@ async fn container_route(
         return None;
     }
     Some(match (method, action) {
-        (&Method::GET, "json") => containers::inspect(daemon, id).await,
+        (&Method::GET, "json") => containers::inspect(daemon, id, query).await,
         (&Method::DELETE, "") => containers::remove(daemon, id, query).await,
         (&Method::POST, "start") => containers::start(daemon, id).await,
         (&Method::POST, "stop") => containers::stop(daemon, id, query).await,
