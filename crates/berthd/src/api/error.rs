@@ -33,6 +33,10 @@ impl ApiError {
 
 impl From<berth_engine::Error> for ApiError {
     fn from(error: berth_engine::Error) -> Self {
+        // Docker's wording, which clients match on.
+        if let berth_engine::Error::Image(berth_image::Error::ImageNotFound(name)) = &error {
+            return ApiError::not_found(format!("No such image: {}", docker_name(name)));
+        }
         let kind = match &error {
             berth_engine::Error::Image(e) => image_kind(e),
             berth_engine::Error::Distribution(e) => distribution_kind(e),
@@ -55,6 +59,16 @@ impl From<berth_engine::Error> for ApiError {
             message: error.to_string(),
         }
     }
+}
+
+/// An image name as dockerd prints it in errors: with its tag (`nope:latest`), an id as is.
+fn docker_name(name: &str) -> String {
+    if name.starts_with("sha256:") {
+        return name.to_string();
+    }
+    name.parse::<berth_image::Reference>()
+        .map(|reference| reference.familiar())
+        .unwrap_or_else(|_| name.to_string())
 }
 
 fn image_kind(error: &berth_image::Error) -> ErrorKind {
@@ -104,7 +118,7 @@ mod tests {
         let missing: ApiError =
             berth_engine::Error::from(berth_image::Error::ImageNotFound("x".into())).into();
         assert_eq!(missing.kind.status(), 404);
-        assert_eq!(missing.message, "image x not found");
+        assert_eq!(missing.message, "No such image: x:latest");
         let conflict: ApiError = berth_engine::Error::from(berth_image::Error::Conflict {
             image: "y".into(),
             reason: "in use".into(),
