@@ -39,8 +39,19 @@ fn run_prints_output_and_returns_the_exit_code() {
     assert_eq!(out.status.code(), Some(127), "{}", text(&out));
     let out = daemon.docker(&["run", "--rm", "no-such-image-here"]);
     assert_eq!(out.status.code(), Some(125), "{}", text(&out));
+    let out = daemon.docker(&["run", "--rm", "--runtime", "nope", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", text(&out));
+    assert!(
+        text(&out).contains("unknown or invalid runtime name: nope"),
+        "{}",
+        text(&out)
+    );
     let out = daemon.docker(&["image", "inspect", "nope"]);
-    assert!(text(&out).contains("No such image: nope:latest"), "{}", text(&out));
+    assert!(
+        text(&out).contains("No such image: nope:latest"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
