@@ -68,11 +68,13 @@ pub fn run(config: Config) -> Result<()> {
         )
         .await
         .with_context(|| format!("open the containers under {}", config.data_root.display()))?;
+        let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
         let daemon = Daemon {
             images,
             containers,
             events,
             identity,
+            stopping,
         };
         let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
         let mut servers = Vec::new();
@@ -100,6 +102,8 @@ pub fn run(config: Config) -> Result<()> {
         if config.verbose {
             eprintln!("berthd: shutting down");
         }
+        // Streams that would run on (events, logs -f, stats) end now, as dockerd's do.
+        let _ = stopping_tx.send(true);
         let _ = stop.send(());
         // Requests still running get a grace period; the daemon exits after it regardless.
         let finished = async {
@@ -116,6 +120,9 @@ pub fn run(config: Config) -> Result<()> {
             }
         }
     });
+    // Blocking tasks still running (a log being followed) are not waited for: the containers
+    // and their logs live on without the daemon.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
     for path in &sockets {
         let _ = std::fs::remove_file(path);
     }

@@ -545,3 +545,39 @@ fn system_df_counts_images_and_containers() {
         "{df}"
     );
 }
+
+#[test]
+fn sigterm_ends_open_streams_and_the_daemon_exits_leaving_containers_running() {
+    let mut daemon = Daemon::start();
+    daemon.load_busybox("busybox:latest");
+    daemon.docker_ok(&["run", "-d", "--name", "stays", "busybox", "sleep", "1000"]);
+    let mut events = daemon
+        .docker_command(&["events"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut logs = daemon
+        .docker_command(&["logs", "-f", "stays"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &daemon.child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = daemon.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let _ = events.wait();
+    let _ = logs.wait();
+    // Live restore: the container outlived its daemon, and the next one finds it running.
+    daemon.kill_and_restart();
+    let state = daemon.docker_ok(&["inspect", "-f", "{{.State.Running}}", "stays"]);
+    assert_eq!(state.trim(), "true");
+}

@@ -37,6 +37,8 @@ pub struct Daemon {
     pub images: ImageService,
     pub containers: ContainerService,
     pub events: Events,
+    /// Turns true when the daemon begins to shut down: open response streams then end.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
     pub identity: Identity,
 }
 
@@ -57,10 +59,11 @@ pub async fn serve(
 }
 
 async fn dispatch(State(daemon): State<Daemon>, request: Request) -> Response {
-    let mut response = match route(&daemon, request).await {
+    let response = match route(&daemon, request).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     };
+    let mut response = end_streams_when_stopping(&daemon, response);
     let headers = response.headers_mut();
     let version = ApiVersion::CURRENT.to_string();
     headers.insert(
@@ -74,6 +77,27 @@ async fn dispatch(State(daemon): State<Daemon>, request: Request) -> Response {
         HeaderValue::from_static(concat!("berth/", env!("CARGO_PKG_VERSION"), " (linux)")),
     );
     response
+}
+
+/// A streamed body (events, logs -f, stats, wait) ends when the daemon stops, so it does not
+/// hold up the shutdown; bodies of known length are left as they are.
+fn end_streams_when_stopping(daemon: &Daemon, response: Response) -> Response {
+    use axum::body::HttpBody;
+    if response.body().size_hint().exact().is_some()
+        || response.status() == StatusCode::SWITCHING_PROTOCOLS
+    {
+        return response;
+    }
+    let mut stopping = daemon.stopping.clone();
+    let stopped = async move {
+        let _ = stopping.wait_for(|stopping| *stopping).await;
+    };
+    response.map(|body| {
+        Body::from_stream(futures_util::StreamExt::take_until(
+            body.into_data_stream(),
+            stopped,
+        ))
+    })
 }
 
 fn check_version(version: Option<&str>) -> Result<(), ApiError> {

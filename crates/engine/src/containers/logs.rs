@@ -38,9 +38,11 @@ impl ContainerService {
         };
         let follow = options.follow && options.until.is_none_or(|u| u > SystemTime::now());
         tokio::task::spawn_blocking(move || {
+            let closed = tx.clone();
             let mut emit = |entry: LogEntry| tx.blocking_send(entry).is_ok();
             let result = if follow {
-                let keep_going = || changes.borrow().live;
+                // Until the container stops or the client (or the daemon) goes away.
+                let keep_going = || changes.borrow().live && !closed.is_closed();
                 logfile::follow(&log.path, log.max_files, &read, &keep_going, &mut emit)
             } else {
                 logfile::read(&log.path, log.max_files, &read).map(|entries| {
