@@ -90,36 +90,8 @@ EOF
     wait_for "registry on :$1" bash -c "exec 3<>/dev/tcp/127.0.0.1/$1"
 }
 
-start_docker() {
-    local d=$work/containerd
-    mkdir -p "$d/root" "$d/state" "$d/opt" "$d/tmp" "$work/docker/data" "$work/docker/exec"
-    cat >"$d/config.toml" <<EOF
-version = 2
-root = "$d/root"
-state = "$d/state"
-temp = "$d/tmp"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$d/containerd.sock"
-[ttrpc]
-  address = "$d/containerd.sock.ttrpc"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$d/opt"
-EOF
-    containerd --config "$d/config.toml" >"$work/containerd.log" 2>&1 &
-    pids+=($!)
-    containerd_pid=$!
-    wait_for containerd test -S "$d/containerd.sock"
-    echo "{\"deprecated-key-path\": \"$work/docker/key.json\"}" >"$work/docker/daemon.json"
-    dockerd --config-file "$work/docker/daemon.json" --data-root "$work/docker/data" \
-        --exec-root "$work/docker/exec" --pidfile "$work/docker/docker.pid" \
-        -H "unix://$work/docker.sock" --containerd "$d/containerd.sock" \
-        --iptables=false --ip6tables=false --ip-masq=false --ip-forward=false \
-        --bridge=none --userland-proxy=false >"$work/dockerd.log" 2>&1 &
-    pids+=($!)
-    dockerd_pid=$!
-    wait_for dockerd docker -H "unix://$work/docker.sock" version
-}
+# shellcheck source=lib/docker-sandbox.sh
+. "$(dirname "$script")/lib/docker-sandbox.sh"
 
 start_registry 5000
 start_registry 5001

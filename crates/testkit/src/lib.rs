@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod engine;
+pub mod leftovers;
 pub mod loopfs;
 pub mod mounts;
 pub mod process;

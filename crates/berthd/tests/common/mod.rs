@@ -125,14 +125,7 @@ impl Daemon {
 
     /// The ids of the containers recorded under the data root.
     pub fn container_ids(&self) -> Vec<String> {
-        std::fs::read_dir(self.dir.join("data/containers"))
-            .map(|entries| {
-                entries
-                    .filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
+        berth_testkit::leftovers::container_ids(&self.dir.join("data"))
     }
 }
 
@@ -150,22 +143,6 @@ fn spawn(dir: &Path, socket: &Path) -> Child {
         .expect("start berthd")
 }
 
-/// Pids of processes whose command line mentions `needle`.
-fn processes_mentioning(needle: &str) -> Vec<i32> {
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) {
-            if String::from_utf8_lossy(&cmdline).contains(needle) {
-                pids.push(pid);
-            }
-        }
-    }
-    pids
-}
-
 impl Drop for Daemon {
     fn drop(&mut self) {
         let ids = self.container_ids();
@@ -176,28 +153,13 @@ impl Drop for Daemon {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        // Whatever the daemon could not clean (it crashed, a test killed it): the runtime
-        // removes the containers and their cgroups, then any shim left is killed.
-        let runtime_root = self.dir.join("exec/runtime");
-        for id in ids {
-            let _ = Command::new(runtime_binary())
-                .arg("--root")
-                .arg(&runtime_root)
-                .args(["delete", "--force", &id])
-                .stderr(Stdio::null())
-                .status();
-        }
-        for pid in processes_mentioning(&self.dir.path().display().to_string()) {
-            let _ = nix_kill(pid);
-        }
+        berth_testkit::leftovers::remove(
+            &runtime_binary(),
+            &self.dir.join("exec/runtime"),
+            &ids,
+            self.dir.path(),
+        );
     }
-}
-
-fn nix_kill(pid: i32) -> std::io::Result<()> {
-    Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .map(drop)
 }
 
 /// The berth-runtime binary next to berthd.
@@ -261,7 +223,7 @@ pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> 
 
 /// Pids of processes whose command line mentions `needle` (shims name their container id).
 pub fn pids_mentioning(needle: &str) -> Vec<i32> {
-    processes_mentioning(needle)
+    berth_testkit::leftovers::processes_mentioning(needle)
 }
 
 /// Cgroup directories `/sys/fs/cgroup/*/berth/<id>` (v1) or `/sys/fs/cgroup/berth/<id>` (v2)

@@ -153,34 +153,8 @@ impl Berthd {
 
     /// The ids of the containers recorded under the data root.
     fn container_ids(&self) -> Vec<String> {
-        std::fs::read_dir(self.dir.join("data/containers"))
-            .map(|entries| {
-                entries
-                    .filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
+        berth_testkit::leftovers::container_ids(&self.dir.join("data"))
     }
-}
-
-/// Pids of processes whose command line mentions `needle`.
-fn processes_mentioning(needle: &str) -> Vec<i32> {
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        if pid == std::process::id() as i32 {
-            continue;
-        }
-        if let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) {
-            if String::from_utf8_lossy(&cmdline).contains(needle) {
-                pids.push(pid);
-            }
-        }
-    }
-    pids
 }
 
 impl Drop for Berthd {
@@ -193,24 +167,12 @@ impl Drop for Berthd {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        // What the daemon could not clean up: the runtime removes the containers (and their
-        // cgroups), then every process still naming the temp dir (shims) is killed.
-        let runtime_root = self.dir.join("exec/runtime");
-        for id in &ids {
-            let _ = Command::new(sibling("berth-runtime"))
-                .arg("--root")
-                .arg(&runtime_root)
-                .args(["delete", "--force", id])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-        }
-        for pid in processes_mentioning(&self.dir.path().display().to_string()) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
+        berth_testkit::leftovers::remove(
+            &sibling("berth-runtime"),
+            &self.dir.join("exec/runtime"),
+            &ids,
+            self.dir.path(),
+        );
     }
 }
 
