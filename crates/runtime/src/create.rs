@@ -234,7 +234,7 @@ pub fn create(root: &StateRoot, opts: &CreateOptions, mode: StartMode) -> Result
         rootfs,
         pid: pid.as_raw(),
         pid_start_time,
-        created: fsutil::rfc3339(std::time::SystemTime::now()),
+        created: crate::time::format(std::time::SystemTime::now()),
         owner: String::new(),
         cgroup,
         spec,

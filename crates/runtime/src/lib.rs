@@ -25,6 +25,7 @@ mod seccomp;
 pub mod spec;
 pub mod state;
 mod sync;
+pub mod time;
 mod verified_exec;
 
 pub use create::{create, CreateOptions, StartMode};

@@ -249,7 +249,7 @@ pub fn process_is_alive(pid: i32, start_time: u64) -> bool {
 
 /// The current time in the RFC 3339 form used by state documents and logs.
 pub fn now_rfc3339() -> String {
-    crate::fsutil::rfc3339(std::time::SystemTime::now())
+    crate::time::format(std::time::SystemTime::now())
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@ pub mod logfile;
 pub mod protocol;
 pub mod server;
 pub mod spawn;
-pub mod time;
 
+/// The timestamps of logs and exit records (the runtime's calendar).
+pub use berth_runtime::time;
 pub use client::Client;
 pub use error::{Error, Result};
 pub use exit::{read_exit_file, ExitStatus};

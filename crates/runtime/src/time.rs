@@ -1,4 +1,5 @@
-//! RFC 3339 timestamps in UTC with nanoseconds, as Docker writes them in logs and exit records.
+//! RFC 3339 timestamps in UTC with nanoseconds: the runtime's `created` field (as runc's), and
+//! the times Docker writes in logs, exit records and inspect.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
