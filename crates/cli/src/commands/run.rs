@@ -3,12 +3,13 @@
 use std::io::{stdin, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use berth_api::containers::{
     ContainerCreateRequest, ContainerCreateResponse, ContainerInspect, WaitResponse,
 };
 use clap::Args;
+use signal_hook::consts::signal::SIGWINCH;
+use signal_hook::iterator::Signals;
 
 use super::create_flags::CreateFlags;
 use super::{domain_of, split_name, write_stdout};
@@ -324,16 +325,21 @@ impl Session<'_> {
         );
         let daemon_host = self.daemon.host().to_string();
         let resize = self.resize.clone();
-        // No signal handler (that needs unsafe code): the size is polled instead of SIGWINCH.
-        std::thread::spawn(move || loop {
-            std::thread::sleep(Duration::from_millis(250));
-            let Some(now) = tty::size() else { return };
-            if now != last {
-                last = now;
-                let Ok(daemon) = Daemon::connect(&daemon_host) else {
-                    return;
-                };
-                let _ = daemon.call("POST", &format!("{resize}?h={}&w={}", now.0, now.1));
+        // The terminal says when its size changed (SIGWINCH); signal-hook's iterator catches it
+        // without a handler of our own.
+        let Ok(mut changes) = Signals::new([SIGWINCH]) else {
+            return;
+        };
+        std::thread::spawn(move || {
+            for _ in changes.forever() {
+                let Some(now) = tty::size() else { return };
+                if now != last {
+                    last = now;
+                    let Ok(daemon) = Daemon::connect(&daemon_host) else {
+                        return;
+                    };
+                    let _ = daemon.call("POST", &format!("{resize}?h={}&w={}", now.0, now.1));
+                }
             }
         });
     }
