@@ -1,41 +1,11 @@
 //! Starting a shim for a new container and reading its first report.
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use crate::error::{Error, Result};
-
-/// Everything the shim needs to create one container.
-#[derive(Debug, Clone)]
-pub struct SpawnOptions {
-    /// The `berth-shim` binary.
-    pub shim: PathBuf,
-    /// The container id, also the runtime's.
-    pub id: String,
-    /// The OCI bundle (config.json and rootfs).
-    pub bundle: PathBuf,
-    /// The OCI runtime's state root.
-    pub runtime_root: PathBuf,
-    /// Where the shim listens (created 0600).
-    pub socket: PathBuf,
-    /// Where the shim records the exit.
-    pub exit_file: PathBuf,
-    /// The json-file log.
-    pub log: PathBuf,
-    /// Rotate the log past this many bytes; 0 never rotates.
-    pub log_max_size: u64,
-    /// How many log files to keep, the live one included.
-    pub log_max_files: u32,
-    /// Give the container a terminal instead of pipes.
-    pub tty: bool,
-    /// Keep the container's stdin open for attach clients.
-    pub stdin: bool,
-    /// Close the container's stdin when the first attached client closes its input.
-    pub stdin_once: bool,
-    /// The terminal's initial (height, width).
-    pub size: Option<(u16, u16)>,
-}
+use crate::options::Options;
 
 /// A shim that has created its container.
 #[derive(Debug)]
@@ -47,47 +17,16 @@ pub struct Spawned {
     pub shim: Child,
 }
 
-/// Starts a shim, which creates the container (not yet started) and reports its pid.
-pub fn spawn(opts: &SpawnOptions) -> Result<Spawned> {
+/// Starts the shim binary `shim`, which creates the container (not yet started) and reports its
+/// pid.
+pub fn spawn(shim: &Path, opts: &Options) -> Result<Spawned> {
     let fail = |message: String| Error::Spawn {
-        shim: opts.shim.clone(),
+        shim: shim.to_path_buf(),
         id: opts.id.clone(),
         message,
     };
-    let mut command = Command::new(&opts.shim);
-    command
-        .arg("--id")
-        .arg(&opts.id)
-        .arg("--bundle")
-        .arg(&opts.bundle)
-        .arg("--runtime-root")
-        .arg(&opts.runtime_root)
-        .arg("--socket")
-        .arg(&opts.socket)
-        .arg("--exit-file")
-        .arg(&opts.exit_file)
-        .arg("--log")
-        .arg(&opts.log)
-        .arg("--log-max-size")
-        .arg(opts.log_max_size.to_string())
-        .arg("--log-max-files")
-        .arg(opts.log_max_files.to_string());
-    for (flag, on) in [
-        ("--tty", opts.tty),
-        ("--stdin", opts.stdin),
-        ("--stdin-once", opts.stdin_once),
-    ] {
-        if on {
-            command.arg(flag);
-        }
-    }
-    if let Some((height, width)) = opts.size {
-        command
-            .arg("--height")
-            .arg(height.to_string())
-            .arg("--width")
-            .arg(width.to_string());
-    }
+    let mut command = Command::new(shim);
+    command.args(opts.args());
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -152,7 +152,7 @@ fn the_container_outlives_the_process_that_spawned_its_shim() {
         .arg("-c")
         .arg("\"$@\" > \"$0\"")
         .arg(&report)
-        .arg(&opts.shim)
+        .arg(&setup.shim)
         .args(["--id", &opts.id])
         // Paths relative to the spawner's working directory work too.
         .args([
@@ -258,7 +258,9 @@ fn garbage_requests_get_an_error_and_the_shim_keeps_serving() {
 fn a_bundle_that_cannot_be_created_is_reported_and_leaves_nothing() {
     let setup = Setup::new("shim-badbundle", "exit 0", false);
     std::fs::remove_file(setup.opts.bundle.join("config.json")).unwrap();
-    let err = berth_shim::spawn(&setup.opts).unwrap_err().to_string();
+    let err = berth_shim::spawn(&setup.shim, &setup.opts)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains(&setup.opts.id), "{err}");
     assert!(err.contains("config"), "{err}");
     assert!(!setup.opts.socket.exists());

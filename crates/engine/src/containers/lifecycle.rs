@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_shim::{Client, ExitStatus, SpawnOptions};
+use berth_shim::{Client, ExitStatus};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use super::record::Status;
@@ -107,21 +107,23 @@ impl ContainerService {
                 crate::durable::replace(&bundle, &data)
                     .map_err(|e| io(format!("write {}", bundle.display()), e))?;
                 let config = &record.config;
-                let spawned = berth_shim::spawn(&SpawnOptions {
-                    shim: paths.shim.clone(),
-                    id: record.id.clone(),
-                    bundle: run_dir.clone(),
-                    runtime_root: paths.runtime_root.clone(),
-                    socket: socket.clone(),
-                    exit_file: run_dir.join("exit.json"),
-                    log: record.log.path.clone(),
-                    log_max_size: record.log.max_size,
-                    log_max_files: record.log.max_files,
-                    tty: config.tty,
-                    stdin: config.open_stdin,
-                    stdin_once: config.stdin_once,
-                    size: console_size(&record.host_config.console_size),
-                })
+                let spawned = berth_shim::spawn(
+                    &paths.shim,
+                    &berth_shim::Options {
+                        id: record.id.clone(),
+                        bundle: run_dir.clone(),
+                        runtime_root: paths.runtime_root.clone(),
+                        socket: socket.clone(),
+                        exit_file: run_dir.join("exit.json"),
+                        log: record.log.path.clone(),
+                        log_max_size: record.log.max_size,
+                        log_max_files: record.log.max_files,
+                        tty: config.tty,
+                        stdin: config.open_stdin,
+                        stdin_once: config.stdin_once,
+                        size: console_size(&record.host_config.console_size),
+                    },
+                )
                 .map_err(start_error)?;
                 let client = Client::new(&socket);
                 for (streams, reply) in pending {

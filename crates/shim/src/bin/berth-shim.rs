@@ -40,7 +40,7 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
-    let opts = berth_shim::server::Options {
+    let opts = berth_shim::Options {
         id: args.id,
         bundle: args.bundle,
         runtime_root: args.runtime_root,

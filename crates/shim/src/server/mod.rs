@@ -23,6 +23,8 @@ use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use serde_json::json;
 
+pub use crate::options::Options;
+
 use crate::exit::{write_exit_file, ExitStatus};
 use crate::logfile::{LogWriter, Stream};
 use output::{spawn_pump, StdinSink, Subscribers};
@@ -32,35 +34,6 @@ use serve::{Life, Shared};
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// How long the shim waits for clients to take the end of the output and the exit record.
 const FAREWELL: Duration = Duration::from_secs(5);
-
-/// The shim's command line (the fields mean what they mean in `SpawnOptions`).
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// The container id, also the runtime's.
-    pub id: String,
-    /// The OCI bundle.
-    pub bundle: PathBuf,
-    /// The OCI runtime's state root.
-    pub runtime_root: PathBuf,
-    /// The socket to serve (created 0600).
-    pub socket: PathBuf,
-    /// Where the exit record goes.
-    pub exit_file: PathBuf,
-    /// The json-file log.
-    pub log: PathBuf,
-    /// Rotate past this many bytes; 0 never rotates.
-    pub log_max_size: u64,
-    /// Log files kept, the live one included.
-    pub log_max_files: u32,
-    /// A pty instead of pipes.
-    pub tty: bool,
-    /// Keep stdin open for attach clients.
-    pub stdin: bool,
-    /// Close stdin when an attached client closes its input.
-    pub stdin_once: bool,
-    /// The terminal's initial (height, width).
-    pub size: Option<(u16, u16)>,
-}
 
 /// A created container and what the shim holds for it.
 struct Prepared {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use berth_runtime::cgroups::CgroupPath;
 use berth_runtime::StateRoot;
-use berth_shim::{Client, SpawnOptions, Spawned};
+use berth_shim::{Client, Options, Spawned};
 use berth_testkit::TempDir;
 use serde_json::{json, Value};
 
@@ -24,7 +24,9 @@ pub fn shim_binary() -> PathBuf {
 /// shim for it uses.
 pub struct Setup {
     pub dir: TempDir,
-    pub opts: SpawnOptions,
+    /// The `berth-shim` binary.
+    pub shim: PathBuf,
+    pub opts: Options,
 }
 
 impl Setup {
@@ -62,8 +64,7 @@ impl Setup {
             serde_json::to_vec_pretty(&config).unwrap(),
         )
         .unwrap();
-        let opts = SpawnOptions {
-            shim: shim_binary(),
+        let opts = Options {
             id,
             bundle,
             runtime_root: dir.join("runtime"),
@@ -77,7 +78,11 @@ impl Setup {
             stdin_once: false,
             size: None,
         };
-        Setup { dir, opts }
+        Setup {
+            dir,
+            shim: shim_binary(),
+            opts,
+        }
     }
 
     /// Changes the bundle's config.json.
@@ -90,7 +95,7 @@ impl Setup {
 
     /// Spawns the shim; the container is created, not started.
     pub fn spawn(self) -> Shim {
-        let spawned = berth_shim::spawn(&self.opts).expect("spawn the shim");
+        let spawned = berth_shim::spawn(&self.shim, &self.opts).expect("spawn the shim");
         Shim {
             client: Client::new(&self.opts.socket),
             spawned: Some(spawned),
