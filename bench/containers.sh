@@ -53,22 +53,11 @@ cleanup() {
     [ -S "$work/docker.sock" ] && docker -H "unix://$work/docker.sock" rm -f $(docker -H "unix://$work/docker.sock" ps -aq) >/dev/null 2>&1
     [ -S "$work/berth.sock" ] && "$BERTH_BIN/berth" -H "unix://$work/berth.sock" rm -f $("$BERTH_BIN/berth" -H "unix://$work/berth.sock" ps -aq) >/dev/null 2>&1
     command -v podman >/dev/null && podman_cmd rm -af >/dev/null 2>&1
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
-    grep -F "$work" /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r -n1 umount -l
-    if [ "${KEEP_TMP:-}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+    release_work
 }
 trap cleanup EXIT
-
-wait_for() { # description, command...
-    local what=$1
-    shift
-    for _ in $(seq 300); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    die "$what did not start"
-}
+# shellcheck source=lib/sandbox.sh
+. "$(dirname "$script")/lib/sandbox.sh"
 
 # podman with runc: its default crun refuses this machine's hybrid cgroup layout.
 podman_cmd() {
@@ -76,8 +65,6 @@ podman_cmd() {
         --events-backend none --runtime runc "$@"
 }
 
-# shellcheck source=lib/docker-sandbox.sh
-. "$(dirname "$script")/lib/docker-sandbox.sh"
 
 start_berthd() {
     "$BERTH_BIN/berthd" --host "unix://$work/berth.sock" --data-root "$work/berth/data" \

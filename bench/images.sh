@@ -53,22 +53,12 @@ cleanup() {
     if [ -S "$work/docker.sock" ]; then
         docker -H "unix://$work/docker.sock" system prune -af >/dev/null 2>&1
     fi
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
-    grep -F "$work" /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r -n1 umount -l
-    if [ "${KEEP_TMP:-}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+    release_work
 }
 trap cleanup EXIT
-
-wait_for() { # description, command...
-    local what=$1
-    shift
-    for _ in $(seq 200); do
-        "$@" >/dev/null 2>&1 && return 0
-        sleep 0.1
-    done
-    die "$what did not start"
-}
+# shellcheck source=lib/sandbox.sh
+. "$(dirname "$script")/lib/sandbox.sh"
+wait_tries=200
 
 start_registry() { # port
     local dir=$work/registry-$1
@@ -90,8 +80,6 @@ EOF
     wait_for "registry on :$1" bash -c "exec 3<>/dev/tcp/127.0.0.1/$1"
 }
 
-# shellcheck source=lib/docker-sandbox.sh
-. "$(dirname "$script")/lib/docker-sandbox.sh"
 
 start_registry 5000
 start_registry 5001

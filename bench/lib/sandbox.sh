@@ -1,7 +1,29 @@
-# bench/lib/docker-sandbox.sh: sourced by the benchmarks. `start_docker` starts containerd and
-# dockerd with roots under "$work", dockerd on unix://$work/docker.sock (no bridge, no
-# iptables), appends their pids to "pids" and sets containerd_pid and dockerd_pid. Needs the
-# caller's `wait_for` and "$work".
+# bench/lib/sandbox.sh: sourced by the benchmarks, which set "$work" (their temp dir), "pids"
+# (processes they started) and a `die` function.
+#
+#   wait_for WHAT COMMAND...  retries COMMAND every 0.1 s, $wait_tries times (default 300)
+#   release_work              stops "pids", unmounts what is under "$work", removes it
+#                             (kept when KEEP_TMP=1)
+#   start_docker              containerd and dockerd with roots under "$work", dockerd on
+#                             unix://$work/docker.sock (no bridge, no iptables); appends their pids
+#                             to "pids" and sets containerd_pid and dockerd_pid
+
+wait_for() { # description, command...
+    local what=$1
+    shift
+    for _ in $(seq "${wait_tries:-300}"); do
+        "$@" >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    die "$what did not start"
+}
+
+release_work() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+    grep -F "$work" /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r -n1 umount -l
+    if [ "${KEEP_TMP:-}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+}
 
 start_docker() {
     local d=$work/containerd
