@@ -8,6 +8,22 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+/// The exit code docker gives a container that could not be started, read from the error's
+/// words as docker's CLI reads them: 127 when the program does not exist, 126 when it cannot be
+/// run, 125 for anything else. Case does not matter (Go and Rust word these differently).
+pub fn start_failure_code(message: &str) -> i32 {
+    let message = message.to_lowercase();
+    if message.contains("executable file not found")
+        || message.contains("no such file or directory")
+    {
+        127
+    } else if message.contains("permission denied") || message.contains("is a directory") {
+        126
+    } else {
+        125
+    }
+}
+
 /// What kind of failure an error is: decides the HTTP status, in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -32,5 +48,25 @@ impl ErrorKind {
             ErrorKind::Conflict => 409,
             ErrorKind::System => 500,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_failures_get_dockers_codes_in_either_wording() {
+        assert_eq!(
+            start_failure_code(r#"exec: "nope": executable file not found in $PATH"#),
+            127
+        );
+        assert_eq!(
+            start_failure_code("exec /nope: No such file or directory (os error 2)"),
+            127
+        );
+        assert_eq!(start_failure_code("exec /etc: permission denied"), 126);
+        assert_eq!(start_failure_code("exec /etc: Is a directory"), 126);
+        assert_eq!(start_failure_code("cgroup: out of memory"), 125);
     }
 }

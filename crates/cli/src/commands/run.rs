@@ -159,23 +159,10 @@ fn create(
 /// A daemon error while creating or starting, with docker's exit code for it.
 fn coded(e: Error) -> Error {
     match e {
-        Error::Daemon { ref message, .. } => {
-            // Go words these errors in lower case, Rust ("Permission denied") does not.
-            let message = message.to_lowercase();
-            let code = if message.contains("executable file not found")
-                || message.contains("no such file or directory")
-            {
-                127
-            } else if message.contains("permission denied") || message.contains("is a directory") {
-                126
-            } else {
-                125
-            };
-            Error::Coded {
-                code,
-                message: e.to_string(),
-            }
-        }
+        Error::Daemon { ref message, .. } => Error::Coded {
+            code: berth_api::error::start_failure_code(message),
+            message: e.to_string(),
+        },
         Error::Exit(_) | Error::Coded { .. } => e,
         other => Error::Coded {
             code: 125,

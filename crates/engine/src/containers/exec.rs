@@ -90,6 +90,20 @@ impl ContainerService {
             .ok_or_else(|| Error::NoSuchExec(id.to_string()))
     }
 
+    /// `berth-runtime exec --process FILE ID`: runs the process FILE describes in container `id`
+    /// (exec sessions and healthcheck probes).
+    pub(super) fn runtime_exec(&self, process_file: &std::path::Path, id: &str) -> Command {
+        let mut command = Command::new(&self.inner.paths.runtime);
+        command
+            .arg("--root")
+            .arg(&self.inner.paths.runtime_root)
+            .arg("exec")
+            .arg("--process")
+            .arg(process_file)
+            .arg(id);
+        command
+    }
+
     /// `GET /exec/{id}/json`.
     pub fn exec_inspect(&self, id: &str) -> Result<ExecInspect> {
         let exec = self.exec(id)?;
@@ -160,13 +174,8 @@ impl ContainerService {
         })
         .await??;
         let attached = matches!(how, ExecStart::Attached(_));
-        let mut child = Command::new(&self.inner.paths.runtime)
-            .arg("--root")
-            .arg(&self.inner.paths.runtime_root)
-            .arg("exec")
-            .arg("--process")
-            .arg(&process_file)
-            .arg(&entry.id)
+        let mut child = self
+            .runtime_exec(&process_file, &entry.id)
             .stdin(if attached && exec.config.attach_stdin {
                 Stdio::piped()
             } else {

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use berth_api::containers::HealthConfig;
 use berth_api::exec::ExecConfig;
-use tokio::process::Command;
 
 use super::record::{Health, Probe, Status};
 use super::table::Entry;
@@ -122,13 +121,8 @@ impl ContainerService {
         };
         let outcome = match written {
             Ok(Ok(())) => {
-                let child = Command::new(&self.inner.paths.runtime)
-                    .arg("--root")
-                    .arg(&self.inner.paths.runtime_root)
-                    .arg("exec")
-                    .arg("--process")
-                    .arg(&file)
-                    .arg(&entry.id)
+                let child = self
+                    .runtime_exec(&file, &entry.id)
                     .stdin(std::process::Stdio::null())
                     .kill_on_drop(true)
                     .output();

@@ -554,15 +554,7 @@ fn console_size(size: &[u32; 2]) -> Option<(u16, u16)> {
 fn start_error(error: berth_shim::Error) -> Error {
     // The words docker's tools look for, as Go prints them.
     let message = go_wording(&format!("failed to create task for container: {error}"));
-    let code = if message.contains("executable file not found")
-        || message.contains("no such file or directory")
-    {
-        127
-    } else if message.contains("permission denied") || message.contains("is a directory") {
-        126
-    } else {
-        125
-    };
+    let code = berth_api::error::start_failure_code(&message);
     Error::Start { message, code }
 }
 
