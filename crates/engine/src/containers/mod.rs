@@ -224,7 +224,7 @@ impl ContainerService {
                 &id,
                 &name,
                 image_name,
-                image.id.to_string(),
+                image.id,
                 config,
                 host_config,
                 path,
@@ -275,7 +275,7 @@ impl ContainerService {
         id: &str,
         name: &str,
         image: String,
-        image_id: String,
+        image_id: berth_image::Digest,
         config: berth_api::containers::ContainerConfig,
         host_config: berth_api::containers::HostConfig,
         path: String,
@@ -288,7 +288,7 @@ impl ContainerService {
         let rootfs = self
             .inner
             .images
-            .create_rootfs(image_id.parse::<berth_image::Digest>()?, id.to_string())
+            .create_rootfs(image_id.clone(), id.to_string())
             .await?;
         let etc = crate::spec::etc_files(
             &dir,
@@ -307,7 +307,7 @@ impl ContainerService {
             name: name.to_string(),
             created: berth_shim::time::format(std::time::SystemTime::now()),
             image,
-            image_id,
+            image_id: image_id.to_string(),
             hostname_path: etc_path("/etc/hostname"),
             hosts_path: etc_path("/etc/hosts"),
             resolv_conf_path: etc_path("/etc/resolv.conf"),
