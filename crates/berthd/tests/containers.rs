@@ -257,21 +257,12 @@ fn attach_with_stdin_and_wait() {
 #[test]
 fn events_report_the_life_of_a_container() {
     let daemon = Daemon::start();
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        .to_string();
+    let since = common::unix_time_in(0);
     daemon.load_busybox("busybox:latest");
     daemon.docker_ok(&["tag", "busybox", "mine:1"]);
     daemon.docker_ok(&["rmi", "mine:1"]);
     daemon.docker_ok(&["run", "--rm", "--name", "brief", "busybox", "true"]);
-    let until = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 1)
-    .to_string();
+    let until = common::unix_time_in(1);
     let events = daemon.docker_ok(&[
         "events",
         "--since",
@@ -433,12 +424,7 @@ fn healthchecks_show_in_inspect_ps_and_events_and_on_unhealthy_restarts() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let until = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 1)
-    .to_string();
+    let until = common::unix_time_in(1);
     let events = daemon.docker_ok(&[
         "events",
         "--since",

@@ -256,11 +256,7 @@ fn paused_and_auto_removed_containers_across_a_daemon_kill() {
         "run", "-d", "--rm", "--name", "brief", "busybox", "sleep", "1",
     ]);
     let brief = daemon.inspect("{{.Id}}", "brief");
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        .to_string();
+    let since = common::unix_time_in(0);
     daemon.kill_and_restart_with(|| std::thread::sleep(Duration::from_millis(1500)));
 
     // `--rm` holds across the restart: the container that ended meanwhile is removed.
@@ -280,12 +276,7 @@ fn paused_and_auto_removed_containers_across_a_daemon_kill() {
     daemon.docker_ok(&["unpause", "frozen"]);
     assert_eq!(daemon.inspect("{{.State.Status}}", "frozen"), "running");
     daemon.docker_ok(&["stop", "-t", "0", "frozen"]);
-    let until = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 1)
-    .to_string();
+    let until = common::unix_time_in(1);
     let events = daemon.docker_ok(&[
         "events",
         "--since",

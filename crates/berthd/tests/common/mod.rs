@@ -247,3 +247,13 @@ pub fn cgroups_of(id: &str) -> Vec<PathBuf> {
     }
     found
 }
+
+/// The Unix time `offset` seconds from now, as `docker events --since/--until` take it.
+pub fn unix_time_in(offset: u64) -> String {
+    (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + offset)
+        .to_string()
+}
