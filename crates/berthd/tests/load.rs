@@ -46,15 +46,7 @@ fn assert_clean(daemon: &Daemon, ids: &[String], idle_fds: usize, idle_rss: u64,
     );
     let leftovers = std::fs::read_dir(daemon.dir.join("exec/s")).map_or(0, |d| d.count());
     assert_eq!(leftovers, 0, "shim sockets left");
-    // Connections and blocking-pool threads wind down shortly after the last request.
-    let mut fds = daemon.fd_count();
-    for _ in 0..50 {
-        if fds <= idle_fds + 4 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        fds = daemon.fd_count();
-    }
+    let fds = settled_fd_count(daemon, idle_fds + 4);
     assert!(
         fds <= idle_fds + 4,
         "berthd holds {fds} fds, {idle_fds} when idle: {:?}",
@@ -183,14 +175,7 @@ fn execs_and_healthchecks_leave_nothing_behind() {
         "exec processes left in the container: {top}"
     );
     assert_eq!(zombie_children(&daemon), Vec::<String>::new());
-    let mut fds = daemon.fd_count();
-    for _ in 0..50 {
-        if fds <= idle_fds + 4 {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        fds = daemon.fd_count();
-    }
+    let fds = settled_fd_count(&daemon, idle_fds + 4);
     assert!(
         fds <= idle_fds + 4,
         "berthd holds {fds} fds, {idle_fds} when idle"
@@ -233,4 +218,18 @@ fn removals_racing_exits_leave_nothing_behind() {
         runs.into_iter().map(|r| r.join().unwrap()).collect()
     });
     assert_clean(&daemon, &ids, fds, rss, 32 << 10);
+}
+
+/// berthd's fd count once it is at most `bound`, or after 5 s: connections and blocking-pool
+/// threads wind down shortly after the last request.
+fn settled_fd_count(daemon: &Daemon, bound: usize) -> usize {
+    let mut fds = daemon.fd_count();
+    for _ in 0..50 {
+        if fds <= bound {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        fds = daemon.fd_count();
+    }
+    fds
 }
