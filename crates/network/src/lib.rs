@@ -1,0 +1,7 @@
+//! berth's container networking.
+//!
+//! Kernel plumbing — network namespaces ([`netns`]), bridges, veth pairs, addresses and routes
+//! over netlink ([`link`]), the nftables firewall and NAT ([`firewall`]), host sysctls
+//! ([`sysctl`]) and host-port reservations ([`reserve`]) — and the bookkeeping above it: address
+//! management ([`ipam`]), `-p` port specs ([`ports`]), the embedded DNS server ([`dns`]) and the
+//! resolv.conf and hosts files a container gets ([`etc`]).
