@@ -254,6 +254,51 @@ fn attach_with_stdin_and_wait() {
     assert_eq!(out.status.code(), Some(9), "{}", text(&out));
 }
 
+/// Clients that do not ask for an upgrade get the stream as a plain `200` body, as from dockerd.
+#[test]
+fn attach_and_exec_without_upgrade_stream_in_the_body() {
+    let daemon = Daemon::start();
+    daemon.load_busybox("busybox:latest");
+    daemon.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "plain",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; echo out; echo err >&2",
+    ]);
+    let (status, head, body) = daemon.http(
+        "POST",
+        "/containers/plain/attach?stream=1&stdout=1&stderr=1",
+        b"",
+    );
+    assert_eq!(status, 200, "{head}");
+    assert!(
+        head.contains("application/vnd.docker.multiplexed-stream"),
+        "{head}"
+    );
+    assert!(body.contains("\u{1}\0\0\0\0\0\0\u{4}out\n"), "{body:?}");
+    assert!(body.contains("\u{2}\0\0\0\0\0\0\u{4}err\n"), "{body:?}");
+    daemon.docker_ok(&["rm", "-f", "plain"]);
+
+    daemon.docker_ok(&["run", "-d", "--name", "plain", "busybox", "sleep", "60"]);
+
+    let (status, _, body) = daemon.http(
+        "POST",
+        "/containers/plain/exec",
+        br#"{"AttachStdout":true,"Cmd":["echo","from exec"]}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let exec: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let id = exec["Id"].as_str().unwrap();
+    let (status, _, body) = daemon.http("POST", &format!("/exec/{id}/start"), b"{}");
+    assert_eq!(status, 200);
+    assert_eq!(body, "\u{1}\0\0\0\0\0\0\u{a}from exec\n");
+    daemon.docker_ok(&["rm", "-f", "plain"]);
+}
+
 #[test]
 fn events_report_the_life_of_a_container() {
     let daemon = Daemon::start();

@@ -396,8 +396,9 @@ pub async fn attach(
     id: &str,
     query: &Query,
     parts: &mut Parts,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    let upgrade = hijack::take(&parts.headers, &mut parts.extensions)?;
+    let hijack = hijack::take(&parts.headers, &mut parts.extensions, body);
     let streams = AttachStreams {
         stdin: query.flag("stdin")?,
         stdout: query.flag("stdout")?,
@@ -405,8 +406,9 @@ pub async fn attach(
     };
     let tty = daemon.containers.has_tty(id)?;
     let attachment = daemon.containers.attach_prepare(id, streams).await?;
-    hijack::spawn(upgrade, move |conn| attachment.relay(conn));
-    Ok(hijack::switching(tty))
+    Ok(hijack::respond(hijack, tty, move |conn| {
+        attachment.relay(conn)
+    }))
 }
 
 /// `POST /containers/{id}/exec`.
@@ -428,20 +430,19 @@ pub async fn exec_start(
     if config.detach {
         daemon
             .containers
-            .exec_start::<hijack::Upgraded>(id, ExecStart::Detached)
+            .exec_start::<hijack::Conn>(id, ExecStart::Detached)
             .await?;
         return Ok(StatusCode::OK.into_response());
     }
-    let upgrade = hijack::take(&parts.headers, &mut parts.extensions)?;
+    let hijack = hijack::take(&parts.headers, &mut parts.extensions, Body::empty());
     let tty = daemon.containers.exec_tty(id)?;
     let containers = daemon.containers.clone();
     let id = id.to_string();
-    hijack::spawn(upgrade, move |conn| async move {
+    Ok(hijack::respond(hijack, tty, move |conn| async move {
         if let Err(e) = containers.exec_start(&id, ExecStart::Attached(conn)).await {
             eprintln!("berthd: exec {id}: {e}");
         }
-    });
-    Ok(hijack::switching(tty))
+    }))
 }
 
 /// `GET /exec/{id}/json`.

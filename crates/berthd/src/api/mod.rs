@@ -227,7 +227,7 @@ async fn container_route(
         (&Method::POST, "resize") => containers::resize(daemon, id, query).await,
         (&Method::POST, "wait") => containers::wait(daemon, id, query).await,
         (&Method::POST, "update") => containers::update(daemon, id, body).await,
-        (&Method::POST, "attach") => containers::attach(daemon, id, query, parts).await,
+        (&Method::POST, "attach") => containers::attach(daemon, id, query, parts, body).await,
         (&Method::POST, "exec") => containers::exec_create(daemon, id, body).await,
         (&Method::GET, "logs") => containers::logs(daemon, id, query).await,
         (&Method::GET, "top") => containers::top(daemon, id, query).await,
