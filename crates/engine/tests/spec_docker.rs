@@ -65,11 +65,31 @@ fn seccomp_rules(spec: &Value) -> BTreeSet<String> {
                 name.as_str().unwrap(),
                 rule["action"],
                 rule["errnoRet"],
-                rule["args"]
+                sorted_keys(&rule["args"])
             ));
         }
     }
     out
+}
+
+/// `value` as JSON text with every object's keys sorted, so that equal rules compare equal.
+fn sorted_keys(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let fields: std::collections::BTreeMap<_, _> =
+                map.iter().map(|(k, v)| (k, sorted_keys(v))).collect();
+            let fields: Vec<String> = fields
+                .into_iter()
+                .map(|(k, v)| format!("{}:{v}", Value::from(k.as_str())))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(sorted_keys).collect();
+            format!("[{}]", items.join(","))
+        }
+        other => other.to_string(),
+    }
 }
 
 /// What moby changed in its defaults after 20.10 (the version Debian 12 ships), which berth

@@ -24,15 +24,17 @@ use crate::template::Template;
 
 /// Prints `rows` as `--format` asks: `json` (one object a line), a template (a `table` one
 /// with a header row and aligned columns), or `default` (a table template) when not given.
+/// A row's keys come out sorted, as docker marshals its rows (Go maps).
 pub fn print_rows(
     format: Option<&str>,
     default: &str,
     rows: &[Value],
     header: fn(&str) -> Option<&'static str>,
 ) -> Result<()> {
+    let rows: Vec<Value> = rows.iter().map(with_sorted_keys).collect();
     let mut out = String::new();
     if format == Some("json") {
-        for row in rows {
+        for row in &rows {
             out.push_str(&row.to_string());
             out.push('\n');
         }
@@ -42,7 +44,7 @@ pub fn print_rows(
         if template.table {
             lines.push(template.header(header));
         }
-        for row in rows {
+        for row in &rows {
             lines.push(template.render(row)?);
         }
         if template.table {
@@ -55,6 +57,23 @@ pub fn print_rows(
         }
     }
     write_stdout(&out)
+}
+
+/// `row` with its keys in sorted order (a row is one flat object).
+fn with_sorted_keys(row: &Value) -> Value {
+    match row {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            )
+        }
+        other => other.clone(),
+    }
 }
 
 /// `--filter key=value` flags as the `filters` query value the API takes (escaped JSON).
