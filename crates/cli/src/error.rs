@@ -36,6 +36,13 @@ pub enum Error {
     /// invoke the command, 127 command not found).
     #[error("{message}")]
     Coded { code: i32, message: String },
+    /// A `run` or `create` failure, printed as docker prints it: prefixed with the program's
+    /// name and followed by where to find help.
+    #[error("berth: {source}\n\nRun 'berth {command} --help' for more information")]
+    WithHelp {
+        command: &'static str,
+        source: Box<Error>,
+    },
     /// Anything else a command refuses to do (`save` to a terminal, an aborted prune).
     #[error("{0}")]
     Refused(String),
@@ -47,7 +54,19 @@ impl Error {
         match self {
             Error::Usage(_) | Error::Connect { .. } => 125,
             Error::Exit(code) | Error::Coded { code, .. } => *code,
+            Error::WithHelp { source, .. } => source.exit_code(),
             _ => 1,
+        }
+    }
+
+    /// This error as `berth command` reports it (a container's own exit code stays silent).
+    pub fn with_help(self, command: &'static str) -> Error {
+        match self {
+            Error::Exit(_) => self,
+            source => Error::WithHelp {
+                command,
+                source: Box::new(source),
+            },
         }
     }
 

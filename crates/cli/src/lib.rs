@@ -327,8 +327,8 @@ fn run(cli: Cli) -> Result<()> {
             command: ImageCommand::Inspect(args),
         } => images::inspect(cx, &args, Some("image")),
         Command::Container { command } => container(cx, command),
-        Command::Run(args) => run::run(cx, &args),
-        Command::Create(args) => run::create_command(cx, &args),
+        Command::Run(args) => run::run(cx, &args).map_err(|e| e.with_help("run")),
+        Command::Create(args) => run::create_command(cx, &args).map_err(|e| e.with_help("create")),
         Command::Start(args) => run::start(cx, &args),
         Command::Attach(args) => run::attach(cx, &args),
         Command::Stop(args) => lifecycle::stop(cx, &args),
@@ -382,8 +382,10 @@ fn run(cli: Cli) -> Result<()> {
 fn container(cx: &Context, command: ContainerCommand) -> Result<()> {
     use commands::{exec, images, lifecycle, ps, run, stats};
     match command {
-        ContainerCommand::Run(args) => run::run(cx, &args),
-        ContainerCommand::Create(args) => run::create_command(cx, &args),
+        ContainerCommand::Run(args) => run::run(cx, &args).map_err(|e| e.with_help("run")),
+        ContainerCommand::Create(args) => {
+            run::create_command(cx, &args).map_err(|e| e.with_help("create"))
+        }
         ContainerCommand::Start(args) => run::start(cx, &args),
         ContainerCommand::Attach(args) => run::attach(cx, &args),
         ContainerCommand::Stop(args) => lifecycle::stop(cx, &args),

@@ -85,12 +85,20 @@ fn run_ps_logs_exec_inspect_top_and_stats() {
     let args = ["run", "--rm", "busybox", "/no/such/command"];
     let ours = daemon.berth(&args);
     assert_eq!(ours.code(), Some(127), "{}", ours.describe());
-    assert_eq!(ours.code(), daemon.docker(&args).code());
-    assert!(
-        ours.stderr.starts_with("Error response from daemon: "),
-        "{}",
-        ours.describe()
-    );
+    let docker = daemon.docker(&args);
+    assert_eq!(ours.code(), docker.code());
+    // Worded as docker words it, with our name.
+    for (out, name) in [(&ours, "berth"), (&docker, "docker")] {
+        assert!(
+            out.stderr
+                .starts_with(&format!("{name}: Error response from daemon: "))
+                && out.stderr.ends_with(&format!(
+                    "\n\nRun '{name} run --help' for more information\n"
+                )),
+            "{}",
+            out.describe()
+        );
+    }
     // Not executable: 126 (docker's CLI says 125 here, as berthd words it "Permission denied").
     let ours = daemon.berth(&["run", "--rm", "busybox", "/etc"]);
     assert_eq!(ours.code(), Some(126), "{}", ours.describe());
