@@ -14,6 +14,7 @@ pub mod exec;
 pub mod host_config;
 pub mod images_list;
 pub mod lenient;
+pub mod networks;
 pub mod progress;
 pub mod stats;
 pub mod system;

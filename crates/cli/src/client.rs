@@ -150,6 +150,17 @@ impl Daemon {
             .map_err(|e| self.protocol(format!("POST {path}: unexpected answer: {e}")))
     }
 
+    /// `POST path` with a JSON body, its answer ignored.
+    pub fn post(&self, path: &str, body: &impl serde::Serialize) -> Result<()> {
+        let body =
+            serde_json::to_vec(body).map_err(|e| self.protocol(format!("POST {path}: {e}")))?;
+        let response = self.request("POST", path, &[], Body::Json(body))?;
+        response
+            .bytes()
+            .map_err(|e| self.protocol(format!("POST {path}: {e}")))?;
+        Ok(())
+    }
+
     /// `method path` without a body, its answer ignored.
     pub fn call(&self, method: &str, path: &str) -> Result<()> {
         let response = self.request(method, path, &[], Body::Empty)?;

@@ -134,6 +134,11 @@ enum Command {
         #[command(subcommand)]
         command: ImageCommand,
     },
+    /// Manage networks
+    Network {
+        #[command(subcommand)]
+        command: commands::network::NetworkCommand,
+    },
     /// Generate the autocompletion script for a shell
     Completion {
         /// bash, zsh, fish, elvish or powershell
@@ -370,6 +375,7 @@ fn run(cli: Cli) -> Result<()> {
         | Command::Image {
             command: ImageCommand::Load(args),
         } => transfer::load(cx, &args),
+        Command::Network { command } => commands::network::network(cx, command),
         Command::Login(args) => auth::login(cx, &args),
         Command::Logout(args) => auth::logout(cx, &args),
         Command::Completion { shell } => {

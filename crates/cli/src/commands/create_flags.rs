@@ -2,9 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use berth_api::container_inspect::{EndpointIpamConfig, EndpointSettings};
 use berth_api::containers::{
     BindOptions, ContainerConfig, ContainerCreateRequest, DeviceMapping, EmptyObject, HealthConfig,
-    HostConfig, Mount, PortBinding, RestartPolicy, TmpfsOptions, Ulimit, VolumeOptions,
+    HostConfig, Mount, NetworkingConfig, PortBinding, RestartPolicy, TmpfsOptions, Ulimit,
+    VolumeOptions,
 };
 use clap::Args;
 
@@ -154,15 +156,36 @@ pub struct CreateFlags {
     /// Expose a port or a range of ports
     #[arg(long)]
     expose: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    publish_all: bool,
     /// Connect a container to a network
     #[arg(long, alias = "net")]
     network: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias")]
+    network_alias: Vec<String>,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long)]
+    ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33)
+    #[arg(long)]
+    ip6: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address")]
+    mac_address: Option<String>,
     /// Add a custom host-to-IP mapping (host:ip)
     #[arg(long = "add-host")]
     add_host: Vec<String>,
     /// Set custom DNS servers
     #[arg(long)]
     dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search")]
+    dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    dns_option: Vec<String>,
     /// The image
     pub image: String,
     /// The command and its arguments
@@ -428,6 +451,9 @@ impl CreateFlags {
             cap_add: self.cap_add.clone(),
             cap_drop: self.cap_drop.clone(),
             dns: self.dns.clone(),
+            dns_search: self.dns_search.clone(),
+            dns_options: self.dns_option.clone(),
+            publish_all_ports: self.publish_all,
             extra_hosts: self.add_host.clone(),
             group_add: self.group_add.clone(),
             privileged: self.privileged,
@@ -496,11 +522,40 @@ impl CreateFlags {
                 .get_or_insert_with(Vec::new)
                 .push(binding);
         }
+        let networking_config = self.networking_config(&host.network_mode);
         Ok(ContainerCreateRequest {
             config,
             host_config: host,
-            ..ContainerCreateRequest::default()
+            networking_config,
         })
+    }
+
+    /// The endpoint settings on the container's network (`--network-alias`, `--ip`, `--ip6`,
+    /// `--mac-address`), as docker sends them: only when one of them is given.
+    fn networking_config(&self, network_mode: &str) -> NetworkingConfig {
+        let mut networking = NetworkingConfig::default();
+        if self.network_alias.is_empty()
+            && self.ip.is_none()
+            && self.ip6.is_none()
+            && self.mac_address.is_none()
+        {
+            return networking;
+        }
+        let ipam_config = (self.ip.is_some() || self.ip6.is_some()).then(|| EndpointIpamConfig {
+            ipv4_address: self.ip.clone().unwrap_or_default(),
+            ipv6_address: self.ip6.clone().unwrap_or_default(),
+            ..EndpointIpamConfig::default()
+        });
+        networking.endpoints_config.insert(
+            network_mode.to_string(),
+            EndpointSettings {
+                ipam_config,
+                aliases: self.network_alias.clone(),
+                mac_address: self.mac_address.clone().unwrap_or_default(),
+                ..EndpointSettings::default()
+            },
+        );
+        networking
     }
 
     fn healthcheck(&self) -> Result<Option<HealthConfig>> {

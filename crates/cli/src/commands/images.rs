@@ -181,17 +181,22 @@ fn inspect_one(
     let query = if size { "?size=1" } else { "" };
     let container = || daemon.get_bytes(&format!("/containers/{}/json{query}", escape(name)));
     let image = || daemon.get_bytes(&format!("/images/{}/json", escape(name)));
+    let network = || daemon.get_bytes(&format!("/networks/{}", escape(name)));
     let missing = |e: &Error| matches!(e, Error::Daemon { status: 404, .. });
     let found = match kind {
         Some("container") => container(),
         Some("image") => image(),
+        Some("network") => network(),
         Some(other) => {
             return Err(Error::Usage(format!(
                 "{other:?} is not a valid value for --type"
             )))
         }
         None => match container() {
-            Err(e) if missing(&e) => image(),
+            Err(e) if missing(&e) => match image() {
+                Err(e) if missing(&e) => network(),
+                other => other,
+            },
             other => other,
         },
     };
@@ -201,35 +206,21 @@ fn inspect_one(
     }
 }
 
-/// Prints the daemon's JSON for each image (or the template applied to it).
-pub fn inspect(cx: &Context, args: &InspectArgs, forced: Option<&str>) -> Result<()> {
-    let daemon = cx.daemon()?;
-    let kind = forced.or(args.kind.as_deref());
-    let template = args
-        .format
-        .as_deref()
+/// Prints inspected objects as docker does: the daemon's JSON in an indented array, or the
+/// `--format` template applied to each.
+pub fn print_inspected(
+    daemon: &crate::client::Daemon,
+    found: &[Vec<u8>],
+    format: Option<&str>,
+) -> Result<()> {
+    let template = format
         .filter(|f| *f != "json" && !f.is_empty())
         .map(crate::template::Template::parse)
         .transpose()?;
-    let mut found = Vec::new();
-    let mut missing = None;
-    for name in &args.images {
-        match inspect_one(&daemon, name, kind, args.size)? {
-            Some(object) => found.push(object),
-            None => {
-                let what = match kind {
-                    Some("container") => "container",
-                    Some("image") => "image",
-                    _ => "object",
-                };
-                missing = Some(Error::Refused(format!("Error: No such {what}: {name}")));
-            }
-        }
-    }
     let mut out = String::new();
     match template {
         Some(template) => {
-            for raw in &found {
+            for raw in found {
                 let object: Value = serde_json::from_slice(raw)
                     .map_err(|e| daemon.protocol(format!("inspect: unexpected answer: {e}")))?;
                 out.push_str(&template.render(&object)?);
@@ -246,7 +237,30 @@ pub fn inspect(cx: &Context, args: &InspectArgs, forced: Option<&str>) -> Result
             out.push_str("\n]\n");
         }
     }
-    write_stdout(&out)?;
+    write_stdout(&out)
+}
+
+/// Prints the daemon's JSON for each image (or the template applied to it).
+pub fn inspect(cx: &Context, args: &InspectArgs, forced: Option<&str>) -> Result<()> {
+    let daemon = cx.daemon()?;
+    let kind = forced.or(args.kind.as_deref());
+    let mut found = Vec::new();
+    let mut missing = None;
+    for name in &args.images {
+        match inspect_one(&daemon, name, kind, args.size)? {
+            Some(object) => found.push(object),
+            None => {
+                let what = match kind {
+                    Some("container") => "container",
+                    Some("image") => "image",
+                    Some("network") => "network",
+                    _ => "object",
+                };
+                missing = Some(Error::Refused(format!("Error: No such {what}: {name}")));
+            }
+        }
+    }
+    print_inspected(&daemon, &found, args.format.as_deref())?;
     missing.map_or(Ok(()), Err)
 }
 

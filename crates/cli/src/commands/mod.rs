@@ -6,6 +6,7 @@ pub mod events;
 pub mod exec;
 pub mod images;
 pub mod lifecycle;
+pub mod network;
 pub mod ps;
 pub mod run;
 pub mod stats;
