@@ -6,5 +6,6 @@
 //! management ([`ipam`]), `-p` port specs ([`ports`]), the embedded DNS server ([`dns`]) and the
 //! resolv.conf and hosts files a container gets ([`etc`]).
 
+pub mod dns;
 pub mod ipam;
 pub mod ports;
