@@ -7,5 +7,6 @@
 //! resolv.conf and hosts files a container gets ([`etc`]).
 
 pub mod dns;
+pub mod etc;
 pub mod ipam;
 pub mod ports;
