@@ -309,6 +309,46 @@ async fn servfail_when_no_upstream_answers() {
 }
 
 #[tokio::test]
+async fn garbage_gets_no_answer_and_the_server_keeps_serving() {
+    let records = sample_records();
+    let (_serving, server) = start(&records, vec![], &["n1"]);
+    let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut response = query("web.", RecordType::A);
+    response.set_message_type(MessageType::Response);
+    let mut two_questions = query("web.", RecordType::A);
+    two_questions.add_query(Query::query(
+        Name::from_ascii("web2.").unwrap(),
+        RecordType::A,
+    ));
+    for packet in [
+        vec![],
+        vec![0xff; 7],
+        vec![0xff; 300],
+        response.to_vec().unwrap(),
+    ] {
+        socket.send_to(&packet, server).await.unwrap();
+    }
+    let mut buf = vec![0; 65535];
+    let wait = Duration::from_millis(300);
+    let quiet = tokio::time::timeout(wait, socket.recv(&mut buf)).await;
+    assert!(quiet.is_err(), "no reply to garbage or to responses");
+    // A TCP frame that is not DNS closes that connection only.
+    let mut stream = TcpStream::connect(server).await.unwrap();
+    write_frame(&mut stream, &[1, 2, 3]).await.unwrap();
+    assert!(read_frame(&mut stream).await.is_err());
+    // Two questions in one query: FORMERR, as servers do.
+    socket
+        .send_to(&two_questions.to_vec().unwrap(), server)
+        .await
+        .unwrap();
+    let n = socket.recv(&mut buf).await.unwrap();
+    let reply = Message::from_vec(&buf[..n]).unwrap();
+    assert_eq!(reply.response_code(), ResponseCode::FormErr);
+    let reply = ask_udp(server, "web.", RecordType::A).await;
+    assert_eq!(v4s(&reply), [Ipv4Addr::new(10, 1, 0, 2)]);
+}
+
+#[tokio::test]
 async fn dropping_the_handle_closes_the_sockets() {
     let records = sample_records();
     let (serving, server) = start(&records, vec![], &["n1"]);

@@ -244,13 +244,3 @@ fn unreadable_state_names_the_file() {
         format!("reading IPAM state {}", path.display())
     );
 }
-
-#[test]
-fn macs_follow_dockers_rule() {
-    let mac = MacAddr::from_ipv4(Ipv4Addr::new(172, 17, 0, 2));
-    assert_eq!(mac.to_string(), "02:42:ac:11:00:02");
-    assert_eq!("02:42:AC:11:00:02".parse::<MacAddr>().unwrap(), mac);
-    assert_eq!("02-42-ac-11-00-02".parse::<MacAddr>().unwrap(), mac);
-    assert!("02:42:ac:11:00".parse::<MacAddr>().is_err());
-    assert!("02:42:ac:11:00:+2".parse::<MacAddr>().is_err());
-}
