@@ -80,7 +80,8 @@ impl Records {
         entries.retain(|(n, _), _| n != network);
     }
 
-    /// The addresses `name` has on the networks of `scope` (case-insensitive), rotated by
+    /// The addresses `name` (or `name.<network>`) has on the networks of `scope`
+    /// (case-insensitive; network names compare as given, lower case), rotated by
     /// one more place at every call; `None` if no endpoint in scope has that name (then the
     /// query goes upstream). A name with no address of a family has an empty list for it.
     pub fn lookup(&self, scope: &[String], name: &str) -> Option<Addresses> {
@@ -89,7 +90,13 @@ impl Records {
         let mut found = false;
         let mut out = Addresses::default();
         for ((network, _), entry) in entries.iter() {
-            if !scope.contains(network) || !entry.names.contains(&name) {
+            // `web` or, as Docker also answers, `web.<network>`.
+            let named = entry.names.contains(&name)
+                || name
+                    .strip_suffix(network.as_str())
+                    .and_then(|n| n.strip_suffix('.'))
+                    .is_some_and(|n| entry.names.iter().any(|e| e == n));
+            if !scope.contains(network) || !named {
                 continue;
             }
             found = true;
@@ -149,6 +156,12 @@ mod tests {
         let both = names(&["n1", "n2"]);
         assert_eq!(records.lookup(&n1, "WEB.").unwrap().ipv4, [v4(2).unwrap()]);
         assert_eq!(records.lookup(&n1, "db"), None);
+        assert_eq!(
+            records.lookup(&both, "db.n2.").unwrap().ipv4,
+            [v4(4).unwrap()]
+        );
+        assert_eq!(records.lookup(&both, "db.n1"), None);
+        assert_eq!(records.lookup(&both, "dbn2"), None);
         let db = records.lookup(&both, "db").unwrap();
         assert_eq!(db.ipv6, ["fd00::4".parse::<Ipv6Addr>().unwrap()]);
         let first = records.lookup(&n1, "api").unwrap().ipv4;

@@ -110,16 +110,21 @@ impl Pool {
     fn next_free(&self) -> Option<IpAddr> {
         let net = self.subnet.subnet;
         let (lo, hi) = bounds(self.subnet.ip_range.unwrap_or(net));
-        let size = hi - lo + 1;
+        // `None` for the whole IPv6 space (::/0), whose size does not fit in a u128.
+        let size = (hi - lo).checked_add(1);
         let start = match self.last.map(num) {
             Some(n) if n >= lo && n < hi => n + 1,
             _ => lo,
         };
         // Only reserved or allocated addresses are skipped, so a free one turns up within
         // that many steps if there is one at all.
-        let tries = size.min(self.allocated.len() as u128 + 4);
+        let steps = self.allocated.len() as u128 + 4;
+        let tries = size.map_or(steps, |size| size.min(steps));
         (0..tries)
-            .map(|i| lo + (start - lo + i) % size)
+            .map(|i| {
+                let offset = (start - lo).wrapping_add(i);
+                lo.wrapping_add(size.map_or(offset, |size| offset % size))
+            })
             .find(|&n| !self.reserved(n) && !self.allocated.contains_key(&addr(net, n)))
             .map(|n| addr(net, n))
     }

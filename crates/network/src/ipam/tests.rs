@@ -93,6 +93,19 @@ fn dual_stack_networks_give_one_address_per_family() {
     assert_eq!(got, [net("10.9.3.2/24"), net("fd00::2/64")]);
     let got = ipam.allocate("n6", "b", &[ip("fd00::99")]).unwrap();
     assert_eq!(got, [net("fd00::99/64"), net("10.9.3.3/24")]);
+    // The widest subnets do not overflow the address arithmetic.
+    ipam.add_network("all4", &[subnet("0.0.0.0/0")])
+        .unwrap_err();
+    let dir = TempDir::new("ipam-wide");
+    let wide = open(&dir);
+    wide.add_network("all", &[subnet("0.0.0.0/0"), subnet("::/0")])
+        .unwrap();
+    let got = wide.allocate("all", "a", &[ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")]);
+    assert_eq!(got.unwrap()[1], net("0.0.0.2/0"));
+    assert_eq!(
+        wide.allocate("all", "b", &[]).unwrap(),
+        [net("0.0.0.3/0"), net("::2/0")]
+    );
 }
 
 #[test]
