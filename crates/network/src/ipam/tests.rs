@@ -94,8 +94,6 @@ fn dual_stack_networks_give_one_address_per_family() {
     let got = ipam.allocate("n6", "b", &[ip("fd00::99")]).unwrap();
     assert_eq!(got, [net("fd00::99/64"), net("10.9.3.3/24")]);
     // The widest subnets do not overflow the address arithmetic.
-    ipam.add_network("all4", &[subnet("0.0.0.0/0")])
-        .unwrap_err();
     let dir = TempDir::new("ipam-wide");
     let wide = open(&dir);
     wide.add_network("all", &[subnet("0.0.0.0/0"), subnet("::/0")])
