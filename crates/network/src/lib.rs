@@ -5,3 +5,9 @@
 //! ([`sysctl`]) and host-port reservations ([`reserve`]) — and the bookkeeping above it: address
 //! management ([`ipam`]), `-p` port specs ([`ports`]), the embedded DNS server ([`dns`]) and the
 //! resolv.conf and hosts files a container gets ([`etc`]).
+
+pub mod firewall;
+pub mod link;
+pub mod netns;
+pub mod reserve;
+pub mod sysctl;
