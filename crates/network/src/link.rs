@@ -13,9 +13,13 @@ use std::path::PathBuf;
 use futures_util::TryStreamExt;
 use ipnet::IpNet;
 use netlink_packet_route::address::AddressFlags;
-use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo};
+use netlink_packet_route::link::{
+    InfoBridgePort, InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo,
+};
 use nix::errno::Errno;
-use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use rtnetlink::{
+    LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
 use sha2::{Digest, Sha256};
 
 use crate::netns::{Netns, NetnsError};
@@ -89,6 +93,10 @@ pub struct Endpoint {
     /// Gateways to install default routes through, at most one per family; empty for
     /// internal networks.
     pub gateways: Vec<IpAddr>,
+    /// Cut this endpoint off from the bridge's other isolated ports (every endpoint of a
+    /// network with inter-container traffic disabled, Docker's `enable_icc=false`); the host
+    /// and published ports stay reachable.
+    pub isolated: bool,
 }
 
 /// The deterministic host-side veth name for `key` (e.g. container id + network id):
@@ -305,6 +313,7 @@ impl Netlink {
             });
         }
         let configured = async {
+            self.configure_host_end(endpoint).await?;
             let inside = Netlink::connect_in(netns)?;
             inside.configure_container_end(endpoint).await
         }
@@ -314,6 +323,26 @@ impl Netlink {
             return Err(e);
         }
         Ok(())
+    }
+
+    /// Hairpin mode lets a container reach its own published port through the host's address:
+    /// the DNATed packet must leave through the port it came in by.
+    async fn configure_host_end(&self, endpoint: &Endpoint) -> Result<(), LinkError> {
+        let index = self.require(&endpoint.host_name).await?;
+        let port = LinkBridgePort::new(index)
+            .append_info_data(InfoBridgePort::HairpinMode(true))
+            .append_info_data(InfoBridgePort::Isolated(endpoint.isolated))
+            .build();
+        self.handle
+            .link()
+            .set_port(port)
+            .execute()
+            .await
+            .map_err(|source| LinkError::Netlink {
+                link: endpoint.host_name.clone(),
+                action: "set the bridge port options of",
+                source,
+            })
     }
 
     async fn configure_container_end(&self, endpoint: &Endpoint) -> Result<(), LinkError> {

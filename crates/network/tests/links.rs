@@ -32,6 +32,22 @@ fn two_containers_on_a_bridge_reach_each_other() {
 }
 
 #[test]
+fn isolated_endpoints_reach_the_host_but_not_each_other() {
+    let host = Host::new("icc");
+    host.bridge("bricc", "10.55.0.1/24");
+    let a = host.container("a");
+    let b = host.container("b");
+    for (c, address) in [(&a, "10.55.0.2/24"), (&b, "10.55.0.3/24")] {
+        let mut endpoint = host.endpoint(c, "bricc", address, Some("10.55.0.1"));
+        endpoint.isolated = true;
+        host.add(c, &endpoint);
+    }
+    let server = a.tcp_echo("10.55.0.2:7000");
+    assert!(b.tcp_ask(server).is_err(), "isolated ports talked");
+    assert_eq!(common::tcp_ask(server), Ok("10.55.0.1".to_owned()));
+}
+
+#[test]
 fn endpoints_get_their_name_mac_mtu_and_ipv6_address() {
     let host = Host::new("ep");
     let bridge = Bridge {
@@ -62,6 +78,7 @@ fn endpoints_get_their_name_mac_mtu_and_ipv6_address() {
             "fd52::2/64".parse().unwrap(),
         ],
         gateways: vec!["10.52.0.1".parse().unwrap(), "fd52::1".parse().unwrap()],
+        isolated: false,
     };
     host.block_on(async { Netlink::connect()?.add_endpoint(&endpoint, &c.netns).await })
         .unwrap();
@@ -136,6 +153,7 @@ fn a_failed_endpoint_leaves_no_veth_behind() {
         addresses: vec!["10.54.0.2/24".parse().unwrap()],
         // Not on any subnet of the container: the kernel refuses the route.
         gateways: vec!["192.0.2.1".parse().unwrap()],
+        isolated: false,
     };
     let err = host
         .block_on(async { Netlink::connect()?.add_endpoint(&endpoint, &c.netns).await })
@@ -162,6 +180,7 @@ fn a_missing_bridge_or_a_non_bridge_is_named() {
         mtu: None,
         addresses: vec![],
         gateways: vec![],
+        isolated: false,
     };
     let err = host
         .block_on(async { Netlink::connect()?.add_endpoint(&endpoint, &c.netns).await })

@@ -73,7 +73,38 @@ impl Host {
             .expect("ensure bridge");
     }
 
-    /// Attaches `container` to `bridge` as eth0 with `address`, default route via `gateway`.
+    /// The endpoint attaching `container` to `bridge` as eth0 with `address` (with prefix) and
+    /// a default route via `gateway`.
+    pub fn endpoint(
+        &self,
+        container: &Container,
+        bridge: &str,
+        address: &str,
+        gateway: Option<&str>,
+    ) -> Endpoint {
+        Endpoint {
+            host_name: host_name(container, bridge),
+            bridge: bridge.to_owned(),
+            name: "eth0".to_owned(),
+            mac: None,
+            mtu: None,
+            addresses: vec![address.parse().unwrap()],
+            gateways: gateway.map(|g| g.parse().unwrap()).into_iter().collect(),
+            isolated: false,
+        }
+    }
+
+    /// Adds `endpoint` to `container`.
+    pub fn add(&self, container: &Container, endpoint: &Endpoint) {
+        self.block_on(async {
+            Netlink::connect()?
+                .add_endpoint(endpoint, &container.netns)
+                .await
+        })
+        .expect("add endpoint");
+    }
+
+    /// Attaches `container` to `bridge`; see [`Host::endpoint`].
     pub fn attach(
         &self,
         container: &Container,
@@ -81,22 +112,25 @@ impl Host {
         address: &str,
         gateway: Option<&str>,
     ) {
-        let endpoint = Endpoint {
-            host_name: link::host_veth_name(&format!("{}/{bridge}", container.path.display())),
-            bridge: bridge.to_owned(),
-            name: "eth0".to_owned(),
-            mac: None,
-            mtu: None,
-            addresses: vec![address.parse().unwrap()],
-            gateways: gateway.map(|g| g.parse().unwrap()).into_iter().collect(),
-        };
+        self.add(
+            container,
+            &self.endpoint(container, bridge, address, gateway),
+        );
+    }
+
+    /// Removes what [`Host::attach`] added.
+    pub fn detach(&self, container: &Container, bridge: &str) {
         self.block_on(async {
             Netlink::connect()?
-                .add_endpoint(&endpoint, &container.netns)
+                .remove_endpoint(&host_name(container, bridge))
                 .await
         })
-        .expect("add endpoint");
+        .expect("remove endpoint");
     }
+}
+
+fn host_name(container: &Container, bridge: &str) -> String {
+    link::host_veth_name(&format!("{}/{bridge}", container.path.display()))
 }
 
 /// A container's network namespace, removed on drop.
