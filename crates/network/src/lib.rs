@@ -8,5 +8,10 @@
 
 pub mod dns;
 pub mod etc;
+pub mod firewall;
 pub mod ipam;
+pub mod link;
+pub mod netns;
 pub mod ports;
+pub mod reserve;
+pub mod sysctl;
