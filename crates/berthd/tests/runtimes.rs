@@ -76,6 +76,17 @@ impl WithRuntime {
     }
 }
 
+/// Field `n` after the command in /proc/PID/stat (0: the state, 1: the parent's pid).
+fn stat_field(pid: &str, n: usize) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .unwrap_or_default()
+        .rsplit(')')
+        .next()
+        .and_then(|rest| rest.split_whitespace().nth(n))
+        .unwrap_or_default()
+        .to_string()
+}
+
 impl std::ops::Deref for WithRuntime {
     type Target = Daemon;
     fn deref(&self) -> &Daemon {
@@ -181,6 +192,28 @@ fn runc_containers_exec_pause_show_stats_and_top_and_stop() {
         "trap 'exit 143' TERM; while :; do usleep 20000; done",
     ]);
     assert_eq!(daemon.runtime_status("svc"), "running");
+    // runc's init went to the shim (a child subreaper), which leaves no zombie behind.
+    let init = daemon.inspect("{{.State.Pid}}", "svc");
+    let shim = stat_field(&init, 1);
+    assert!(
+        std::fs::read_to_string(format!("/proc/{shim}/cmdline"))
+            .unwrap()
+            .starts_with(&format!(
+                "{}",
+                common::runtime_binary()
+                    .with_file_name("berth-shim")
+                    .display()
+            )),
+        "the parent of {init} is not a shim"
+    );
+    let zombies: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|pid| pid.parse::<u32>().is_ok())
+        .filter(|pid| stat_field(pid, 1) == shim && stat_field(pid, 0) == "Z")
+        .collect();
+    assert!(zombies.is_empty(), "zombies under the shim: {zombies:?}");
     let out = daemon.docker(&["exec", "svc", "sh", "-c", "exit 7"]);
     assert_eq!(out.status.code(), Some(7), "{}", text(&out));
     let out = daemon.docker_ok(&[
@@ -418,4 +451,87 @@ fn crun_runs_containers_in_a_namespace_without_the_unified_hierarchy() {
         daemon.inspect("{{.State.Status}}", "cr") == "exited"
     });
     assert_eq!(daemon.inspect("{{.State.ExitCode}}", "cr"), "137");
+}
+
+#[test]
+fn runc_containers_keep_init_healthchecks_restart_policies_and_interactive_terminals() {
+    let daemon = WithRuntime::runc();
+    let out = daemon.docker_ok(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "runc",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "tr '\\0' ' ' < /proc/1/cmdline",
+    ]);
+    assert!(out.starts_with("/sbin/docker-init -- sh -c"), "{out}");
+
+    daemon.docker_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        "runc",
+        "--name",
+        "checked",
+        "--health-cmd",
+        "test -e /tmp/ok || touch /tmp/ok",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    wait_until("checked to be healthy", Duration::from_secs(10), || {
+        daemon.inspect("{{.State.Health.Status}}", "checked") == "healthy"
+    });
+
+    daemon.docker_ok(&[
+        "run",
+        "-d",
+        "--runtime",
+        "runc",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 4",
+    ]);
+    wait_until("flaky to give up", Duration::from_secs(15), || {
+        daemon.inspect("{{.State.Status}} {{.RestartCount}}", "flaky") == "exited 2"
+    });
+    assert_eq!(daemon.inspect("{{.State.ExitCode}}", "flaky"), "4");
+
+    // `docker run -it` on a terminal (script gives the CLI one): what is typed is echoed and
+    // read by the container's shell.
+    let command = format!(
+        "docker -H unix://{} run --rm -it --runtime runc busybox sh",
+        daemon.socket.display()
+    );
+    let mut script = Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .env("DOCKER_CONFIG", daemon.dir.join("docker-config"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = script.stdin.take().unwrap();
+    use std::io::Write;
+    std::thread::sleep(Duration::from_millis(500));
+    input.write_all(b"echo $((6*7))\r").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    input.write_all(b"exit 9\r").unwrap();
+    drop(input);
+    let out = script.wait_with_output().unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("echo $((6*7))"), "{shown:?}");
+    assert!(shown.contains("\r\n42\r\n"), "{shown:?}");
+    assert_eq!(out.status.code(), Some(9), "{shown:?}");
 }
