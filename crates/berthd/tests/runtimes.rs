@@ -232,6 +232,11 @@ fn runc_containers_exec_pause_show_stats_and_top_and_stop() {
     assert_eq!(out, "65534\nme\n/tmp\n");
     let exec_tty = daemon.docker_ok(&["exec", "-t", "svc", "tty"]);
     assert!(exec_tty.starts_with("/dev/pts/"), "{exec_tty:?}");
+    daemon.docker_ok(&["exec", "-d", "-t", "svc", "sh", "-c", "tty > /tmp/detached"]);
+    wait_until("the detached exec", Duration::from_secs(5), || {
+        let out = daemon.docker(&["exec", "svc", "cat", "/tmp/detached"]);
+        String::from_utf8_lossy(&out.stdout).starts_with("/dev/pts/")
+    });
 
     daemon.docker_ok(&["pause", "svc"]);
     assert_eq!(daemon.inspect("{{.State.Status}}", "svc"), "paused");
@@ -305,6 +310,7 @@ fn runtimes_are_listed_and_unknown_ones_refused() {
     let socket = dir.join("berth.sock");
     let child = common::berthd(dir.path(), &socket)
         .args(["--add-runtime", "myrunc=/usr/sbin/runc"])
+        .args(["--add-runtime", "ghost=/nonexistent/ghost"])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -342,6 +348,14 @@ fn runtimes_are_listed_and_unknown_ones_refused() {
         "mine",
     ]);
     assert_eq!(out, "mine\n");
+    // One whose binary is missing: the error names it.
+    let out = daemon.docker(&["run", "--rm", "--runtime", "ghost", "busybox", "true"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("runtime /nonexistent/ghost: cannot execute it"),
+        "{}",
+        text(&out)
+    );
     // The default when none is asked for.
     daemon.docker_ok(&["create", "--name", "plain", "busybox", "true"]);
     assert_eq!(
