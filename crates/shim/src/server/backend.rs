@@ -36,8 +36,10 @@ pub(crate) enum Backend {
 }
 
 impl Backend {
-    /// Lets the created container's init exec the container's process.
-    pub(crate) fn start(&self, id: &str) -> Result<(), String> {
+    /// Lets the created container's init exec the container's process, once; `exited` says
+    /// whether the init is already gone.
+    pub(crate) fn start(&self, id: &str, exited: impl FnOnce() -> bool) -> Result<(), String> {
+        let gone = || Err(format!("container {id} exited before it was started"));
         match self {
             Backend::Library { created, .. } => {
                 let created = created
@@ -45,6 +47,9 @@ impl Backend {
                     .unwrap_or_else(|e| e.into_inner())
                     .take()
                     .ok_or_else(|| "already started".to_string())?;
+                if exited() {
+                    return gone();
+                }
                 berth_runtime::run::start_created(&created)
                     .map_err(|e| format!("start container {id}: {e}"))?;
                 if let Err(e) = berth_runtime::ops::run_poststart(&created.record) {
@@ -58,6 +63,9 @@ impl Backend {
                     return Err("already started".into());
                 }
                 *started = true;
+                if exited() {
+                    return gone();
+                }
                 runtime.start()
             }
         }

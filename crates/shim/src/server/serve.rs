@@ -153,10 +153,9 @@ fn wait(shared: &Shared) -> String {
 
 fn start(shared: &Shared) -> Result<(), String> {
     let id = &shared.target.id;
-    if shared.life().reaped.is_some() {
-        return Err(format!("container {id} exited before it was started"));
-    }
-    shared.backend.start(id)?;
+    shared
+        .backend
+        .start(id, || shared.life().reaped.is_some())?;
     shared.life().started = true;
     shared.changed.notify_all();
     Ok(())
