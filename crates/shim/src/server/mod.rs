@@ -172,11 +172,11 @@ fn streams(terminal: Option<&File>, pipes: stdio::Pipes, stdin: bool) -> Result<
     Ok((vec![(clone()?, Stream::Stdout)], input))
 }
 
-/// The created container, who made it, the shim's side of its pipes and its pty master.
-type Made = (Target, Backend, stdio::Pipes, Option<OwnedFd>);
+/// The created container, the runtime behind it, and its pty master (with a terminal).
+type Creation = (Target, Backend, Option<OwnedFd>);
 
 /// Creates the container with the shim's descriptors 0–2 as its stdio.
-fn create(opts: &Options) -> Result<Made, String> {
+fn create(opts: &Options) -> Result<(Target, Backend, stdio::Pipes, Option<OwnedFd>), String> {
     let (pipes, saved) = stdio::install(opts.tty, opts.stdin)?;
     let made = match &opts.runtime {
         None => create_in_process(opts),
@@ -187,7 +187,7 @@ fn create(opts: &Options) -> Result<Made, String> {
     Ok((target, backend, pipes, master))
 }
 
-fn create_in_process(opts: &Options) -> Result<(Target, Backend, Option<OwnedFd>), String> {
+fn create_in_process(opts: &Options) -> Result<Creation, String> {
     let root = StateRoot::open(&opts.runtime_root).map_err(|e| e.to_string())?;
     let mut created = berth_runtime::create(
         &root,
@@ -216,10 +216,7 @@ fn create_in_process(opts: &Options) -> Result<(Target, Backend, Option<OwnedFd>
     Ok((target, backend, master))
 }
 
-fn create_external(
-    opts: &Options,
-    binary: &std::path::Path,
-) -> Result<(Target, Backend, Option<OwnedFd>), String> {
+fn create_external(opts: &Options, binary: &std::path::Path) -> Result<Creation, String> {
     let runtime = External::new(binary, &opts.runtime_root, &opts.id, &opts.bundle);
     let console_socket = opts.tty.then(|| console_socket(&opts.socket));
     let made = runtime.create(&opts.bundle, console_socket.as_deref())?;
