@@ -18,6 +18,13 @@ pub struct Version {
     pub build_time: String,
 }
 
+/// One runtime of `GET /info`'s `Runtimes`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeInfo {
+    /// Its binary (a bare name is looked up on the daemon's `PATH`).
+    pub path: String,
+}
+
 /// The parts of `GET /info` that clients read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -43,6 +50,8 @@ pub struct Info {
     pub kernel_version: String,
     pub cgroup_driver: String,
     pub cgroup_version: String,
+    /// The runtimes containers may ask for (`--runtime NAME`), by name.
+    pub runtimes: std::collections::BTreeMap<String, RuntimeInfo>,
     pub default_runtime: String,
     pub logging_driver: String,
 }

@@ -28,6 +28,8 @@ pub struct Config {
     pub hosts: Vec<String>,
     pub data_root: PathBuf,
     pub exec_root: PathBuf,
+    /// `--add-runtime NAME=PATH`.
+    pub runtimes: Vec<(String, PathBuf)>,
     pub verbose: bool,
 }
 
@@ -57,17 +59,20 @@ pub fn run(config: Config) -> Result<()> {
     )
     .with_context(|| format!("open the images under {}", config.data_root.display()))?;
     let gid = socket_group()?;
+    let mut paths = Paths::under(&config.data_root, &config.exec_root);
+    for (name, path) in &config.runtimes {
+        paths
+            .runtimes
+            .add(name, path)
+            .with_context(|| format!("--add-runtime {name}={}", path.display()))?;
+    }
 
     let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
     let result = runtime.block_on(async {
         let events = Events::default();
-        let containers = ContainerService::open(
-            Paths::under(&config.data_root, &config.exec_root),
-            images.clone(),
-            events.clone(),
-        )
-        .await
-        .with_context(|| format!("open the containers under {}", config.data_root.display()))?;
+        let containers = ContainerService::open(paths, images.clone(), events.clone())
+            .await
+            .with_context(|| format!("open the containers under {}", config.data_root.display()))?;
         let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
         let daemon = Daemon {
             images,

@@ -20,6 +20,10 @@ struct Args {
     /// Runtime state lost on reboot: the pid file, per-operation files.
     #[arg(long, default_value = "/run/berth")]
     exec_root: PathBuf,
+    /// Another OCI runtime containers may ask for with `--runtime NAME` (runc and crun are
+    /// known when on PATH); repeatable.
+    #[arg(long = "add-runtime", value_name = "NAME=PATH", value_parser = berth_engine::containers::parse_added)]
+    add_runtime: Vec<(String, PathBuf)>,
     /// How much to log on stderr.
     #[arg(short = 'l', long, default_value = "info", value_parser = ["debug", "info", "warn", "error", "fatal"])]
     log_level: String,
@@ -31,6 +35,7 @@ fn main() -> std::process::ExitCode {
         hosts: args.hosts,
         data_root: args.data_root,
         exec_root: args.exec_root,
+        runtimes: args.add_runtime,
         verbose: matches!(args.log_level.as_str(), "debug" | "info"),
     };
     match daemon::run(config) {

@@ -13,6 +13,9 @@ pub enum Error {
     /// A request parameter is wrong (`what` names it).
     #[error("invalid {what}: {reason}")]
     InvalidParameter { what: String, reason: String },
+    /// `--runtime NAME` names no runtime the daemon knows (Docker's wording).
+    #[error("unknown or invalid runtime name: {0}")]
+    UnknownRuntime(String),
     /// No image has this name or id (the docker CLI pulls on this 404).
     #[error("No such image: {0}")]
     NoSuchImage(String),
@@ -22,6 +25,13 @@ pub enum Error {
     /// The runtime failed (pause, update, stats, …).
     #[error(transparent)]
     Runtime(#[from] berth_runtime::Error),
+    /// An external runtime (runc, crun) refused or failed a request about a container.
+    #[error("runtime {binary} {args}: {message}")]
+    ExternalRuntime {
+        binary: std::path::PathBuf,
+        args: String,
+        message: String,
+    },
     /// The container's configuration cannot become a runtime spec.
     #[error(transparent)]
     Spec(#[from] crate::spec::Error),

@@ -13,6 +13,9 @@ pub struct Options {
     pub bundle: PathBuf,
     /// The OCI runtime's state root.
     pub runtime_root: PathBuf,
+    /// An external OCI runtime binary with runc's command line (runc, crun); `None` runs
+    /// berth-runtime in the shim as a library.
+    pub runtime: Option<PathBuf>,
     /// The socket to serve (created 0600).
     pub socket: PathBuf,
     /// Where the exit record goes.
@@ -44,6 +47,9 @@ impl Options {
         pair("--id", self.id.clone().into());
         pair("--bundle", self.bundle.clone().into());
         pair("--runtime-root", self.runtime_root.clone().into());
+        if let Some(runtime) = &self.runtime {
+            pair("--runtime", runtime.clone().into());
+        }
         pair("--socket", self.socket.clone().into());
         pair("--exit-file", self.exit_file.clone().into());
         pair("--log", self.log.clone().into());

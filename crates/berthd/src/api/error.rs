@@ -40,7 +40,8 @@ impl From<berth_engine::Error> for ApiError {
         let kind = match &error {
             berth_engine::Error::Image(e) => image_kind(e),
             berth_engine::Error::Distribution(e) => distribution_kind(e),
-            berth_engine::Error::InvalidParameter { .. } => ErrorKind::InvalidParameter,
+            berth_engine::Error::InvalidParameter { .. }
+            | berth_engine::Error::UnknownRuntime(_) => ErrorKind::InvalidParameter,
             berth_engine::Error::NoSuchImage(_)
             | berth_engine::Error::NoSuchContainer(_)
             | berth_engine::Error::NoSuchExec(_) => ErrorKind::NotFound,
@@ -50,6 +51,7 @@ impl From<berth_engine::Error> for ApiError {
             berth_engine::Error::Spec(_) => ErrorKind::InvalidParameter,
             berth_engine::Error::Shim(_)
             | berth_engine::Error::Runtime(_)
+            | berth_engine::Error::ExternalRuntime { .. }
             | berth_engine::Error::Start { .. }
             | berth_engine::Error::Io { .. }
             | berth_engine::Error::Task { .. } => ErrorKind::System,

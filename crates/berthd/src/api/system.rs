@@ -7,7 +7,7 @@ use axum::Json;
 
 use super::error::ApiError;
 use super::Daemon;
-use berth_api::system::{Info, Version};
+use berth_api::system::{Info, RuntimeInfo, Version};
 use berth_api::version::ApiVersion;
 
 /// What the daemon tells about itself, fixed at start.
@@ -102,7 +102,16 @@ pub async fn info(daemon: &Daemon) -> Result<Response, ApiError> {
         kernel_version: kernel_version(),
         cgroup_driver: "cgroupfs".into(),
         cgroup_version: cgroup_version.into(),
-        default_runtime: "berth-runtime".into(),
+        runtimes: daemon
+            .containers
+            .runtimes()
+            .into_iter()
+            .map(|(name, path)| {
+                let path = path.display().to_string();
+                (name, RuntimeInfo { path })
+            })
+            .collect(),
+        default_runtime: berth_engine::containers::DEFAULT_RUNTIME.into(),
         logging_driver: "json-file".into(),
     })
     .into_response())

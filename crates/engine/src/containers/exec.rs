@@ -90,18 +90,27 @@ impl ContainerService {
             .ok_or_else(|| Error::NoSuchExec(id.to_string()))
     }
 
-    /// `berth-runtime exec --process FILE ID`: runs the process FILE describes in container `id`
-    /// (exec sessions and healthcheck probes).
-    pub(super) fn runtime_exec(&self, process_file: &std::path::Path, id: &str) -> Command {
-        let mut command = Command::new(&self.inner.paths.runtime);
+    /// `RUNTIME --root R exec --process FILE ID`: runs the process FILE describes in the
+    /// container, with the runtime it was created with (exec sessions and healthcheck probes).
+    pub(super) fn runtime_exec(
+        &self,
+        process_file: &std::path::Path,
+        entry: &super::table::Entry,
+    ) -> Result<Command> {
+        let runtime = self.runtime_of(entry)?;
+        let binary = match &runtime {
+            super::Runtime::Builtin => &self.inner.paths.runtime,
+            super::Runtime::External { path, .. } => path,
+        };
+        let mut command = Command::new(binary);
         command
             .arg("--root")
-            .arg(&self.inner.paths.runtime_root)
+            .arg(self.runtime_root(&runtime))
             .arg("exec")
             .arg("--process")
             .arg(process_file)
-            .arg(id);
-        command
+            .arg(&entry.id);
+        Ok(command)
     }
 
     /// `GET /exec/{id}/json`.
@@ -174,29 +183,47 @@ impl ContainerService {
         })
         .await??;
         let attached = matches!(how, ExecStart::Attached(_));
-        let mut child = self
-            .runtime_exec(&process_file, &entry.id)
-            .stdin(if attached && exec.config.attach_stdin {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(if attached {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stderr(if attached {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
+        let mut command = self.runtime_exec(&process_file, &entry)?;
+        // An external runtime runs a terminal exec in the foreground only when its own stdio
+        // is a terminal: it gets one whose master berthd relays.
+        let external = !matches!(self.runtime_of(&entry)?, super::Runtime::Builtin);
+        let master = if exec.config.tty && external {
+            Some(give_terminal(command.as_std_mut())?)
+        } else {
+            let piped = |on: bool| if on { Stdio::piped() } else { Stdio::null() };
+            command
+                .stdin(piped(attached && exec.config.attach_stdin))
+                .stdout(piped(attached))
+                .stderr(piped(attached));
+            None
+        };
+        let mut child = command
             .kill_on_drop(false)
             .spawn()
-            .map_err(|e| io(format!("run {}", self.inner.paths.runtime.display()), e))?;
+            .map_err(|e| io(format!("run {:?}", command.as_std().get_program()), e))?;
+        // Its copies of the terminal's slave end: the master reads end-of-file once the
+        // runtime exits.
+        drop(command);
         exec.state.lock().unwrap_or_else(|p| p.into_inner()).pid = child.id().unwrap_or(0);
-        let (stdin, stdout, stderr) =
-            (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        let (stdin, stdout, stderr): (Option<Input>, Option<Output>, Option<Output>) = match master
+        {
+            Some(master) => {
+                let reader = master
+                    .try_clone()
+                    .map_err(|e| io("duplicate a terminal master".into(), e))?;
+                let input = exec
+                    .config
+                    .attach_stdin
+                    .then(|| Box::new(tokio::fs::File::from_std(master)) as Input);
+                let output = Box::new(tokio::fs::File::from_std(reader)) as Output;
+                (input, Some(output), None)
+            }
+            None => (
+                child.stdin.take().map(|s| Box::new(s) as Input),
+                child.stdout.take().map(|s| Box::new(s) as Output),
+                child.stderr.take().map(|s| Box::new(s) as Output),
+            ),
+        };
         self.publish_with("exec_start", &entry.id, &[("execID", id.to_string())]);
         let service = self.clone();
         let exec_done = exec.clone();
@@ -219,6 +246,12 @@ impl ContainerService {
         };
         match how {
             ExecStart::Detached => {
+                // A detached terminal's output goes nowhere, but must be read.
+                if let Some(mut output) = stdout {
+                    tokio::spawn(async move {
+                        let _ = tokio::io::copy(&mut output, &mut tokio::io::sink()).await;
+                    });
+                }
                 tokio::spawn(finish);
             }
             ExecStart::Attached(conn) => {
@@ -269,6 +302,25 @@ pub(super) fn write_process(
     crate::durable::replace(out, &data).map_err(|e| io(format!("write {}", out.display()), e))
 }
 
+/// What an exec's input is written to: a pipe to the runtime, or a terminal's master.
+type Input = Box<dyn AsyncWrite + Unpin + Send>;
+/// What an exec's output is read from.
+type Output = Box<dyn AsyncRead + Unpin + Send>;
+
+/// Makes a new terminal the command's stdin, stdout and stderr; returns its master.
+fn give_terminal(command: &mut std::process::Command) -> Result<std::fs::File> {
+    let pty = nix::pty::openpty(None, None)
+        .map_err(|e| io("open a terminal".into(), std::io::Error::from(e)))?;
+    let slave = std::fs::File::from(pty.slave);
+    let copy = || {
+        slave
+            .try_clone()
+            .map_err(|e| io("duplicate a terminal".into(), e))
+    };
+    command.stdin(copy()?).stdout(copy()?).stderr(slave);
+    Ok(std::fs::File::from(pty.master))
+}
+
 /// Docker's multiplexed frame header for `stream` (1 stdout, 2 stderr) and `len` bytes.
 pub fn frame_header(stream: u8, len: usize) -> [u8; 8] {
     let len = (len as u32).to_be_bytes();
@@ -280,9 +332,9 @@ pub fn frame_header(stream: u8, len: usize) -> [u8; 8] {
 async fn relay<R, W>(
     mut reader: R,
     writer: W,
-    stdin: Option<tokio::process::ChildStdin>,
-    stdout: Option<tokio::process::ChildStdout>,
-    stderr: Option<tokio::process::ChildStderr>,
+    stdin: Option<Input>,
+    stdout: Option<Output>,
+    stderr: Option<Output>,
     tty: bool,
 ) -> Arc<tokio::sync::Mutex<W>>
 where
@@ -296,7 +348,7 @@ where
         }
     });
     let writer = Arc::new(tokio::sync::Mutex::new(writer));
-    let pump = |source: Option<Box<dyn AsyncRead + Unpin + Send>>, stream: u8| {
+    let pump = |source: Option<Output>, stream: u8| {
         let writer = writer.clone();
         async move {
             let Some(mut source) = source else { return };
@@ -321,14 +373,8 @@ where
             }
         }
     };
-    let out = pump(
-        stdout.map(|s| Box::new(s) as Box<dyn AsyncRead + Unpin + Send>),
-        1,
-    );
-    let err = pump(
-        stderr.map(|s| Box::new(s) as Box<dyn AsyncRead + Unpin + Send>),
-        2,
-    );
+    let out = pump(stdout, 1);
+    let err = pump(stderr, 2);
     tokio::join!(out, err);
     input.abort();
     writer

@@ -120,29 +120,31 @@ impl ContainerService {
             .await
         };
         let outcome = match written {
-            Ok(Ok(())) => {
-                let child = self
-                    .runtime_exec(&file, &entry.id)
-                    .stdin(std::process::Stdio::null())
-                    .kill_on_drop(true)
-                    .output();
-                match tokio::time::timeout(timeout, child).await {
-                    Ok(Ok(output)) => {
-                        let mut text = output.stdout;
-                        text.extend_from_slice(&output.stderr);
-                        text.truncate(MAX_OUTPUT);
-                        (
-                            output.status.code().unwrap_or(1) as i64,
-                            String::from_utf8_lossy(&text).into_owned(),
-                        )
+            Ok(Ok(())) => match self.runtime_exec(&file, entry) {
+                Err(e) => (-1, e.to_string()),
+                Ok(mut command) => {
+                    let child = command
+                        .stdin(std::process::Stdio::null())
+                        .kill_on_drop(true)
+                        .output();
+                    match tokio::time::timeout(timeout, child).await {
+                        Ok(Ok(output)) => {
+                            let mut text = output.stdout;
+                            text.extend_from_slice(&output.stderr);
+                            text.truncate(MAX_OUTPUT);
+                            (
+                                output.status.code().unwrap_or(1) as i64,
+                                String::from_utf8_lossy(&text).into_owned(),
+                            )
+                        }
+                        Ok(Err(e)) => (-1, format!("cannot run the healthcheck: {e}")),
+                        Err(_) => (
+                            -1,
+                            format!("Health check exceeded timeout ({}s)", timeout.as_secs_f64()),
+                        ),
                     }
-                    Ok(Err(e)) => (-1, format!("cannot run the healthcheck: {e}")),
-                    Err(_) => (
-                        -1,
-                        format!("Health check exceeded timeout ({}s)", timeout.as_secs_f64()),
-                    ),
                 }
-            }
+            },
             Ok(Err(e)) => (-1, e.to_string()),
             Err(e) => (-1, e.to_string()),
         };

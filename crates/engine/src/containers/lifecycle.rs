@@ -69,9 +69,15 @@ impl ContainerService {
     /// Starts `entry` (its op lock held by the caller).
     pub(super) async fn start_locked(&self, entry: &Arc<Entry>) -> Result<()> {
         let id = entry.id.clone();
+        let runtime = self.runtime_of(entry)?;
+        let runtime_root = self.runtime_root(&runtime);
+        let runtime_binary = match runtime {
+            super::Runtime::Builtin => None,
+            super::Runtime::External { path, .. } => Some(path),
+        };
         let rootfs = self.inner.images.mount_rootfs(id.clone()).await?;
         let record = entry.snapshot();
-        let paths = self.inner.paths.clone();
+        let shim = self.inner.paths.shim.clone();
         let run_dir = self.run_dir(&id);
         let data_dir = self.data_dir(&id);
         let socket = self.shim_socket(&id);
@@ -108,11 +114,12 @@ impl ContainerService {
                     .map_err(|e| io(format!("write {}", bundle.display()), e))?;
                 let config = &record.config;
                 let spawned = berth_shim::spawn(
-                    &paths.shim,
+                    &shim,
                     &berth_shim::Options {
                         id: record.id.clone(),
                         bundle: run_dir.clone(),
-                        runtime_root: paths.runtime_root.clone(),
+                        runtime_root,
+                        runtime: runtime_binary,
                         socket: socket.clone(),
                         exit_file: run_dir.join("exit.json"),
                         log: record.log.path.clone(),
@@ -456,8 +463,13 @@ impl ContainerService {
     }
 
     async fn set_paused(&self, entry: &Arc<Entry>, paused: bool) -> Result<()> {
-        let root = self.inner.paths.runtime_root.clone();
+        let runtime = self.runtime_of(entry)?;
+        let root = self.runtime_root(&runtime);
         let id = entry.id.clone();
+        if let super::Runtime::External { path, .. } = runtime {
+            let verb = if paused { "pause" } else { "resume" };
+            return super::external::run(&path, &root, &[verb, &id]).await;
+        }
         blocking("pause", move || {
             let root = berth_runtime::StateRoot::open(&root)?;
             berth_runtime::ops::set_paused(&root, &id, paused)

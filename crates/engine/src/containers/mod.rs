@@ -10,6 +10,7 @@
 mod attach;
 mod config;
 mod exec;
+mod external;
 mod health;
 mod lifecycle;
 mod logs;
@@ -17,6 +18,7 @@ mod names;
 pub mod record;
 mod restart;
 mod restore;
+mod runtimes;
 mod spec_input;
 mod stats;
 mod table;
@@ -39,6 +41,7 @@ pub use exec::frame_header;
 pub use exec::ExecStart;
 pub use lifecycle::WaitCondition;
 pub use logs::{parse_timestamp, LogOptions};
+pub use runtimes::{parse_added, Runtime, Runtimes, DEFAULT_RUNTIME};
 pub use table::AttachStreams;
 
 /// Log rotation used when the request does not set `max-size`/`max-file`: bounded by default
@@ -55,12 +58,16 @@ pub struct Paths {
     pub run: PathBuf,
     /// `<exec-root>/s`: the shims' sockets.
     pub sockets: PathBuf,
-    /// The runtime's state root, `<exec-root>/runtime`.
+    /// berth-runtime's state root, `<exec-root>/runtime`.
     pub runtime_root: PathBuf,
+    /// External runtimes' state roots, `<exec-root>/runtimes/<name>`.
+    pub external_roots: PathBuf,
     /// The `berth-shim` binary.
     pub shim: PathBuf,
     /// The `berth-runtime` binary (exec and healthchecks run through it).
     pub runtime: PathBuf,
+    /// The runtimes containers may ask for by name.
+    pub runtimes: Runtimes,
 }
 
 impl Paths {
@@ -72,8 +79,10 @@ impl Paths {
             run: exec_root.join("containers"),
             sockets: exec_root.join("s"),
             runtime_root: exec_root.join("runtime"),
+            external_roots: exec_root.join("runtimes"),
             shim: sibling_binary("berth-shim"),
             runtime: sibling_binary("berth-runtime"),
+            runtimes: Runtimes::discover(std::env::var_os("PATH").as_deref()),
         }
     }
 }
@@ -106,12 +115,13 @@ impl ContainerService {
     /// were running, and records the exits of those that stopped meanwhile.
     pub async fn open(paths: Paths, images: ImageService, events: Events) -> Result<Self> {
         // A unix socket path holds at most 107 bytes: check now, not at the first start.
-        let longest = paths.sockets.join("0".repeat(64));
+        // The console socket of a tty container under an external runtime is the longest.
+        let longest = berth_shim::server::console_socket(&paths.sockets.join("0".repeat(64)));
         if longest.as_os_str().len() > 107 {
             return Err(Error::InvalidParameter {
                 what: "exec root".into(),
                 reason: format!(
-                    "{} is too long: the shims' sockets ({}/<64-digit id>) must fit in 107 bytes; use a shorter --exec-root",
+                    "{} is too long: the shims' sockets ({}/<64-digit id>.tty) must fit in 107 bytes; use a shorter --exec-root",
                     paths.run.parent().unwrap_or(&paths.run).display(),
                     paths.sockets.display()
                 ),
@@ -156,6 +166,34 @@ impl ContainerService {
 
     fn shim_socket(&self, id: &str) -> PathBuf {
         self.inner.paths.sockets.join(id)
+    }
+
+    /// The runtime a container was created with.
+    fn runtime_of(&self, entry: &Entry) -> Result<Runtime> {
+        let name = entry.record().host_config.runtime.clone();
+        self.inner.paths.runtimes.get(&name)
+    }
+
+    /// Where `runtime` keeps the state of its containers.
+    fn runtime_root(&self, runtime: &Runtime) -> PathBuf {
+        match runtime {
+            Runtime::Builtin => self.inner.paths.runtime_root.clone(),
+            Runtime::External { name, .. } => self.inner.paths.external_roots.join(name),
+        }
+    }
+
+    /// Every runtime containers may ask for, with its binary, the default first.
+    pub fn runtimes(&self) -> Vec<(String, PathBuf)> {
+        let paths = &self.inner.paths;
+        let default = (DEFAULT_RUNTIME.to_string(), paths.runtime.clone());
+        std::iter::once(default)
+            .chain(
+                paths
+                    .runtimes
+                    .external()
+                    .map(|(name, path)| (name.to_string(), path.to_path_buf())),
+            )
+            .collect()
     }
 
     /// Whether any container was made from `image`.
@@ -211,7 +249,11 @@ impl ContainerService {
             what: "config".into(),
             reason: "no command specified".into(),
         })?;
-        let host_config = request.host_config.clone();
+        let mut host_config = request.host_config.clone();
+        host_config.runtime = match self.inner.paths.runtimes.get(&host_config.runtime)? {
+            Runtime::Builtin => DEFAULT_RUNTIME.to_string(),
+            Runtime::External { name, .. } => name,
+        };
         spec_input::check(&host_config)?;
         let log = log_settings(&host_config, &self.data_dir("x"))?;
         let id = names::new_id();

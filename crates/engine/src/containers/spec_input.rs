@@ -95,22 +95,13 @@ pub fn for_record(record: &ContainerRecord, rootfs: &Path) -> Result<SpecInput> 
 /// Checks at create what would otherwise fail at the first start: binds, mounts and security
 /// options (as dockerd refuses them at create).
 pub fn check(host: &HostConfig) -> Result<()> {
-    if !matches!(host.runtime.as_str(), "" | "berth-runtime" | "berth") {
-        return Err(invalid(
-            "runtime",
-            format!(
-                "unknown or invalid runtime name: {} (berthd runs containers with berth-runtime; runc and crun are not wired into its shim yet)",
-                host.runtime
-            ),
-        ));
-    }
     binds(host)?;
     security_options(&host.security_opt)?;
     Ok(())
 }
 
 /// The cgroup a container runs in: under `--cgroup-parent` or `/berth`.
-fn cgroups_path(parent: &str, id: &str) -> String {
+pub(super) fn cgroups_path(parent: &str, id: &str) -> String {
     let parent = parent.trim_end_matches('/');
     if parent.is_empty() {
         format!("/berth/{id}")

@@ -6,16 +6,27 @@ use std::time::SystemTime;
 use berth_api::containers::{ContainerUpdateRequest, StatsResponse, TopResponse};
 use berth_api::stats::{CpuStats, CpuUsage, MemoryStats, PidsStats, ThrottlingData};
 
-use super::{spec_input, ContainerService};
+use std::path::Path;
+
+use berth_runtime::cgroups::CgroupPath;
+use oci_spec::runtime::LinuxResources;
+
+use super::{spec_input, ContainerService, Runtime};
 use crate::error::{Error, Result};
 
 /// Clock ticks per second of /proc/stat (USER_HZ is 100 on Linux).
 const USER_HZ: u64 = 100;
 
 impl ContainerService {
-    fn runtime_record(&self, id: &str) -> Result<berth_runtime::state::ContainerRecord> {
-        let root = berth_runtime::StateRoot::open(&self.inner.paths.runtime_root)?;
-        Ok(root.load(id)?)
+    /// The container's cgroup, from the `cgroupsPath` its spec gives every runtime.
+    fn cgroup(&self, entry: &super::table::Entry) -> Result<CgroupPath> {
+        let parent = entry.record().host_config.resources.cgroup_parent.clone();
+        let path = spec_input::cgroups_path(&parent, &entry.id);
+        Ok(CgroupPath::resolve(
+            Some(Path::new(&path)),
+            &entry.id,
+            false,
+        )?)
     }
 
     fn running(&self, key: &str) -> Result<std::sync::Arc<super::table::Entry>> {
@@ -32,7 +43,7 @@ impl ContainerService {
     /// `GET /containers/{id}/top?ps_args=`.
     pub async fn top(&self, key: &str, ps_args: &str) -> Result<TopResponse> {
         let entry = self.running(key)?;
-        let pids = self.runtime_record(&entry.id)?.cgroup.pids()?;
+        let pids = self.cgroup(&entry)?.pids()?;
         let args: Vec<String> = if ps_args.is_empty() {
             vec!["-ef".into()]
         } else {
@@ -74,8 +85,8 @@ impl ContainerService {
                 ..StatsResponse::default()
             });
         }
-        let record = self.runtime_record(&entry.id)?;
-        let sample = super::blocking("stats", move || record.cgroup.stats()).await?;
+        let cgroup = self.cgroup(&entry)?;
+        let sample = super::blocking("stats", move || cgroup.stats()).await?;
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
         let mut stats = StatsResponse {
             name,
@@ -167,17 +178,40 @@ impl ContainerService {
                 .as_ref()
                 .and_then(|l| l.resources().clone())
                 .unwrap_or_default();
-            let root = self.inner.paths.runtime_root.clone();
-            let id = entry.id.clone();
-            super::blocking("update", move || {
-                let root = berth_runtime::StateRoot::open(&root)?;
-                berth_runtime::ops::update(&root, &id, &resources)
-            })
-            .await??;
+            self.apply_resources(&entry, resources).await?;
         }
         record.save(&self.data_dir(&entry.id))?;
         self.publish("update", &entry.id);
         Ok(Vec::new())
+    }
+}
+
+impl ContainerService {
+    /// Gives a running container new limits through its runtime.
+    async fn apply_resources(
+        &self,
+        entry: &super::table::Entry,
+        resources: LinuxResources,
+    ) -> Result<()> {
+        let runtime = self.runtime_of(entry)?;
+        let root = self.runtime_root(&runtime);
+        let id = entry.id.clone();
+        let Runtime::External { path, .. } = runtime else {
+            return Ok(super::blocking("update", move || {
+                let root = berth_runtime::StateRoot::open(&root)?;
+                berth_runtime::ops::update(&root, &id, &resources)
+            })
+            .await??);
+        };
+        let file = self.run_dir(&id).join("update.json");
+        let data = serde_json::to_vec(&resources).expect("resources serialise");
+        crate::durable::replace(&file, &data)
+            .map_err(|e| super::io(format!("write {}", file.display()), e))?;
+        let file_arg = file.to_string_lossy().into_owned();
+        let updated =
+            super::external::run(&path, &root, &["update", "--resources", &file_arg, &id]).await;
+        let _ = std::fs::remove_file(&file);
+        updated
     }
 }
 

@@ -14,6 +14,10 @@ struct Args {
     bundle: PathBuf,
     #[arg(long)]
     runtime_root: PathBuf,
+    /// An external OCI runtime (runc, crun) to create the container with, instead of
+    /// berth-runtime in this process.
+    #[arg(long)]
+    runtime: Option<PathBuf>,
     #[arg(long)]
     socket: PathBuf,
     #[arg(long)]
@@ -44,6 +48,7 @@ fn main() {
         id: args.id,
         bundle: args.bundle,
         runtime_root: args.runtime_root,
+        runtime: args.runtime,
         socket: args.socket,
         exit_file: args.exit_file,
         log: args.log,

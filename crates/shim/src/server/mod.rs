@@ -1,6 +1,8 @@
 //! The shim process itself: creates the container, reports its pid, serves the socket, and on
 //! the container's exit drains its output, records the exit and cleans up.
 
+mod backend;
+mod external;
 mod oom;
 mod output;
 mod serve;
@@ -15,7 +17,6 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use berth_runtime::create::Created;
 use berth_runtime::state::StateRoot;
 use berth_runtime::{CreateOptions, StartMode};
 use nix::sys::signal::Signal;
@@ -27,6 +28,8 @@ pub use crate::options::Options;
 
 use crate::exit::{write_exit_file, ExitStatus};
 use crate::logfile::{LogWriter, Stream};
+use backend::{Backend, Target};
+use external::External;
 use output::{spawn_pump, StdinSink, Subscribers};
 use serve::{Life, Shared};
 
@@ -37,8 +40,8 @@ const FAREWELL: Duration = Duration::from_secs(5);
 
 /// A created container and what the shim holds for it.
 struct Prepared {
-    root: StateRoot,
-    created: Created,
+    target: Target,
+    backend: Backend,
     listener: UnixListener,
     log: LogWriter,
     /// The container's stdout and stderr (pipes), or the pty master as stdout.
@@ -63,7 +66,7 @@ pub fn run(opts: &Options) -> i32 {
             1
         }
         Ok((opts, prepared)) => {
-            let pid = prepared.created.record.pid;
+            let pid = prepared.target.pid;
             // One write: whoever reads the report sees the line whole.
             let _ = report.write_all(format!("{}\n", json!({ "pid": pid })).as_bytes());
             drop(report);
@@ -81,6 +84,11 @@ fn absolute(opts: &Options) -> Result<Options, String> {
     let opts = Options {
         bundle: abs(&opts.bundle)?,
         runtime_root: abs(&opts.runtime_root)?,
+        // A bare name is looked up on PATH; a path with a slash must survive the chdir.
+        runtime: match &opts.runtime {
+            Some(path) if path.components().count() > 1 => Some(abs(path)?),
+            other => other.clone(),
+        },
         socket: abs(&opts.socket)?,
         exit_file: abs(&opts.exit_file)?,
         log: abs(&opts.log)?,
@@ -104,11 +112,11 @@ fn prepare(opts: &Options) -> Result<Prepared, String> {
     let created = LogWriter::open(&opts.log, opts.log_max_size, opts.log_max_files)
         .map_err(|e| e.to_string())
         .and_then(|log| create(opts).map(|c| (log, c)));
-    let (log, (root, mut created, pipes)) = created.inspect_err(|_| remove_socket())?;
+    let (log, (target, backend, pipes, master)) = created.inspect_err(|_| remove_socket())?;
     let mut terminal = None;
     if opts.tty {
-        let Some(master) = created.pty_master.take() else {
-            abandon(&root, &created);
+        let Some(master) = master else {
+            backend.abandon(&target);
             remove_socket();
             return Err(format!(
                 "container {}: --tty given but the bundle's process.terminal is not true",
@@ -123,14 +131,14 @@ fn prepare(opts: &Options) -> Result<Prepared, String> {
     let (outputs, stdin) = match streams(terminal.as_ref(), pipes, opts.stdin) {
         Ok(streams) => streams,
         Err(e) => {
-            abandon(&root, &created);
+            backend.abandon(&target);
             remove_socket();
             return Err(e);
         }
     };
     Ok(Prepared {
-        root,
-        created,
+        target,
+        backend,
         listener,
         log,
         outputs,
@@ -164,11 +172,24 @@ fn streams(terminal: Option<&File>, pipes: stdio::Pipes, stdin: bool) -> Result<
     Ok((vec![(clone()?, Stream::Stdout)], input))
 }
 
+/// The created container, the runtime behind it, and its pty master (with a terminal).
+type Creation = (Target, Backend, Option<OwnedFd>);
+
 /// Creates the container with the shim's descriptors 0–2 as its stdio.
-fn create(opts: &Options) -> Result<(StateRoot, Created, stdio::Pipes), String> {
-    let root = StateRoot::open(&opts.runtime_root).map_err(|e| e.to_string())?;
+fn create(opts: &Options) -> Result<(Target, Backend, stdio::Pipes, Option<OwnedFd>), String> {
     let (pipes, saved) = stdio::install(opts.tty, opts.stdin)?;
-    let created = berth_runtime::create(
+    let made = match &opts.runtime {
+        None => create_in_process(opts),
+        Some(binary) => create_external(opts, binary),
+    };
+    stdio::restore(saved);
+    let (target, backend, master) = made?;
+    Ok((target, backend, pipes, master))
+}
+
+fn create_in_process(opts: &Options) -> Result<Creation, String> {
+    let root = StateRoot::open(&opts.runtime_root).map_err(|e| e.to_string())?;
+    let mut created = berth_runtime::create(
         &root,
         &CreateOptions {
             id: opts.id.clone(),
@@ -178,38 +199,63 @@ fn create(opts: &Options) -> Result<(StateRoot, Created, stdio::Pipes), String> 
         StartMode::Run {
             foreground_tty: opts.tty,
         },
-    );
-    stdio::restore(saved);
-    let created = created.map_err(|e| format!("create container {}: {e}", opts.id))?;
-    Ok((root, created, pipes))
+    )
+    .map_err(|e| format!("create container {}: {e}", opts.id))?;
+    let record = created.record.clone();
+    let target = Target {
+        id: opts.id.clone(),
+        pid: record.pid,
+        cgroup: record.cgroup.clone(),
+    };
+    let master = created.pty_master.take();
+    let backend = Backend::Library {
+        root,
+        record: Box::new(record),
+        created: Mutex::new(Some(Box::new(created))),
+    };
+    Ok((target, backend, master))
 }
 
-/// Kills and removes a container the shim cannot serve.
-fn abandon(root: &StateRoot, created: &Created) {
-    let pid = Pid::from_raw(created.record.pid);
-    let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
-    let _ = waitpid(pid, None);
-    let _ = berth_runtime::ops::destroy(root, &created.record);
+fn create_external(opts: &Options, binary: &std::path::Path) -> Result<Creation, String> {
+    let runtime = External::new(binary, &opts.runtime_root, &opts.id, &opts.bundle);
+    let console_socket = opts.tty.then(|| console_socket(&opts.socket));
+    let made = runtime.create(&opts.bundle, console_socket.as_deref())?;
+    let target = Target {
+        id: opts.id.clone(),
+        pid: made.pid,
+        cgroup: made.cgroup,
+    };
+    let backend = Backend::External {
+        runtime,
+        started: Mutex::new(false),
+    };
+    Ok((target, backend, made.pty_master))
+}
+
+/// Where an external runtime sends a tty container's pty master: beside the shim's socket.
+pub fn console_socket(socket: &std::path::Path) -> PathBuf {
+    let mut path = socket.as_os_str().to_owned();
+    path.push(".tty");
+    PathBuf::from(path)
 }
 
 /// Step 4: serve the socket until the container exited, then record it and clean up.
 fn monitor(opts: &Options, prepared: Prepared) -> i32 {
     let Prepared {
-        root,
-        created,
+        target,
+        backend,
         listener,
         log,
         outputs,
         stdin,
         terminal,
     } = prepared;
-    let record = created.record.clone();
     let subscribers = Arc::new(Subscribers::new(opts.tty));
     let shared = Arc::new(Shared {
-        record: record.clone(),
+        target,
+        backend,
         stdin_once: opts.stdin_once,
         terminal,
-        to_start: Mutex::new(Some(created)),
         life: Mutex::new(Life::default()),
         changed: Condvar::new(),
         subscribers: subscribers.clone(),
@@ -227,12 +273,12 @@ fn monitor(opts: &Options, prepared: Prepared) -> i32 {
 
     let exit_code = reap(&shared);
     let finished_at = crate::time::format(SystemTime::now());
-    drain(&pumps, &record);
+    drain(&pumps, &shared.target.cgroup);
     subscribers.close(Instant::now() + FAREWELL);
     let exit = ExitStatus {
         exit_code,
         finished_at,
-        oom_killed: oom::oom_killed(&record.cgroup),
+        oom_killed: oom::oom_killed(&shared.target.cgroup),
     };
     if let Err(e) = write_exit_file(&opts.exit_file, &exit) {
         eprintln!("berth-shim: container {}: {e}", opts.id);
@@ -255,16 +301,14 @@ fn monitor(opts: &Options, prepared: Prepared) -> i32 {
                 .unwrap_or_else(|e| e.into_inner().0);
         }
     }
-    if let Err(e) = berth_runtime::ops::destroy(&root, &record) {
-        eprintln!("berth-shim: clean up container {}: {e}", opts.id);
-    }
+    shared.backend.destroy(&opts.id);
     0
 }
 
 /// Waits for the init to exit and reaps it under the lock `kill` takes, so that a signal never
 /// reaches a process that reused its pid. Returns the exit code (128 + signal if killed).
 fn reap(shared: &Shared) -> i32 {
-    let pid = Pid::from_raw(shared.record.pid);
+    let pid = Pid::from_raw(shared.target.pid);
     while let Err(nix::errno::Errno::EINTR) =
         waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)
     {}
@@ -285,7 +329,7 @@ fn reap(shared: &Shared) -> i32 {
 
 /// Lets the output pumps reach end-of-file: the container's processes die with its init (own
 /// pid namespace); any still holding the streams after a grace period are killed.
-fn drain(pumps: &[JoinHandle<()>], record: &berth_runtime::state::ContainerRecord) {
+fn drain(pumps: &[JoinHandle<()>], cgroup: &berth_runtime::cgroups::CgroupPath) {
     let done = |deadline: Instant| {
         while Instant::now() < deadline {
             if pumps.iter().all(|p| p.is_finished()) {
@@ -296,7 +340,7 @@ fn drain(pumps: &[JoinHandle<()>], record: &berth_runtime::state::ContainerRecor
         false
     };
     if !done(Instant::now() + DRAIN_GRACE) {
-        let _ = record.cgroup.signal_all(Signal::SIGKILL);
+        let _ = cgroup.signal_all(Signal::SIGKILL);
         done(Instant::now() + DRAIN_GRACE);
     }
 }

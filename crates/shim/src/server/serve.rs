@@ -6,11 +6,10 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use berth_runtime::create::Created;
-use berth_runtime::state::ContainerRecord;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use super::backend::{Backend, Target};
 use super::output::{StdinSink, Subscribers};
 use crate::exit::ExitStatus;
 use crate::protocol::{error_line, Request, State, Status, OK};
@@ -34,12 +33,11 @@ pub(crate) struct Life {
 
 /// What the request handlers share with the shim's main thread.
 pub(crate) struct Shared {
-    pub(crate) record: ContainerRecord,
+    pub(crate) target: Target,
+    pub(crate) backend: Backend,
     pub(crate) stdin_once: bool,
     /// The pty master, for resizing.
     pub(crate) terminal: Option<File>,
-    /// The created container until `start` takes it.
-    pub(crate) to_start: Mutex<Option<Created>>,
     pub(crate) life: Mutex<Life>,
     /// Signalled whenever `life` changes.
     pub(crate) changed: Condvar,
@@ -154,28 +152,17 @@ fn wait(shared: &Shared) -> String {
 }
 
 fn start(shared: &Shared) -> Result<(), String> {
-    let id = &shared.record.id;
-    let created = shared
-        .to_start
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take()
-        .ok_or_else(|| "already started".to_string())?;
-    if shared.life().reaped.is_some() {
-        return Err(format!("container {id} exited before it was started"));
-    }
-    berth_runtime::run::start_created(&created)
-        .map_err(|e| format!("start container {id}: {e}"))?;
+    let id = &shared.target.id;
+    shared
+        .backend
+        .start(id, || shared.life().reaped.is_some())?;
     shared.life().started = true;
     shared.changed.notify_all();
-    if let Err(e) = berth_runtime::ops::run_poststart(&created.record) {
-        eprintln!("berth-shim: container {id}: {e}");
-    }
     Ok(())
 }
 
 fn signal_container(shared: &Shared, number: i32, all: bool) -> Result<(), String> {
-    let id = &shared.record.id;
+    let id = &shared.target.id;
     let signal = Signal::try_from(number).map_err(|_| format!("invalid signal {number}"))?;
     // Held while signalling: the main thread reaps under this lock, so the pid is still ours.
     let life = shared.life();
@@ -184,18 +171,18 @@ fn signal_container(shared: &Shared, number: i32, all: bool) -> Result<(), Strin
     }
     if all {
         shared
-            .record
+            .target
             .cgroup
             .signal_all(signal)
             .map_err(|e| format!("signal {signal} to container {id}: {e}"))
     } else {
-        kill(Pid::from_raw(shared.record.pid), signal)
+        kill(Pid::from_raw(shared.target.pid), signal)
             .map_err(|e| format!("signal {signal} to container {id}: {e}"))
     }
 }
 
 fn resize(shared: &Shared, height: u16, width: u16) -> Result<(), String> {
-    let id = &shared.record.id;
+    let id = &shared.target.id;
     let terminal = shared
         .terminal
         .as_ref()
@@ -212,7 +199,7 @@ fn state(shared: &Shared) -> String {
         (None, false) => Status::Created,
     };
     let state = State {
-        pid: shared.record.pid,
+        pid: shared.target.pid,
         status,
         exit_code: life.reaped,
     };

@@ -68,6 +68,7 @@ impl Setup {
             id,
             bundle,
             runtime_root: dir.join("runtime"),
+            runtime: None,
             socket: dir.join("shim.sock"),
             exit_file: dir.join("exit.json"),
             log: dir.join("container.log"),
