@@ -128,7 +128,7 @@ fn networks_are_isolated_masqueraded_and_internal_ones_cut_off() {
                 network("br2", "10.62.2.0/24", false),
                 network("brint", "10.62.3.0/24", true),
             ],
-            ports: vec![],
+            ports: vec![mapping(Protocol::Tcp, 18080, "10.62.2.2:80", "br2")],
         })
         .unwrap();
 
@@ -136,6 +136,9 @@ fn networks_are_isolated_masqueraded_and_internal_ones_cut_off() {
     assert!(refused.is_err(), "br1 reached br2: {refused:?}");
     assert_eq!(a.tcp_ask(world_server), Ok("192.0.2.1".to_owned()));
     assert_eq!(b.tcp_ask(world_server), Ok("192.0.2.1".to_owned()));
+    // A published port is reachable from another network, through the host's address.
+    let published: SocketAddr = "10.62.1.1:18080".parse().unwrap();
+    assert_eq!(a.tcp_ask(published), Ok("10.62.2.1".to_owned()));
 
     // The internal network has no route out…
     let no_route = c.tcp_ask(world_server).unwrap_err();
