@@ -131,7 +131,8 @@ impl Firewall {
         Firewall { nft }
     }
 
-    /// Replaces the table with the rules of `ruleset`, atomically.
+    /// Replaces the table with the rules of `ruleset`, atomically. Blocks until nft is done
+    /// (milliseconds): from async code, call it through `spawn_blocking`.
     pub fn apply(&self, ruleset: &Ruleset) -> Result<(), FirewallError> {
         let script = render(ruleset)?;
         self.load(&script)

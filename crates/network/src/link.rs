@@ -22,6 +22,7 @@ use rtnetlink::{
 };
 
 use crate::netns::{Netns, NetnsError};
+use crate::sysctl::SysctlError;
 
 mod names;
 
@@ -50,6 +51,15 @@ pub enum LinkError {
         /// The kernel's answer.
         #[source]
         source: rtnetlink::Error,
+    },
+    /// A setting of the link under /proc/sys could not be written.
+    #[error("configure {link}")]
+    Sysctl {
+        /// The link concerned.
+        link: String,
+        /// The underlying error.
+        #[source]
+        source: SysctlError,
     },
     /// A link of that name exists but is not a bridge.
     #[error("link {0} exists and is not a bridge")]
@@ -108,6 +118,8 @@ fn is_errno(e: &rtnetlink::Error, errno: i32) -> bool {
 pub struct Netlink {
     handle: rtnetlink::Handle,
     task: tokio::task::JoinHandle<()>,
+    /// The namespace of [`Netlink::connect_in`], for the settings under /proc/sys.
+    netns: Option<Netns>,
 }
 
 impl Drop for Netlink {
@@ -117,7 +129,8 @@ impl Drop for Netlink {
 }
 
 impl Netlink {
-    /// Opens a connection in the calling thread's network namespace. Needs a tokio runtime.
+    /// Opens a connection in the calling thread's network namespace. Needs a tokio runtime
+    /// whose threads are in that namespace too (the host's, in the daemon).
     pub fn connect() -> Result<Netlink, LinkError> {
         let (connection, handle, _) =
             rtnetlink::new_connection().map_err(|source| LinkError::Connect {
@@ -125,7 +138,11 @@ impl Netlink {
                 source,
             })?;
         let task = tokio::spawn(connection);
-        Ok(Netlink { handle, task })
+        Ok(Netlink {
+            handle,
+            task,
+            netns: None,
+        })
     }
 
     /// Opens a connection inside `netns`. Needs a tokio runtime.
@@ -140,7 +157,11 @@ impl Netlink {
             source,
         })?;
         let task = runtime.spawn(connection);
-        Ok(Netlink { handle, task })
+        Ok(Netlink {
+            handle,
+            task,
+            netns: Some(netns.try_clone()?),
+        })
     }
 
     /// The index of the link called `name`, or `None` if there is none.
@@ -181,8 +202,8 @@ impl Netlink {
     /// Creates the bridge if it does not exist, then sets its MTU and addresses and brings it
     /// up; running it again changes nothing. Returns the bridge's index.
     ///
-    /// IPv6 addresses are added without duplicate address detection, so they work at once;
-    /// the bridge's `disable_ipv6` must be 0 (see [`crate::sysctl::enable_ipv6`]).
+    /// With IPv6 addresses the bridge's `disable_ipv6` is set to 0 first; they are added
+    /// without duplicate address detection, so that they work at once.
     pub async fn ensure_bridge(&self, bridge: &Bridge) -> Result<u32, LinkError> {
         let name = bridge.name.as_str();
         let index = match self.find(name).await? {
@@ -204,6 +225,9 @@ impl Netlink {
                 self.require(name).await?
             }
         };
+        if bridge.addresses.iter().any(|a| a.addr().is_ipv6()) {
+            self.sysctl(name, || crate::sysctl::enable_ipv6(name))?;
+        }
         for address in &bridge.addresses {
             self.add_address(name, index, *address).await?;
         }
@@ -368,6 +392,22 @@ impl Netlink {
                 })
             })
             .collect())
+    }
+
+    /// Runs `write` (a /proc/sys write) in this connection's namespace.
+    fn sysctl(
+        &self,
+        link: &str,
+        write: impl FnOnce() -> Result<(), SysctlError> + Send,
+    ) -> Result<(), LinkError> {
+        let written = match &self.netns {
+            Some(netns) => netns.run(write)?,
+            None => write(),
+        };
+        written.map_err(|source| LinkError::Sysctl {
+            link: link.to_owned(),
+            source,
+        })
     }
 
     async fn add_address(&self, link: &str, index: u32, address: IpNet) -> Result<(), LinkError> {
