@@ -399,6 +399,16 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_nft_program_is_named() {
+        let firewall = Firewall::with_program(PathBuf::from("/nonexistent/nft"));
+        let err = firewall.clear().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "run /nonexistent/nft (is nftables installed?)"
+        );
+    }
+
+    #[test]
     fn ports_on_internal_networks_are_not_published() {
         let ruleset = Ruleset {
             networks: vec![NetworkRules {

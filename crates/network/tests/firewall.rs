@@ -73,8 +73,9 @@ fn published_tcp_and_udp_ports_answer_from_loopback_and_through_hairpin() {
     // From the host's loopback: the source is masqueraded to the bridge's address.
     assert_eq!(common::tcp_ask(tcp_port), Ok("10.61.0.1".to_owned()));
     assert_eq!(common::udp_ask(udp_port), Ok("10.61.0.1".to_owned()));
-    // Through the host's address, from another container and from the container itself.
+    // Through the host's address, from the host, another container and the container itself.
     let via_gateway: SocketAddr = format!("10.61.0.1:{}", tcp.port()).parse().unwrap();
+    assert_eq!(common::tcp_ask(via_gateway), Ok("10.61.0.1".to_owned()));
     assert_eq!(b.tcp_ask(via_gateway), Ok("10.61.0.1".to_owned()));
     assert_eq!(a.tcp_ask(via_gateway), Ok("10.61.0.1".to_owned()));
     let udp_via_gateway: SocketAddr = format!("10.61.0.1:{}", udp.port()).parse().unwrap();
