@@ -131,7 +131,8 @@ impl Firewall {
         Firewall { nft }
     }
 
-    /// Replaces the table with the rules of `ruleset`, atomically.
+    /// Replaces the table with the rules of `ruleset`, atomically. Blocks until nft is done
+    /// (milliseconds): from async code, call it through `spawn_blocking`.
     pub fn apply(&self, ruleset: &Ruleset) -> Result<(), FirewallError> {
         let script = render(ruleset)?;
         self.load(&script)
@@ -395,6 +396,16 @@ mod tests {
                 "{bad:?} accepted"
             );
         }
+    }
+
+    #[test]
+    fn a_missing_nft_program_is_named() {
+        let firewall = Firewall::with_program(PathBuf::from("/nonexistent/nft"));
+        let err = firewall.clear().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "run /nonexistent/nft (is nftables installed?)"
+        );
     }
 
     #[test]

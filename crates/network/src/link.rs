@@ -20,12 +20,14 @@ use nix::errno::Errno;
 use rtnetlink::{
     LinkBridge, LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
 };
-use sha2::{Digest, Sha256};
 
 use crate::netns::{Netns, NetnsError};
+use crate::sysctl::SysctlError;
 
-/// The longest interface name the kernel accepts (IFNAMSIZ less the NUL).
-pub const MAX_NAME_LEN: usize = 15;
+mod names;
+
+use names::{bridge_mac, check_name};
+pub use names::{host_veth_name, is_host_veth_name, MAX_NAME_LEN};
 
 /// Errors of link handling; each names the link and what was being done to it.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,15 @@ pub enum LinkError {
         /// The kernel's answer.
         #[source]
         source: rtnetlink::Error,
+    },
+    /// A setting of the link under /proc/sys could not be written.
+    #[error("configure {link}")]
+    Sysctl {
+        /// The link concerned.
+        link: String,
+        /// The underlying error.
+        #[source]
+        source: SysctlError,
     },
     /// A link of that name exists but is not a bridge.
     #[error("link {0} exists and is not a bridge")]
@@ -99,47 +110,6 @@ pub struct Endpoint {
     pub isolated: bool,
 }
 
-/// The deterministic host-side veth name for `key` (e.g. container id + network id):
-/// `bv` and 12 hex digits of its SHA-256.
-pub fn host_veth_name(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
-    format!("bv{hex}")
-}
-
-/// Whether `name` is a berth host-side veth name (as made by [`host_veth_name`]).
-pub fn is_host_veth_name(name: &str) -> bool {
-    name.len() == 14
-        && name.starts_with("bv")
-        && name[2..]
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-}
-
-fn check_name(name: &str) -> Result<(), LinkError> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_NAME_LEN
-        && name != "."
-        && name != ".."
-        && !name
-            .chars()
-            .any(|c| c == '/' || c == ':' || c.is_whitespace());
-    if ok {
-        Ok(())
-    } else {
-        Err(LinkError::InvalidName(name.to_owned()))
-    }
-}
-
-/// A stable, locally administered unicast MAC for a bridge, so that its address does not follow
-/// whichever port has the lowest MAC (which would make containers' ARP caches go stale).
-fn bridge_mac(name: &str) -> Vec<u8> {
-    let digest = Sha256::digest(format!("berth bridge {name}").as_bytes());
-    let mut mac = digest[..6].to_vec();
-    mac[0] = (mac[0] & 0xfe) | 0x02;
-    mac
-}
-
 fn is_errno(e: &rtnetlink::Error, errno: i32) -> bool {
     matches!(e, rtnetlink::Error::NetlinkError(m) if m.raw_code() == -errno)
 }
@@ -148,6 +118,8 @@ fn is_errno(e: &rtnetlink::Error, errno: i32) -> bool {
 pub struct Netlink {
     handle: rtnetlink::Handle,
     task: tokio::task::JoinHandle<()>,
+    /// The namespace of [`Netlink::connect_in`], for the settings under /proc/sys.
+    netns: Option<Netns>,
 }
 
 impl Drop for Netlink {
@@ -157,7 +129,8 @@ impl Drop for Netlink {
 }
 
 impl Netlink {
-    /// Opens a connection in the calling thread's network namespace. Needs a tokio runtime.
+    /// Opens a connection in the calling thread's network namespace. Needs a tokio runtime
+    /// whose threads are in that namespace too (the host's, in the daemon).
     pub fn connect() -> Result<Netlink, LinkError> {
         let (connection, handle, _) =
             rtnetlink::new_connection().map_err(|source| LinkError::Connect {
@@ -165,7 +138,11 @@ impl Netlink {
                 source,
             })?;
         let task = tokio::spawn(connection);
-        Ok(Netlink { handle, task })
+        Ok(Netlink {
+            handle,
+            task,
+            netns: None,
+        })
     }
 
     /// Opens a connection inside `netns`. Needs a tokio runtime.
@@ -180,7 +157,11 @@ impl Netlink {
             source,
         })?;
         let task = runtime.spawn(connection);
-        Ok(Netlink { handle, task })
+        Ok(Netlink {
+            handle,
+            task,
+            netns: Some(netns.try_clone()?),
+        })
     }
 
     /// The index of the link called `name`, or `None` if there is none.
@@ -221,8 +202,8 @@ impl Netlink {
     /// Creates the bridge if it does not exist, then sets its MTU and addresses and brings it
     /// up; running it again changes nothing. Returns the bridge's index.
     ///
-    /// IPv6 addresses are added without duplicate address detection, so they work at once;
-    /// the bridge's `disable_ipv6` must be 0 (see [`crate::sysctl::enable_ipv6`]).
+    /// With IPv6 addresses the bridge's `disable_ipv6` is set to 0 first; they are added
+    /// without duplicate address detection, so that they work at once.
     pub async fn ensure_bridge(&self, bridge: &Bridge) -> Result<u32, LinkError> {
         let name = bridge.name.as_str();
         let index = match self.find(name).await? {
@@ -244,6 +225,9 @@ impl Netlink {
                 self.require(name).await?
             }
         };
+        if bridge.addresses.iter().any(|a| a.addr().is_ipv6()) {
+            self.sysctl(name, || crate::sysctl::enable_ipv6(name))?;
+        }
         for address in &bridge.addresses {
             self.add_address(name, index, *address).await?;
         }
@@ -410,6 +394,22 @@ impl Netlink {
             .collect())
     }
 
+    /// Runs `write` (a /proc/sys write) in this connection's namespace.
+    fn sysctl(
+        &self,
+        link: &str,
+        write: impl FnOnce() -> Result<(), SysctlError> + Send,
+    ) -> Result<(), LinkError> {
+        let written = match &self.netns {
+            Some(netns) => netns.run(write)?,
+            None => write(),
+        };
+        written.map_err(|source| LinkError::Sysctl {
+            link: link.to_owned(),
+            source,
+        })
+    }
+
     async fn add_address(&self, link: &str, index: u32, address: IpNet) -> Result<(), LinkError> {
         let mut request = self
             .handle
@@ -448,37 +448,5 @@ impl Netlink {
                 action,
                 source,
             })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_veth_names_are_stable_short_and_recognisable() {
-        let a = host_veth_name("c1/n1");
-        assert_eq!(a, host_veth_name("c1/n1"));
-        assert_ne!(a, host_veth_name("c1/n2"));
-        assert!(a.len() <= MAX_NAME_LEN, "{a}");
-        assert!(is_host_veth_name(&a), "{a}");
-        assert!(!is_host_veth_name("eth0"));
-        assert!(!is_host_veth_name("bvXYZ"));
-    }
-
-    #[test]
-    fn names_the_kernel_would_refuse_are_rejected() {
-        for bad in ["", "a/b", "a b", "sixteen-chars-xx", "..", "a:1"] {
-            assert!(check_name(bad).is_err(), "{bad:?} accepted");
-        }
-        check_name("eth0").unwrap();
-    }
-
-    #[test]
-    fn bridge_macs_are_stable_unicast_and_local() {
-        let mac = bridge_mac("berth0");
-        assert_eq!(mac, bridge_mac("berth0"));
-        assert_eq!(mac[0] & 0x01, 0, "multicast bit set");
-        assert_eq!(mac[0] & 0x02, 0x02, "not locally administered");
     }
 }

@@ -139,6 +139,17 @@ impl Netns {
         }
     }
 
+    /// Another handle on the same namespace.
+    pub fn try_clone(&self) -> Result<Netns, NetnsError> {
+        Ok(Netns {
+            path: self.path.clone(),
+            file: self
+                .file
+                .try_clone()
+                .map_err(io_err(&self.path, "duplicate the handle"))?,
+        })
+    }
+
     /// The file the namespace is bind-mounted on: what the OCI runtime is given.
     pub fn path(&self) -> &Path {
         &self.path

@@ -73,8 +73,9 @@ fn published_tcp_and_udp_ports_answer_from_loopback_and_through_hairpin() {
     // From the host's loopback: the source is masqueraded to the bridge's address.
     assert_eq!(common::tcp_ask(tcp_port), Ok("10.61.0.1".to_owned()));
     assert_eq!(common::udp_ask(udp_port), Ok("10.61.0.1".to_owned()));
-    // Through the host's address, from another container and from the container itself.
+    // Through the host's address, from the host, another container and the container itself.
     let via_gateway: SocketAddr = format!("10.61.0.1:{}", tcp.port()).parse().unwrap();
+    assert_eq!(common::tcp_ask(via_gateway), Ok("10.61.0.1".to_owned()));
     assert_eq!(b.tcp_ask(via_gateway), Ok("10.61.0.1".to_owned()));
     assert_eq!(a.tcp_ask(via_gateway), Ok("10.61.0.1".to_owned()));
     let udp_via_gateway: SocketAddr = format!("10.61.0.1:{}", udp.port()).parse().unwrap();
@@ -128,7 +129,7 @@ fn networks_are_isolated_masqueraded_and_internal_ones_cut_off() {
                 network("br2", "10.62.2.0/24", false),
                 network("brint", "10.62.3.0/24", true),
             ],
-            ports: vec![],
+            ports: vec![mapping(Protocol::Tcp, 18080, "10.62.2.2:80", "br2")],
         })
         .unwrap();
 
@@ -136,6 +137,9 @@ fn networks_are_isolated_masqueraded_and_internal_ones_cut_off() {
     assert!(refused.is_err(), "br1 reached br2: {refused:?}");
     assert_eq!(a.tcp_ask(world_server), Ok("192.0.2.1".to_owned()));
     assert_eq!(b.tcp_ask(world_server), Ok("192.0.2.1".to_owned()));
+    // A published port is reachable from another network, through the host's address.
+    let published: SocketAddr = "10.62.1.1:18080".parse().unwrap();
+    assert_eq!(a.tcp_ask(published), Ok("10.62.2.1".to_owned()));
 
     // The internal network has no route out…
     let no_route = c.tcp_ask(world_server).unwrap_err();
@@ -160,6 +164,64 @@ fn networks_are_isolated_masqueraded_and_internal_ones_cut_off() {
             netlink.delete(bridge).await?;
         }
         Ok::<_, berth_network::link::LinkError>(())
+    })
+    .unwrap();
+    assert_eq!(snapshot(), before);
+}
+
+#[test]
+fn ipv6_ports_are_published_and_subnets_masqueraded() {
+    let host = Host::new("publish6");
+    let before = snapshot();
+    sysctl::enable_ipv6_forwarding().unwrap();
+    let bridge = |name: &str, gateway: &str| {
+        let bridge = berth_network::link::Bridge {
+            name: name.to_owned(),
+            mtu: None,
+            addresses: vec![gateway.parse().unwrap()],
+        };
+        host.block_on(async { Netlink::connect()?.ensure_bridge(&bridge).await })
+            .unwrap();
+    };
+    // A client beyond an uplink, without a route to the containers' subnet.
+    bridge("brout6", "fd99::1/64");
+    let world = host.container("world");
+    host.attach(&world, "brout6", "fd99::2/64", None);
+    let world_server = world.tcp_echo("[fd99::2]:80");
+
+    bridge("brv6", "fd63::1/64");
+    let a = host.container("a");
+    host.attach(&a, "brv6", "fd63::2/64", Some("fd63::1"));
+    let server = a.tcp_echo("[fd63::2]:80");
+
+    let firewall = Firewall::default();
+    let mut published = mapping(Protocol::Tcp, 18443, "[fd63::2]:80", "brv6");
+    published.host_ip = Some("fd99::1".parse().unwrap());
+    firewall
+        .apply(&Ruleset {
+            networks: vec![network("brv6", "fd63::/64", false)],
+            ports: vec![published],
+        })
+        .unwrap();
+
+    // On the way out the container's address is masqueraded. (This first exchange also lets
+    // the host learn the client's link-layer address: a forwarding host answering a fresh
+    // neighbour first through the DNAT waits up to two seconds for neighbour discovery.)
+    assert_eq!(a.tcp_ask(world_server), Ok("fd99::1".to_owned()));
+    // The client reaches the container through the host's address, and the container sees
+    // the client as it is (no source NAT on the way in).
+    let via_host: SocketAddr = "[fd99::1]:18443".parse().unwrap();
+    assert_eq!(world.tcp_ask(via_host), Ok("fd99::2".to_owned()));
+    assert_eq!(common::tcp_ask(server), Ok("fd63::1".to_owned()));
+
+    firewall.clear().unwrap();
+    host.detach(&a, "brv6");
+    host.detach(&world, "brout6");
+    drop((a, world));
+    host.block_on(async {
+        let netlink = Netlink::connect()?;
+        netlink.delete("brv6").await?;
+        netlink.delete("brout6").await
     })
     .unwrap();
     assert_eq!(snapshot(), before);

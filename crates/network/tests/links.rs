@@ -50,6 +50,8 @@ fn isolated_endpoints_reach_the_host_but_not_each_other() {
 #[test]
 fn endpoints_get_their_name_mac_mtu_and_ipv6_address() {
     let host = Host::new("ep");
+    // New links start with IPv6 disabled: ensure_bridge must turn it on for the bridge.
+    berth_network::sysctl::set("net/ipv6/conf/default/disable_ipv6", "1").unwrap();
     let bridge = Bridge {
         name: "brep".to_owned(),
         mtu: Some(1400),
