@@ -31,6 +31,8 @@ pub enum ErrorKind {
     InvalidParameter,
     /// 401: the registry refused the credentials.
     Unauthorized,
+    /// 403: understood but not allowed (removing a predefined network or one in use).
+    Forbidden,
     /// 404: no such image, container, …
     NotFound,
     /// 409: the operation conflicts with the state (an image in use, a name taken).
@@ -44,6 +46,7 @@ impl ErrorKind {
         match self {
             ErrorKind::InvalidParameter => 400,
             ErrorKind::Unauthorized => 401,
+            ErrorKind::Forbidden => 403,
             ErrorKind::NotFound => 404,
             ErrorKind::Conflict => 409,
             ErrorKind::System => 500,

@@ -12,6 +12,7 @@ use berth_engine::events::Events;
 
 use crate::api::{self as server, Daemon, Identity};
 use berth_distribution::ClientConfig;
+use berth_engine::networks::{NetworkPaths, NetworkService};
 use berth_engine::ImageService;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
@@ -70,7 +71,13 @@ pub fn run(config: Config) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("start the async runtime")?;
     let result = runtime.block_on(async {
         let events = Events::default();
-        let containers = ContainerService::open(paths, images.clone(), events.clone())
+        let networks = NetworkService::open(
+            NetworkPaths::new(&config.data_root, &config.exec_root),
+            events.clone(),
+        )
+        .await
+        .with_context(|| format!("open the networks under {}", config.data_root.display()))?;
+        let containers = ContainerService::open(paths, images.clone(), networks, events.clone())
             .await
             .with_context(|| format!("open the containers under {}", config.data_root.display()))?;
         let (stopping_tx, stopping) = tokio::sync::watch::channel(false);

@@ -38,6 +38,15 @@ pub enum Error {
     /// No container has this id, id prefix or name.
     #[error("No such container: {0}")]
     NoSuchContainer(String),
+    /// No network has this name, id or id prefix.
+    #[error("network {0} not found")]
+    NoSuchNetwork(String),
+    /// The request is understood but not allowed (removing a predefined network, or one in use).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Setting up or taking down networking failed (netlink, nftables, namespaces).
+    #[error("{0}")]
+    Network(String),
     /// No exec instance has this id.
     #[error("No such exec instance: {0}")]
     NoSuchExec(String),

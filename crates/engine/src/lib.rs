@@ -8,6 +8,7 @@ mod durable;
 pub mod error;
 pub mod events;
 pub mod images;
+pub mod networks;
 pub mod spec;
 
 pub use error::{Error, Result};

@@ -5,7 +5,7 @@ mod spec_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use berth_engine::spec::{build, etc_files};
+use berth_engine::spec::{build, etc_paths, write_etc_files};
 use berth_testkit::{busybox_layer, docker_archive, Engine, EngineOptions};
 use serde_json::Value;
 use spec_support::Bundle;
@@ -113,7 +113,8 @@ fn plain_run_matches_dockerd() {
     let mut input = b.input(&["sh"]);
     let etc = b.dir.join("etc-files");
     std::fs::create_dir(&etc).unwrap();
-    input.etc_files = etc_files(&etc, "spectest", &[], &[]).unwrap();
+    write_etc_files(&etc, "spectest", "127.0.0.1\tlocalhost\n", "").unwrap();
+    input.etc_files = etc_paths(&etc);
     let ours = serde_json::to_value(build(&input).unwrap()).unwrap();
 
     for set in [

@@ -44,7 +44,9 @@ impl From<berth_engine::Error> for ApiError {
             | berth_engine::Error::UnknownRuntime(_) => ErrorKind::InvalidParameter,
             berth_engine::Error::NoSuchImage(_)
             | berth_engine::Error::NoSuchContainer(_)
-            | berth_engine::Error::NoSuchExec(_) => ErrorKind::NotFound,
+            | berth_engine::Error::NoSuchExec(_)
+            | berth_engine::Error::NoSuchNetwork(_) => ErrorKind::NotFound,
+            berth_engine::Error::Forbidden(_) => ErrorKind::Forbidden,
             berth_engine::Error::Conflict(_) | berth_engine::Error::NotModified(..) => {
                 ErrorKind::Conflict
             }
@@ -54,6 +56,7 @@ impl From<berth_engine::Error> for ApiError {
             | berth_engine::Error::ExternalRuntime { .. }
             | berth_engine::Error::Start { .. }
             | berth_engine::Error::Io { .. }
+            | berth_engine::Error::Network(_)
             | berth_engine::Error::Task { .. } => ErrorKind::System,
         };
         ApiError {

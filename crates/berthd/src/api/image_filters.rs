@@ -7,6 +7,23 @@ use berth_image::inspect::ImageSummary;
 
 use super::error::ApiError;
 
+/// The value of a `dangling` filter (`true`/`1`, `false`/`0`; the last one given counts).
+pub fn dangling_filter(values: &[String]) -> Result<Option<bool>, ApiError> {
+    let mut dangling = None;
+    for value in values {
+        dangling = Some(match value.as_str() {
+            "true" | "1" => true,
+            "false" | "0" => false,
+            other => {
+                return Err(ApiError::invalid(format!(
+                    "invalid filter 'dangling={other}'"
+                )))
+            }
+        });
+    }
+    Ok(dangling)
+}
+
 /// What the client's filters ask for.
 #[derive(Debug, Default)]
 pub struct ImageFilters {
@@ -22,19 +39,7 @@ impl ImageFilters {
         for (key, values) in filters {
             match key.as_str() {
                 "reference" => parsed.references.extend(values.iter().cloned()),
-                "dangling" => {
-                    for value in values {
-                        parsed.dangling = Some(match value.as_str() {
-                            "true" | "1" => true,
-                            "false" | "0" => false,
-                            other => {
-                                return Err(ApiError::invalid(format!(
-                                    "invalid filter 'dangling={other}'"
-                                )))
-                            }
-                        });
-                    }
-                }
+                "dangling" => parsed.dangling = dangling_filter(values)?,
                 "label" => parsed
                     .labels
                     .extend(values.iter().map(|v| match v.split_once('=') {

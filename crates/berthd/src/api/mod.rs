@@ -9,6 +9,7 @@ pub mod events;
 pub mod hijack;
 pub mod image_filters;
 pub mod images;
+pub mod networks;
 pub mod query;
 pub mod stream;
 pub mod system;
@@ -165,6 +166,21 @@ async fn route(daemon: &Daemon, request: Request) -> Result<Response, ApiError> 
             container_route(daemon, &method, id, action, &query, &mut parts, body)
                 .await
                 .unwrap_or_else(|| Err(unknown(&method, &path)))
+        }
+        (&Method::GET, "/networks") => networks::list(daemon, &query).await,
+        (&Method::POST, "/networks/create") => networks::create(daemon, body).await,
+        (&Method::POST, "/networks/prune") => networks::prune(daemon, &query).await,
+        (method, p) if p.starts_with("/networks/") => {
+            let rest = &p["/networks/".len()..];
+            match (method, rest.split_once('/')) {
+                (&Method::GET, None) => networks::inspect(daemon, rest).await,
+                (&Method::DELETE, None) => networks::remove(daemon, rest).await,
+                (&Method::POST, Some((id, "connect"))) => networks::connect(daemon, id, body).await,
+                (&Method::POST, Some((id, "disconnect"))) => {
+                    networks::disconnect(daemon, id, body).await
+                }
+                _ => Err(unknown(method, &path)),
+            }
         }
         (method, p) if p.starts_with("/exec/") => {
             let rest = &p["/exec/".len()..];

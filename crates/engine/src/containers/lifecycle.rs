@@ -76,7 +76,16 @@ impl ContainerService {
             super::Runtime::External { path, .. } => Some(path),
         };
         let rootfs = self.inner.images.mount_rootfs(id.clone()).await?;
-        let record = entry.snapshot();
+        let mut record = entry.snapshot();
+        let networking = match self.attach_network(&record).await {
+            Ok(attached) => attached,
+            Err(e) => {
+                let _ = self.inner.images.unmount_rootfs(id.clone()).await;
+                return Err(self.start_failed(entry, e).await);
+            }
+        };
+        record.network = networking.state.clone();
+        let network_state = networking.state.clone();
         let shim = self.inner.paths.shim.clone();
         let run_dir = self.run_dir(&id);
         let data_dir = self.data_dir(&id);
@@ -100,11 +109,11 @@ impl ContainerService {
                 let _ = std::fs::remove_file(&socket);
                 // Written again at every start, as Docker does (a lost or edited file is
                 // repaired), so they need not be flushed to disk.
-                crate::spec::etc_files(
+                crate::spec::write_etc_files(
                     &data_dir,
                     &record.config.hostname,
-                    &record.host_config.extra_hosts,
-                    &record.host_config.dns,
+                    &networking.hosts,
+                    &networking.resolv_conf,
                 )?;
                 let input = spec_input::for_record(&record, &rootfs)?;
                 let spec = crate::spec::build(&input)?;
@@ -151,28 +160,14 @@ impl ContainerService {
         let spawned = match started {
             Ok(spawned) => spawned,
             Err(e) => {
+                let _ = self.inner.networks.detach(&id, &network_state).await;
                 let _ = self.inner.images.unmount_rootfs(id.clone()).await;
-                let code = match &e {
-                    Error::Start { code, .. } => *code,
-                    _ => 125,
-                };
-                let auto_remove = {
-                    let mut record = entry.record();
-                    record.state.error = e.to_string();
-                    record.state.exit_code = code.into();
-                    let _ = record.save_state(&self.data_dir(&id));
-                    record.host_config.auto_remove
-                };
-                // As dockerd: `run --rm` waits for the removal even when the start failed.
-                if auto_remove {
-                    entry.notify(|g| g.exit_code = code.into());
-                    let _ = self.remove_stopped(entry).await;
-                }
-                return Err(e);
+                return Err(self.start_failed(entry, e).await);
             }
         };
         {
             let mut record = entry.record();
+            record.network = network_state;
             let state = &mut record.state;
             state.status = Status::Running;
             state.pid = spawned.pid;
@@ -193,6 +188,52 @@ impl ContainerService {
         self.monitor(entry.clone(), Some(spawned.shim));
         self.start_healthcheck(entry);
         Ok(())
+    }
+
+    /// Records why a start failed; with `--rm` the container goes, as dockerd does (`run --rm`
+    /// waits for the removal even when the start failed). Returns the error.
+    async fn start_failed(&self, entry: &Arc<Entry>, e: Error) -> Error {
+        let code = match &e {
+            Error::Start { code, .. } => *code,
+            _ => 125,
+        };
+        let auto_remove = {
+            let mut record = entry.record();
+            record.state.error = e.to_string();
+            record.state.exit_code = code.into();
+            let _ = record.save_state(&self.data_dir(&entry.id));
+            record.host_config.auto_remove
+        };
+        if auto_remove {
+            entry.notify(|g| g.exit_code = code.into());
+            let _ = self.remove_stopped(entry).await;
+        }
+        e
+    }
+
+    /// Builds the container's networking (or, sharing another container's namespace, only
+    /// its /etc files).
+    async fn attach_network(
+        &self,
+        record: &super::record::ContainerRecord,
+    ) -> Result<crate::networks::sandbox::Attached> {
+        let spec = super::networking::record_spec(record)?;
+        if super::networking::joins_another(&record.host_config) {
+            return crate::networks::sandbox::shared_namespace_files(&spec);
+        }
+        self.inner.networks.attach(&spec).await
+    }
+
+    /// Takes down the networking `entry` ran with and forgets it.
+    pub(super) async fn detach_network(&self, entry: &Arc<Entry>) {
+        let state = std::mem::take(&mut entry.record().network);
+        if state == Default::default() {
+            return;
+        }
+        if let Err(e) = self.inner.networks.detach(&entry.id, &state).await {
+            eprintln!("berthd: container {}: network teardown: {e}", entry.id);
+        }
+        let _ = entry.record().save_state(&self.data_dir(&entry.id));
     }
 
     /// Waits for the container's exit in the background, then records it.
@@ -224,6 +265,7 @@ impl ContainerService {
     pub(super) async fn exited(&self, entry: &Arc<Entry>, status: ExitStatus) {
         let id = entry.id.clone();
         let _ = self.inner.images.unmount_rootfs(id.clone()).await;
+        self.detach_network(entry).await;
         let _ = std::fs::remove_file(self.run_dir(&id).join("exit.json"));
         let (auto_remove, restart) = {
             let mut record = entry.record();

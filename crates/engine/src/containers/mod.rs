@@ -14,7 +14,8 @@ mod external;
 mod health;
 mod lifecycle;
 mod logs;
-mod names;
+pub(crate) mod names;
+mod networking;
 pub mod record;
 mod restart;
 mod restore;
@@ -33,6 +34,7 @@ use berth_api::containers::ContainerCreateRequest;
 use crate::error::{Error, Result};
 use crate::events::{Event, Events};
 use crate::images::ImageService;
+use crate::networks::NetworkService;
 use record::{ContainerRecord, LogSettings, RunState, ZERO_TIME};
 use table::{Entry, Table};
 
@@ -99,6 +101,7 @@ fn sibling_binary(name: &str) -> PathBuf {
 pub(crate) struct Inner {
     paths: Paths,
     images: ImageService,
+    networks: NetworkService,
     events: Events,
     table: Mutex<Table>,
     execs: Mutex<exec::Execs>,
@@ -113,7 +116,12 @@ pub struct ContainerService {
 impl ContainerService {
     /// Loads the containers recorded under `paths.data`, reconnects to the shims of those that
     /// were running, and records the exits of those that stopped meanwhile.
-    pub async fn open(paths: Paths, images: ImageService, events: Events) -> Result<Self> {
+    pub async fn open(
+        paths: Paths,
+        images: ImageService,
+        networks: NetworkService,
+        events: Events,
+    ) -> Result<Self> {
         // A unix socket path holds at most 107 bytes: check now, not at the first start.
         // The console socket of a tty container under an external runtime is the longest.
         let longest = berth_shim::server::console_socket(&paths.sockets.join("0".repeat(64)));
@@ -134,6 +142,7 @@ impl ContainerService {
             inner: Arc::new(Inner {
                 paths,
                 images,
+                networks,
                 events,
                 table: Mutex::new(Table::default()),
                 execs: Mutex::new(exec::Execs::default()),
@@ -257,10 +266,20 @@ impl ContainerService {
         spec_input::check(&host_config)?;
         let log = log_settings(&host_config, &self.data_dir("x"))?;
         let id = names::new_id();
-        let name = self.claim_name(name, &id)?;
         if config.hostname.is_empty() {
             config.hostname = id[..12].to_string();
         }
+        if !networking::joins_another(&host_config) {
+            let spec = networking::sandbox_spec(
+                &id,
+                "",
+                &config,
+                &host_config,
+                &request.networking_config.endpoints_config,
+            )?;
+            self.inner.networks.validate(&spec)?;
+        }
+        let name = self.claim_name(name, &id)?;
         let made = self
             .make(
                 &id,
@@ -272,6 +291,7 @@ impl ContainerService {
                 path,
                 args,
                 log,
+                request.networking_config.endpoints_config.clone(),
             )
             .await;
         match made {
@@ -323,6 +343,10 @@ impl ContainerService {
         path: String,
         args: Vec<String>,
         mut log: LogSettings,
+        endpoints_config: std::collections::BTreeMap<
+            String,
+            berth_api::container_inspect::EndpointSettings,
+        >,
     ) -> Result<Arc<Entry>> {
         let dir = self.data_dir(id);
         fs::create_dir_all(&dir).map_err(|e| io(format!("create {}", dir.display()), e))?;
@@ -332,12 +356,7 @@ impl ContainerService {
             .images
             .create_rootfs(image_id.clone(), id.to_string())
             .await?;
-        let etc = crate::spec::etc_files(
-            &dir,
-            &config.hostname,
-            &host_config.extra_hosts,
-            &host_config.dns,
-        )?;
+        let etc = crate::spec::etc_paths(&dir);
         let etc_path = |name: &str| {
             etc.iter()
                 .find(|(_, target)| target == name)
@@ -365,6 +384,8 @@ impl ContainerService {
             restart_count: 0,
             log,
             rootfs,
+            endpoints_config,
+            network: Default::default(),
         };
         record.save(&dir)?;
         Ok(Entry::new(record))

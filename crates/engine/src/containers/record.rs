@@ -4,6 +4,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
+use berth_api::container_inspect::EndpointSettings;
 use berth_api::containers::{ContainerConfig, HostConfig};
 use serde::{Deserialize, Serialize};
 
@@ -126,6 +129,12 @@ pub struct ContainerRecord {
     pub resolv_conf_path: PathBuf,
     /// Its root file system on the host (mounted while it runs).
     pub rootfs: PathBuf,
+    /// What it asked of each network it joins (network name → aliases, addresses, MAC).
+    #[serde(default)]
+    pub endpoints_config: BTreeMap<String, EndpointSettings>,
+    /// Its networking while it runs: namespace, endpoints, published ports.
+    #[serde(default)]
+    pub network: crate::networks::NetworkState,
 }
 
 impl ContainerRecord {

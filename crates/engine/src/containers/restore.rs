@@ -20,6 +20,7 @@ impl ContainerService {
         let dir = &self.inner.paths.data;
         let listing = fs::read_dir(dir).map_err(|e| io(format!("read {}", dir.display()), e))?;
         let mut to_start = Vec::new();
+        let mut loaded = Vec::new();
         for item in listing {
             let item = item.map_err(|e| io(format!("read {}", dir.display()), e))?;
             let path = item.path();
@@ -52,6 +53,11 @@ impl ContainerService {
                 }
                 table.insert(entry.clone());
             }
+            loaded.push(entry);
+        }
+        self.restore_networking(&loaded).await;
+        for entry in loaded {
+            let path = self.data_dir(&entry.id);
             let status = entry.record().state.status;
             match status {
                 Status::Running | Status::Paused => self.reconnect(&entry).await,
@@ -67,6 +73,9 @@ impl ContainerService {
                     self.settle_unrecorded_start(&entry).await
                 }
             }
+            if !entry.record().state.status.is_live() {
+                self.detach_network(&entry).await;
+            }
             if restart::starts_with_daemon(&entry.record())
                 && !entry.record().state.status.is_live()
             {
@@ -80,6 +89,25 @@ impl ContainerService {
             }
         }
         Ok(())
+    }
+
+    /// Takes over the networking of the containers recorded as running, before anything can
+    /// see them exit; removes namespace files no running container owns.
+    async fn restore_networking(&self, loaded: &[Arc<Entry>]) {
+        let running: Vec<(String, crate::networks::NetworkState)> = loaded
+            .iter()
+            .filter(|e| e.record().state.status.is_live())
+            .map(|e| (e.id.clone(), e.record().network.clone()))
+            .collect();
+        for (id, e) in self.inner.networks.restore(&running).await {
+            eprintln!("berthd: restoring the networking of container {id}: {e}");
+        }
+        let keep: Vec<String> = running
+            .iter()
+            .filter(|(_, state)| state.netns.is_some())
+            .map(|(id, _)| id.clone())
+            .collect();
+        self.inner.networks.remove_stray_namespaces(&keep);
     }
 
     /// A container recorded as not running may have been started by a daemon that died before

@@ -70,11 +70,11 @@ pub fn for_record(record: &ContainerRecord, rootfs: &Path) -> Result<SpecInput> 
         pids_limit: resources.pids_limit.filter(|v| *v > 0),
         oom_kill_disable: resources.oom_kill_disable.unwrap_or(false),
         shm_size: (host.shm_size > 0).then_some(host.shm_size as u64),
-        network: namespace(
-            "network",
-            &host.network_mode,
-            &["", "default", "bridge", "none"],
-        )?,
+        // The namespace the network service made, else the host's or another container's.
+        network: match &record.network.netns {
+            Some(path) => Namespace::Path(path.clone()),
+            None => namespace("network", &host.network_mode, &[])?,
+        },
         ipc: namespace("ipc", &host.ipc_mode, &["", "private", "shareable"])?,
         pid: namespace("pid", &host.pid_mode, &[""])?,
         uts: namespace("uts", &host.uts_mode, &[""])?,

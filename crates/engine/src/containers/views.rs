@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use berth_api::containers::{
     ContainerInspect, ContainerState, ContainerSummary, DriverData, Health, HealthcheckResult,
-    SummaryHostConfig,
+    SummaryHostConfig, SummaryNetworkSettings,
 };
 
 use super::record::{ContainerRecord, Status};
@@ -66,15 +66,16 @@ pub fn summary(record: &ContainerRecord) -> ContainerSummary {
             network_mode: network_mode(record),
             ..SummaryHostConfig::default()
         },
+        ports: super::networking::summary_ports(record),
+        network_settings: SummaryNetworkSettings {
+            networks: super::networking::network_settings(record, String::new()).networks,
+        },
         ..ContainerSummary::default()
     }
 }
 
 fn network_mode(record: &ContainerRecord) -> String {
-    match record.host_config.network_mode.as_str() {
-        "" | "default" => "bridge".into(),
-        other => other.into(),
-    }
+    super::networking::primary_network(&record.host_config).to_string()
 }
 
 /// Docker's STATUS column.
@@ -214,6 +215,15 @@ pub fn inspect(record: &ContainerRecord, exec_ids: Vec<String>) -> ContainerInsp
                 .into_iter()
                 .collect(),
         },
+        network_settings: super::networking::network_settings(
+            record,
+            record
+                .network
+                .netns
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ),
         config: record.config.clone(),
         ..ContainerInspect::default()
     }

@@ -20,7 +20,7 @@ use oci_spec::runtime::{Linux, LinuxNamespace, LinuxNamespaceType, Mount, Proces
 
 pub use devices::Device;
 pub use error::{Error, Result};
-pub use etc::etc_files;
+pub use etc::{etc_paths, write_etc_files};
 pub use mounts::{Bind, DEFAULT_SHM_SIZE, INIT_PATH, MASKED_PATHS, READONLY_PATHS};
 pub use resources::Ulimit;
 pub use user::{resolve_user, ExecUser};
