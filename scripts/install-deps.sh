@@ -10,6 +10,7 @@ packages=(
     docker-registry skopeo       # a registry on 127.0.0.1 and a peer client for pull/push tests
     apache2-utils openssl        # htpasswd and a test CA for registry auth and TLS tests
     iproute2 strace curl        # curl: pinging a test dockerd over its socket
+    nftables util-linux          # berthd's firewall (nft); nsenter for tests in a daemon's namespace
     tini                         # the init dockerd's --init uses, compared with in spec tests
     python3 python3-venv python3-pip  # docker-py (PyPI) as a real client of berthd
 )
