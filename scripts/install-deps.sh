@@ -13,6 +13,7 @@ packages=(
     nftables util-linux          # berthd's firewall (nft); nsenter for tests in a daemon's namespace
     tini                         # the init dockerd's --init uses, compared with in spec tests
     python3 python3-venv python3-pip  # docker-py (PyPI) as a real client of berthd
+    docker-compose               # compose files run against berthd
 )
 missing=()
 for p in "${packages[@]}"; do

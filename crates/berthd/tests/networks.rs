@@ -77,7 +77,10 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_alias() {
     }
     let ip1 = daemon.inspect("{{.NetworkSettings.Networks.front.IPAddress}}", "web1");
     let ip2 = daemon.inspect("{{.NetworkSettings.Networks.front.IPAddress}}", "web2");
-    assert!(ip1.starts_with("10.77.0.") && ip2.starts_with("10.77.0."), "{ip1} {ip2}");
+    assert!(
+        ip1.starts_with("10.77.0.") && ip2.starts_with("10.77.0."),
+        "{ip1} {ip2}"
+    );
     assert_ne!(ip1, ip2);
 
     // By name, by alias (both addresses), by short id; the resolver is the embedded one.
@@ -86,7 +89,16 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_alias() {
         "cat /etc/resolv.conf; nslookup web1; nslookup web; nslookup {short_id}; \
          nc web1 80 </dev/null; nc web2 80 </dev/null"
     );
-    let out = daemon.docker(&["run", "--rm", "--network", "front", "busybox", "sh", "-c", &probe]);
+    let out = daemon.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "front",
+        "busybox",
+        "sh",
+        "-c",
+        &probe,
+    ]);
     let seen = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{}", text(&out));
     assert!(seen.starts_with("nameserver 127.0.0.11\n"), "{seen}");
@@ -120,7 +132,11 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_alias() {
     assert_eq!(members.trim(), "web1 web2");
     let out = daemon.docker(&["network", "rm", "front"]);
     assert!(!out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("has active endpoints"), "{}", text(&out));
+    assert!(
+        text(&out).contains("has active endpoints"),
+        "{}",
+        text(&out)
+    );
     daemon.docker_ok(&["rm", "-f", "web1", "web2"]);
     daemon.docker_ok(&["network", "rm", "front", "back"]);
 }
@@ -148,18 +164,31 @@ fn published_ports_answer_on_loopback_and_bad_specs_are_refused() {
         daemon.docker_ok(&["port", "pub"]),
         "80/tcp -> 0.0.0.0:8080\n99/udp -> 127.0.0.1:9999\n"
     );
-    common::wait_until("the published TCP port", std::time::Duration::from_secs(10), || {
-        tcp_read(&daemon, "127.0.0.1", 8080) == "tcp-hello\n"
-    });
-    common::wait_until("the published UDP port", std::time::Duration::from_secs(10), || {
-        udp_exchange(&daemon, 9999) == "udp-ping\n"
-    });
+    common::wait_until(
+        "the published TCP port",
+        std::time::Duration::from_secs(10),
+        || tcp_read(&daemon, "127.0.0.1", 8080) == "tcp-hello\n",
+    );
+    common::wait_until(
+        "the published UDP port",
+        std::time::Duration::from_secs(10),
+        || udp_exchange(&daemon, 9999) == "udp-ping\n",
+    );
     let ps = daemon.docker_ok(&["ps", "--format", "{{.Ports}}"]);
     assert_eq!(ps.trim(), "0.0.0.0:8080->80/tcp, 127.0.0.1:9999->99/udp");
 
     // -P: every exposed port to a free port the kernel picks.
     daemon.docker_ok(&[
-        "run", "-d", "--name", "any", "--expose", "80", "-P", "busybox", "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        "any",
+        "--expose",
+        "80",
+        "-P",
+        "busybox",
+        "sh",
+        "-c",
         &serve_word("random"),
     ]);
     let mapped = daemon.docker_ok(&["port", "any", "80"]);
@@ -174,7 +203,10 @@ fn published_ports_answer_on_loopback_and_bad_specs_are_refused() {
     for (args, words) in [
         (vec!["-p", "8080:80"], "port is already allocated"),
         (vec!["-p", "70000:80"], "Invalid hostPort"),
-        (vec!["-p", "192.0.2.1:8081:80"], "Bind for 192.0.2.1:8081 failed"),
+        (
+            vec!["-p", "192.0.2.1:8081:80"],
+            "Bind for 192.0.2.1:8081 failed",
+        ),
     ] {
         let mut run = vec!["run", "--rm"];
         run.extend(args);
@@ -185,7 +217,10 @@ fn published_ports_answer_on_loopback_and_bad_specs_are_refused() {
     }
     assert_eq!(daemon.docker_ok(&["ps", "-aq"]), before);
     daemon.docker_ok(&["rm", "-f", "pub", "any"]);
-    let rules = daemon.in_netns(&["nft", "list", "ruleset"]).output().unwrap();
+    let rules = daemon
+        .in_netns(&["nft", "list", "ruleset"])
+        .output()
+        .unwrap();
     assert!(!String::from_utf8_lossy(&rules.stdout).contains("dport 8080"));
 }
 
@@ -194,10 +229,28 @@ fn host_none_and_container_network_modes() {
     let daemon = Daemon::start();
     daemon.load_busybox("busybox:latest");
     // host: the daemon's own namespace, with its loopback and bridge.
-    let host_links = daemon.docker_ok(&["run", "--rm", "--network", "host", "busybox", "ip", "-o", "link"]);
+    let host_links = daemon.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "busybox",
+        "ip",
+        "-o",
+        "link",
+    ]);
     assert!(host_links.contains(": lo:"), "{host_links}");
     // none: loopback only, up.
-    let none = daemon.docker_ok(&["run", "--rm", "--network", "none", "busybox", "ip", "-o", "addr"]);
+    let none = daemon.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "ip",
+        "-o",
+        "addr",
+    ]);
     assert!(none.contains("lo") && none.contains("127.0.0.1"), "{none}");
     assert!(!none.contains("eth0"), "{none}");
     // container:NAME: the other container's interfaces and address.
@@ -205,7 +258,17 @@ fn host_none_and_container_network_modes() {
     let ip = daemon.inspect("{{.NetworkSettings.IPAddress}}", "owner");
     assert!(!ip.is_empty());
     let shared = daemon.docker_ok(&[
-        "run", "--rm", "--network", "container:owner", "busybox", "ip", "-o", "-4", "addr", "show", "eth0",
+        "run",
+        "--rm",
+        "--network",
+        "container:owner",
+        "busybox",
+        "ip",
+        "-o",
+        "-4",
+        "addr",
+        "show",
+        "eth0",
     ]);
     assert!(shared.contains(&format!("inet {ip}/")), "{shared}");
     daemon.docker_ok(&["rm", "-f", "owner"]);
@@ -217,12 +280,35 @@ fn connect_and_disconnect_a_running_container() {
     daemon.load_busybox("busybox:latest");
     daemon.docker_ok(&["network", "create", "--subnet", "10.78.0.0/24", "side"]);
     daemon.docker_ok(&["run", "-d", "--name", "roamer", "busybox", "sleep", "60"]);
-    daemon.docker_ok(&["network", "connect", "--alias", "wanderer", "--ip", "10.78.0.50", "side", "roamer"]);
+    daemon.docker_ok(&[
+        "network",
+        "connect",
+        "--alias",
+        "wanderer",
+        "--ip",
+        "10.78.0.50",
+        "side",
+        "roamer",
+    ]);
     let addrs = daemon.docker_ok(&["exec", "roamer", "ip", "-o", "-4", "addr"]);
-    assert!(addrs.contains("eth1") && addrs.contains("10.78.0.50/24"), "{addrs}");
-    let seen = daemon.docker_ok(&["run", "--rm", "--network", "side", "busybox", "nslookup", "wanderer"]);
+    assert!(
+        addrs.contains("eth1") && addrs.contains("10.78.0.50/24"),
+        "{addrs}"
+    );
+    let seen = daemon.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "side",
+        "busybox",
+        "nslookup",
+        "wanderer",
+    ]);
     assert!(seen.contains("Address: 10.78.0.50"), "{seen}");
-    let networks = daemon.inspect("{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", "roamer");
+    let networks = daemon.inspect(
+        "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+        "roamer",
+    );
     assert_eq!(networks.trim(), "bridge side");
 
     daemon.docker_ok(&["network", "disconnect", "side", "roamer"]);
@@ -241,20 +327,58 @@ fn bad_network_requests_are_clear_errors_and_change_nothing() {
     daemon.docker_ok(&["network", "create", "--subnet", "10.79.0.0/16", "first"]);
     let listed = daemon.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
     for (args, words) in [
-        (vec!["network", "create", "--subnet", "10.79.1.0/24", "second"], "overlaps"),
-        (vec!["network", "create", "--subnet", "10.80.0.0/24", "--gateway", "10.81.0.1", "third"], "10.81.0.1"),
-        (vec!["network", "create", "--subnet", "not-a-subnet", "fourth"], "not-a-subnet"),
+        (
+            vec!["network", "create", "--subnet", "10.79.1.0/24", "second"],
+            "overlaps",
+        ),
+        (
+            vec![
+                "network",
+                "create",
+                "--subnet",
+                "10.80.0.0/24",
+                "--gateway",
+                "10.81.0.1",
+                "third",
+            ],
+            "10.81.0.1",
+        ),
+        (
+            vec!["network", "create", "--subnet", "not-a-subnet", "fourth"],
+            "not-a-subnet",
+        ),
         (vec!["network", "create", "first"], "already exists"),
         (vec!["network", "rm", "bridge"], "pre-defined network"),
-        (vec!["network", "rm", "nowhere"], "network nowhere not found"),
-        (vec!["run", "--rm", "--network", "nowhere", "busybox", "true"], "network nowhere not found"),
-        (vec!["run", "--rm", "--network", "first", "--ip", "10.1.0.5", "busybox", "true"], "10.1.0.5"),
+        (
+            vec!["network", "rm", "nowhere"],
+            "network nowhere not found",
+        ),
+        (
+            vec!["run", "--rm", "--network", "nowhere", "busybox", "true"],
+            "network nowhere not found",
+        ),
+        (
+            vec![
+                "run",
+                "--rm",
+                "--network",
+                "first",
+                "--ip",
+                "10.1.0.5",
+                "busybox",
+                "true",
+            ],
+            "10.1.0.5",
+        ),
     ] {
         let out = daemon.docker(&args);
         assert!(!out.status.success(), "{args:?}: {}", text(&out));
         assert!(text(&out).contains(words), "{args:?}: {}", text(&out));
     }
-    assert_eq!(daemon.docker_ok(&["network", "ls", "--format", "{{.Name}}"]), listed);
+    assert_eq!(
+        daemon.docker_ok(&["network", "ls", "--format", "{{.Name}}"]),
+        listed
+    );
     assert_eq!(daemon.docker_ok(&["ps", "-aq"]), "");
     daemon.docker_ok(&["network", "rm", "first"]);
 }
@@ -271,9 +395,22 @@ fn containers_created_and_removed_leave_the_namespace_as_it_was() {
     for i in 0..200 {
         let network = if i % 2 == 0 { "bridge" } else { "many" };
         let port = format!("{}:80", 20000 + i);
-        ids.push(daemon.docker_ok(&[
-            "run", "-d", "--network", network, "-p", &port, "busybox", "sleep", "60",
-        ]).trim().to_string());
+        ids.push(
+            daemon
+                .docker_ok(&[
+                    "run",
+                    "-d",
+                    "--network",
+                    network,
+                    "-p",
+                    &port,
+                    "busybox",
+                    "sleep",
+                    "60",
+                ])
+                .trim()
+                .to_string(),
+        );
     }
     let during = daemon.net_snapshot();
     assert_ne!(during, before);
@@ -290,19 +427,44 @@ fn a_restarted_daemon_keeps_ports_published_and_names_resolving() {
     daemon.load_busybox("busybox:latest");
     daemon.docker_ok(&["network", "create", "keep"]);
     daemon.docker_ok(&[
-        "run", "-d", "--name", "kept", "--network", "keep", "-p", "8090:80", "busybox", "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        "kept",
+        "--network",
+        "keep",
+        "-p",
+        "8090:80",
+        "busybox",
+        "sh",
+        "-c",
         &serve_word("still-here"),
     ]);
-    common::wait_until("the published port", std::time::Duration::from_secs(10), || {
-        tcp_read(&daemon, "127.0.0.1", 8090) == "still-here\n"
-    });
+    common::wait_until(
+        "the published port",
+        std::time::Duration::from_secs(10),
+        || tcp_read(&daemon, "127.0.0.1", 8090) == "still-here\n",
+    );
     daemon.kill_and_restart();
     assert_eq!(tcp_read(&daemon, "127.0.0.1", 8090), "still-here\n");
-    let seen = daemon.docker_ok(&["run", "--rm", "--network", "keep", "busybox", "nc", "kept", "80"]);
+    let seen = daemon.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "keep",
+        "busybox",
+        "nc",
+        "kept",
+        "80",
+    ]);
     assert_eq!(seen, "still-here\n");
     // The port is still held: another container cannot take it.
     let out = daemon.docker(&["run", "--rm", "-p", "8090:80", "busybox", "true"]);
-    assert!(text(&out).contains("port is already allocated"), "{}", text(&out));
+    assert!(
+        text(&out).contains("port is already allocated"),
+        "{}",
+        text(&out)
+    );
     daemon.docker_ok(&["rm", "-f", "kept"]);
     daemon.docker_ok(&["network", "rm", "keep"]);
 }

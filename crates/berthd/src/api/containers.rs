@@ -87,7 +87,12 @@ pub async fn list(daemon: &Daemon, query: &Query) -> Result<Response, ApiError> 
         ) {
             return Err(ApiError::invalid(format!("invalid filter '{key}'")));
         }
-        rows.retain(|row| values.iter().any(|value| matches(row, key, value)));
+        // As dockerd: every label must match; any of the values of another filter.
+        if key == "label" {
+            rows.retain(|row| values.iter().all(|value| matches(row, key, value)));
+        } else {
+            rows.retain(|row| values.iter().any(|value| matches(row, key, value)));
+        }
     }
     if let Some(limit) = limit {
         rows.truncate(limit);

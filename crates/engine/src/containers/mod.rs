@@ -269,14 +269,10 @@ impl ContainerService {
         if config.hostname.is_empty() {
             config.hostname = id[..12].to_string();
         }
+        let endpoints_config =
+            networking::endpoints_config(&host_config, &request.networking_config);
         if !networking::joins_another(&host_config) {
-            let spec = networking::sandbox_spec(
-                &id,
-                "",
-                &config,
-                &host_config,
-                &request.networking_config.endpoints_config,
-            )?;
+            let spec = networking::sandbox_spec(&id, "", &config, &host_config, &endpoints_config)?;
             self.inner.networks.validate(&spec)?;
         }
         let name = self.claim_name(name, &id)?;
@@ -291,7 +287,7 @@ impl ContainerService {
                 path,
                 args,
                 log,
-                request.networking_config.endpoints_config.clone(),
+                endpoints_config,
             )
             .await;
         match made {

@@ -22,6 +22,28 @@ pub(super) fn primary_network(host: &HostConfig) -> &str {
     }
 }
 
+/// The networks a new container joins, by name, with what it asks of each: those of the
+/// request, and its `NetworkMode`'s network (unless that is `host`, `none` or another
+/// container's). Connect and disconnect change this list later; the mode stays.
+pub(super) fn endpoints_config(
+    host: &HostConfig,
+    networking: &berth_api::containers::NetworkingConfig,
+) -> BTreeMap<String, EndpointSettings> {
+    let primary = primary_network(host);
+    let mut endpoints: BTreeMap<String, EndpointSettings> = networking
+        .endpoints_config
+        .iter()
+        .map(|(name, settings)| {
+            let name = if name == "default" { "bridge" } else { name };
+            (name.to_string(), settings.clone())
+        })
+        .collect();
+    if !joins_another(host) && !matches!(primary, "host" | "none") {
+        endpoints.entry(primary.to_string()).or_default();
+    }
+    endpoints
+}
+
 /// Whether the container shares another container's network namespace (`container:NAME`).
 pub(super) fn joins_another(host: &HostConfig) -> bool {
     host.network_mode.starts_with("container:") || host.network_mode.starts_with("container-pid:")
@@ -165,16 +187,13 @@ pub(super) fn network_settings(record: &ContainerRecord, sandbox_key: String) ->
     }
     if state.endpoints.is_empty() {
         let mode = primary_network(&record.host_config);
-        if !joins_another(&record.host_config) {
+        if matches!(mode, "host" | "none") {
             settings
                 .networks
                 .insert(mode.to_string(), EndpointSettings::default());
         }
         for (name, requested) in &record.endpoints_config {
-            settings
-                .networks
-                .entry(name.clone())
-                .or_insert_with(|| requested.clone());
+            settings.networks.insert(name.clone(), requested.clone());
         }
     }
     settings
@@ -296,10 +315,11 @@ impl super::ContainerService {
                 reason: "container sharing network namespace with another container or host cannot be connected to any other network".into(),
             });
         }
-        let mode = primary_network(&record.host_config);
-        let already = mode == network.name
-            || mode == network.id
-            || record.endpoints_config.contains_key(&network.name);
+        let networks = self.inner.networks.clone();
+        let already = record
+            .endpoints_config
+            .keys()
+            .any(|key| networks.get(key).is_ok_and(|n| n.id == network.id));
         if already {
             return Err(Error::Forbidden(format!(
                 "endpoint with name {} already exists in network {}",
@@ -344,16 +364,19 @@ impl super::ContainerService {
         };
         let _op = entry.op.lock().await;
         let record = entry.snapshot();
-        let mode = primary_network(&record.host_config);
-        let on_it = mode == network.name
-            || mode == network.id
-            || record.endpoints_config.contains_key(&network.name)
-            || record
-                .network
-                .endpoints
-                .iter()
-                .any(|e| e.network_id == network.id);
-        if !on_it {
+        let networks = self.inner.networks.clone();
+        let keys: Vec<String> = record
+            .endpoints_config
+            .keys()
+            .filter(|key| networks.get(key).is_ok_and(|n| n.id == network.id))
+            .cloned()
+            .collect();
+        let running_on_it = record
+            .network
+            .endpoints
+            .iter()
+            .any(|e| e.network_id == network.id);
+        if keys.is_empty() && !running_on_it {
             return Err(Error::Forbidden(format!(
                 "container {} is not connected to network {}",
                 record.id, network.name
@@ -374,10 +397,8 @@ impl super::ContainerService {
         }
         {
             let mut record = entry.record();
-            record.endpoints_config.remove(&network.name);
-            if mode == network.name || mode == network.id {
-                // As dockerd: the container keeps no network but its own namespace.
-                record.host_config.network_mode = "none".into();
+            for key in &keys {
+                record.endpoints_config.remove(key);
             }
             record.save(&self.data_dir(&entry.id))?;
         }

@@ -76,7 +76,9 @@ impl NetworkService {
             Driver::Null => return Ok(Some(Vec::new())),
             Driver::Bridge => {}
         }
-        let mut networks = vec![primary];
+        // The container is on the networks it has endpoints for — its mode's network unless it
+        // was disconnected from it — that one first.
+        let mut networks: Vec<NetworkRecord> = Vec::new();
         for name in spec.endpoints.keys() {
             let network = self.get(name)?;
             if network.driver != Driver::Bridge {
@@ -88,7 +90,9 @@ impl NetworkService {
                     ),
                 });
             }
-            if !networks.iter().any(|n| n.id == network.id) {
+            if network.id == primary.id {
+                networks.insert(0, network);
+            } else if !networks.iter().any(|n| n.id == network.id) {
                 networks.push(network);
             }
         }
