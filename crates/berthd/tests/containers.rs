@@ -375,7 +375,9 @@ fn init_reaps_and_forwards_signals() {
 fn an_exec_root_too_long_for_socket_paths_is_refused_at_start() {
     let dir = berth_testkit::tempdir::TempDir::new("berthd-long");
     let exec_root = dir.join("x".repeat(60));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berthd"))
+    let netns = berth_testkit::NetNs::new();
+    let out = netns
+        .command([env!("CARGO_BIN_EXE_berthd")])
         .arg("--host")
         .arg(format!("unix://{}", dir.join("s.sock").display()))
         .arg("--data-root")

@@ -4,7 +4,6 @@ use std::process::{Command, Output};
 
 use berth_testkit::archive::{busybox_layer, docker_archive, random_layer};
 use berth_testkit::registry::{LocalRegistry, Options};
-use common::berthd;
 
 mod common;
 use common::Daemon;
@@ -83,7 +82,8 @@ fn docker_cli_version_and_info() {
 #[test]
 fn a_second_daemon_on_the_same_roots_refuses_to_start() {
     let daemon = Daemon::start();
-    let out = berthd(daemon.dir.path(), &daemon.dir.join("other.sock"))
+    let out = daemon
+        .berthd(daemon.dir.path(), &daemon.dir.join("other.sock"))
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -101,6 +101,7 @@ fn a_second_daemon_on_the_same_roots_refuses_to_start() {
 fn pull_inspect_tag_push_save_load_rmi_prune_with_the_docker_cli() {
     let registry = LocalRegistry::start();
     let daemon = Daemon::start();
+    let _registry_inside = daemon.forward(&registry.address);
     let archive = daemon.dir.join("source.tar");
     let id = docker_archive(
         &archive,
@@ -188,6 +189,7 @@ fn login_and_credentials_per_operation_against_a_registry_with_auth() {
         ..Default::default()
     });
     let daemon = Daemon::start();
+    let _registry_inside = daemon.forward(&registry.address);
     let archive = daemon.dir.join("source.tar");
     let id = docker_archive(&archive, &[busybox_layer()], Some("private:1"));
     daemon.docker_ok(&["load", "-i", archive.to_str().unwrap()]);

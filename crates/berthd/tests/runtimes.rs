@@ -2,9 +2,9 @@
 //! docker CLI; what a docker user sees must be what berth-runtime gives (output, exit codes,
 //! tty, exec, pause, stats, top, stop, live restore).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
 use common::{wait_until, Daemon};
@@ -306,15 +306,15 @@ fn runc_containers_survive_a_daemon_kill() {
 
 #[test]
 fn runtimes_are_listed_and_unknown_ones_refused() {
-    let dir = berth_testkit::tempdir::TempDir::new("rt");
-    let socket = dir.join("berth.sock");
-    let child = common::berthd(dir.path(), &socket)
-        .args(["--add-runtime", "myrunc=/usr/sbin/runc"])
-        .args(["--add-runtime", "ghost=/nonexistent/ghost"])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let daemon = started(child, socket, dir);
+    let daemon = Daemon::start_with(
+        &[],
+        &[
+            "--add-runtime",
+            "myrunc=/usr/sbin/runc",
+            "--add-runtime",
+            "ghost=/nonexistent/ghost",
+        ],
+    );
     let runtimes =
         daemon.docker_ok(&["info", "--format", "{{json .Runtimes}} {{.DefaultRuntime}}"]);
     let (json, default) = runtimes.trim().rsplit_once(' ').unwrap();
@@ -363,7 +363,8 @@ fn runtimes_are_listed_and_unknown_ones_refused() {
         "berth-runtime"
     );
 
-    let bad = common::berthd(dir_for_bad().path(), Path::new("/nonexistent/berth.sock"))
+    let bad = daemon
+        .berthd(dir_for_bad().path(), Path::new("/nonexistent/berth.sock"))
         .args(["--add-runtime", "berth-runtime=/bin/true"])
         .stderr(Stdio::piped())
         .output()
@@ -380,39 +381,25 @@ fn dir_for_bad() -> berth_testkit::tempdir::TempDir {
     berth_testkit::tempdir::TempDir::new("rt-bad")
 }
 
-/// Waits for a daemon started by hand to answer.
-fn started(
-    child: std::process::Child,
-    socket: PathBuf,
-    dir: berth_testkit::tempdir::TempDir,
-) -> Daemon {
-    let daemon = Daemon { child, socket, dir };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::os::unix::net::UnixStream::connect(&daemon.socket).is_err() {
-        assert!(Instant::now() < deadline, "berthd did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    daemon
-}
-
 /// crun refuses this host's hybrid cgroup layout; in a mount namespace without the unified
 /// hierarchy it works. The daemon runs there, and so does the clean-up.
 const CRUN_WRAPPER: &str = "umount /sys/fs/cgroup/unified 2>/dev/null; exec \"$0\" \"$@\"";
 
 #[test]
 fn crun_runs_containers_in_a_namespace_without_the_unified_hierarchy() {
-    let dir = berth_testkit::tempdir::TempDir::new("crun");
-    let socket = dir.join("berth.sock");
-    let plain = common::berthd(dir.path(), &socket);
-    let mut command = Command::new("unshare");
-    command
-        .args(["-m", "--propagation", "private", "sh", "-c", CRUN_WRAPPER])
-        .arg(plain.get_program())
-        .args(plain.get_args())
-        .stderr(Stdio::null());
-    let child = command.spawn().unwrap();
     let daemon = WithRuntime {
-        daemon: started(child, socket, dir),
+        daemon: Daemon::start_with(
+            &[
+                "unshare",
+                "-m",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                CRUN_WRAPPER,
+            ],
+            &[],
+        ),
         runtime: [
             "unshare",
             "-m",

@@ -1,17 +1,21 @@
 //! `berth` with no daemon named and none running starts berthd itself (on a temp socket and
 //! roots, via BERTH_DEFAULT_SOCKET / BERTH_DEFAULT_ROOT, never the machine's /run/berth.sock).
+//! `berth` runs in a network namespace of the test's, so the berthd it starts does too.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use berth_testkit::engine::{run_command, Outcome};
+use berth_testkit::netns::NetNs;
 use berth_testkit::tempdir::TempDir;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-/// The temp roots; stops the daemon berth started, if any, when dropped.
+/// The temp roots and network namespace; stops the daemon berth started, if any, when dropped,
+/// before the namespace is deleted.
 struct Roots {
     dir: TempDir,
+    netns: NetNs,
 }
 
 impl Roots {
@@ -26,7 +30,7 @@ impl Roots {
     }
 
     fn berth(&self, args: &[&str]) -> Outcome {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+        let mut cmd = self.netns.command([env!("CARGO_BIN_EXE_berth")]);
         cmd.env_remove("BERTH_HOST")
             .env_remove("DOCKER_HOST")
             .env("BERTH_DEFAULT_SOCKET", self.socket())
@@ -65,6 +69,7 @@ fn the_first_command_starts_berthd_and_later_ones_reuse_it() {
     let roots = Roots {
         // Short: the shims' socket paths under it must fit in 107 bytes.
         dir: TempDir::new("as"),
+        netns: NetNs::new(),
     };
     assert!(!roots.socket().exists());
 
@@ -76,6 +81,12 @@ fn the_first_command_starts_berthd_and_later_ones_reuse_it() {
         "berthd listens on the default socket"
     );
     let pid = roots.pid().expect("berthd wrote its pid in the exec root");
+    let inode = |path: &Path| std::fs::metadata(path).unwrap().ino();
+    assert_eq!(
+        inode(Path::new(&format!("/proc/{pid}/ns/net"))),
+        inode(roots.netns.path()),
+        "berthd runs in the network namespace berth ran in"
+    );
     assert!(roots.dir.join("root/berthd.log").is_file());
 
     let info = roots.berth(&["info", "--format", "{{.DockerRootDir}}"]);

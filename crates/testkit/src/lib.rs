@@ -3,9 +3,11 @@
 
 pub mod archive;
 pub mod engine;
+pub mod forward;
 pub mod leftovers;
 pub mod loopfs;
 pub mod mounts;
+pub mod netns;
 pub mod process;
 pub mod registry;
 pub mod tempdir;
@@ -16,6 +18,7 @@ pub use archive::{
 };
 pub use engine::{Engine, EngineOptions};
 pub use loopfs::LoopFs;
+pub use netns::NetNs;
 pub use process::run;
 pub use registry::{make_ca, LocalRegistry, Options};
 pub use tempdir::TempDir;

@@ -1,6 +1,6 @@
-//! A berthd for tests: started on a socket and roots in a temp dir, driven with the real docker
-//! CLI or raw HTTP; on drop its containers are removed, their leftovers killed, and the daemon
-//! stopped.
+//! A berthd for tests: started in its own network namespace on a socket and roots in a temp
+//! dir, driven with the real docker CLI or raw HTTP; on drop its containers are removed, their
+//! leftovers killed, the daemon stopped and then its namespace deleted.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -10,18 +10,28 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use berth_testkit::archive::{busybox_image_layer, docker_archive};
+use berth_testkit::forward::Forward;
+use berth_testkit::netns::NetNs;
 use berth_testkit::tempdir::TempDir;
 
-/// A berthd on a socket and roots in a temp dir.
+/// A berthd on a socket and roots in a temp dir, in a network namespace of its own.
 pub struct Daemon {
     pub child: Child,
     pub socket: PathBuf,
     pub dir: TempDir,
+    launch: Launch,
+    // Dropped last: after the daemon and its containers are gone.
+    netns: NetNs,
 }
 
-/// The command starting berthd on `socket` with roots under `dir`.
-pub fn berthd(dir: &Path, socket: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_berthd"));
+/// The command starting berthd inside `netns` on `socket` with roots under `dir`.
+pub fn berthd(netns: &NetNs, dir: &Path, socket: &Path) -> Command {
+    let mut command = netns.command([env!("CARGO_BIN_EXE_berthd")]);
+    berthd_args(&mut command, dir, socket);
+    command
+}
+
+fn berthd_args(command: &mut Command, dir: &Path, socket: &Path) {
     command
         .arg("--host")
         .arg(format!("unix://{}", socket.display()))
@@ -30,28 +40,84 @@ pub fn berthd(dir: &Path, socket: &Path) -> Command {
         .arg("--exec-root")
         .arg(dir.join("exec"))
         .args(["--log-level", "error"]);
-    command
+}
+
+/// How a daemon is started, again the same way on a restart.
+struct Launch {
+    /// What the command line starts with before berthd (a wrapper that execs it).
+    wrapper: Vec<String>,
+    /// Arguments added after the harness's own.
+    args: Vec<String>,
+}
+
+impl Launch {
+    /// Spawns berthd in `netns`, its stderr appended to `<dir>/berthd.log`.
+    fn spawn(&self, netns: &NetNs, dir: &Path, socket: &Path) -> Child {
+        let berthd = env!("CARGO_BIN_EXE_berthd");
+        let mut command = netns.command(self.wrapper.iter().map(String::as_str).chain([berthd]));
+        berthd_args(&mut command, dir, socket);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("berthd.log"))
+            .expect("open berthd.log");
+        command
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start berthd")
+    }
 }
 
 impl Daemon {
+    /// Starts berthd in a new network namespace and waits until its socket answers.
     pub fn start() -> Daemon {
+        Daemon::start_with(&[], &[])
+    }
+
+    /// Like [`Daemon::start`], with `args` added to berthd's and the whole run through
+    /// `wrapper`, a command line that ends by exec'ing the rest (empty: none). A restart
+    /// runs the same command line.
+    pub fn start_with(wrapper: &[&str], args: &[&str]) -> Daemon {
         let dir = TempDir::new("berthd");
         let socket = dir.join("berth.sock");
-        let child = spawn(dir.path(), &socket);
-        let daemon = Daemon { child, socket, dir };
+        let netns = NetNs::new();
+        let launch = Launch {
+            wrapper: wrapper.iter().map(|a| a.to_string()).collect(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+        };
+        let child = launch.spawn(&netns, dir.path(), &socket);
+        let mut daemon = Daemon {
+            child,
+            socket,
+            dir,
+            launch,
+            netns,
+        };
         daemon.wait_ready();
         daemon
     }
 
-    fn wait_ready(&self) {
+    fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while UnixStream::connect(&self.socket).is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("berthd exited with {status}: {}", self.log());
+            }
             assert!(Instant::now() < deadline, "berthd did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
-    /// SIGKILLs the daemon (its containers keep running) and starts it again on the same roots.
+    /// What berthd wrote on stderr.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("berthd.log")).unwrap_or_default()
+    }
+
+    /// SIGKILLs the daemon (its containers keep running) and starts it again on the same roots,
+    /// in the same network namespace.
     pub fn kill_and_restart(&mut self) {
         self.kill_and_restart_with(|| {});
     }
@@ -62,8 +128,38 @@ impl Daemon {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.socket);
         meanwhile();
-        self.child = spawn(self.dir.path(), &self.socket);
+        self.child = self
+            .launch
+            .spawn(&self.netns, self.dir.path(), &self.socket);
         self.wait_ready();
+    }
+
+    /// Another berthd on `socket` with roots under `dir`, in this daemon's network namespace.
+    pub fn berthd(&self, dir: &Path, socket: &Path) -> Command {
+        berthd(&self.netns, dir, socket)
+    }
+
+    /// The file the daemon's network namespace is bind-mounted on.
+    pub fn netns_path(&self) -> &Path {
+        self.netns.path()
+    }
+
+    /// `argv` run inside the daemon's network namespace (nsenter --net), e.g. curl on a port
+    /// published on 127.0.0.1 or `nft list ruleset`.
+    pub fn in_netns(&self, argv: &[&str]) -> Command {
+        self.netns.command(argv)
+    }
+
+    /// Makes `address` (`127.0.0.1:PORT`) of the test's namespace, e.g. a registry's,
+    /// reachable at the same address from the daemon, until the result is dropped.
+    pub fn forward(&self, address: &str) -> Forward {
+        self.netns.forward(address)
+    }
+
+    /// Links, addresses, routes and the nftables ruleset of the daemon's namespace, without
+    /// what changes by itself: equal snapshots mean nothing was left set up in between.
+    pub fn net_snapshot(&self) -> String {
+        self.netns.snapshot()
     }
 
     /// Loads a busybox image named `name` through the docker CLI.
@@ -127,20 +223,6 @@ impl Daemon {
     pub fn container_ids(&self) -> Vec<String> {
         berth_testkit::leftovers::container_ids(&self.dir.join("data"))
     }
-}
-
-fn spawn(dir: &Path, socket: &Path) -> Child {
-    berthd(dir, socket)
-        .stdout(Stdio::null())
-        .stderr(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(dir.join("berthd.log"))
-                .unwrap(),
-        )
-        .spawn()
-        .expect("start berthd")
 }
 
 impl Drop for Daemon {

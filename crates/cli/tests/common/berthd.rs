@@ -1,6 +1,7 @@
-//! A berthd for tests: started on a socket with its roots in a temp dir and driven with `berth`
-//! (and `docker`, to compare); on drop its containers are removed, the daemon is stopped and
-//! whatever it left (runtime state, shims, container processes) is cleaned up.
+//! A berthd for tests: started in its own network namespace on a socket with its roots in a temp
+//! dir and driven with `berth` (and `docker`, to compare); on drop its containers are removed,
+//! the daemon is stopped, whatever it left (runtime state, shims, container processes) is
+//! cleaned up and then its namespace deleted.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixStream;
@@ -11,17 +12,22 @@ use std::time::{Duration, Instant};
 
 use berth_testkit::archive::{busybox_image_layer, docker_archive};
 use berth_testkit::engine::{run_command, Outcome};
+use berth_testkit::forward::Forward;
+use berth_testkit::netns::NetNs;
 use berth_testkit::tempdir::TempDir;
 
 use super::{berth_at, berth_on_terminal_at, berth_with_stdin_at};
 
-/// A berthd on `<dir>/berth.sock`, data and exec roots under `dir`.
+/// A berthd on `<dir>/berth.sock`, data and exec roots under `dir`, in a network namespace of
+/// its own.
 pub struct Berthd {
     child: Child,
     /// The socket it serves the Engine API on.
     pub socket: PathBuf,
     /// Its roots, its log and the tests' scratch files.
     pub dir: TempDir,
+    // Dropped last: after the daemon and its containers are gone.
+    netns: NetNs,
 }
 
 /// A binary built next to `berth` (berthd, berth-runtime).
@@ -33,12 +39,14 @@ fn sibling(name: &str) -> PathBuf {
 }
 
 impl Berthd {
-    /// Starts berthd and waits until its socket answers.
+    /// Starts berthd in a new network namespace and waits until its socket answers.
     pub fn start(test: &str) -> Berthd {
         let dir = TempDir::new(test);
         let socket = dir.join("berth.sock");
+        let netns = NetNs::new();
         let log = std::fs::File::create(dir.join("berthd.log")).expect("create berthd.log");
-        let child = Command::new(sibling("berthd"))
+        let child = netns
+            .command([sibling("berthd")])
             .arg("--host")
             .arg(format!("unix://{}", socket.display()))
             .arg("--data-root")
@@ -51,7 +59,12 @@ impl Berthd {
             .stderr(log)
             .spawn()
             .expect("start berthd (run `cargo build --workspace` first)");
-        let mut daemon = Berthd { child, socket, dir };
+        let mut daemon = Berthd {
+            child,
+            socket,
+            dir,
+            netns,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while UnixStream::connect(&daemon.socket).is_err() {
             if let Ok(Some(status)) = daemon.child.try_wait() {
@@ -66,6 +79,29 @@ impl Berthd {
     /// `unix://<socket>`.
     pub fn host(&self) -> String {
         format!("unix://{}", self.socket.display())
+    }
+
+    /// The file the daemon's network namespace is bind-mounted on.
+    pub fn netns_path(&self) -> &Path {
+        self.netns.path()
+    }
+
+    /// `argv` run inside the daemon's network namespace (nsenter --net), e.g. curl on a port
+    /// published on 127.0.0.1 or `nft list ruleset`.
+    pub fn in_netns(&self, argv: &[&str]) -> Command {
+        self.netns.command(argv)
+    }
+
+    /// Makes `address` (`127.0.0.1:PORT`) of the test's namespace, e.g. a registry's,
+    /// reachable at the same address from the daemon, until the result is dropped.
+    pub fn forward(&self, address: &str) -> Forward {
+        self.netns.forward(address)
+    }
+
+    /// Links, addresses, routes and the nftables ruleset of the daemon's namespace, without
+    /// what changes by itself: equal snapshots mean nothing was left set up in between.
+    pub fn net_snapshot(&self) -> String {
+        self.netns.snapshot()
     }
 
     /// What berthd wrote on stderr.
