@@ -145,11 +145,14 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_alias() {
 fn published_ports_answer_on_loopback_and_bad_specs_are_refused() {
     let daemon = Daemon::start();
     daemon.load_busybox("busybox:latest");
+    let probe = format!("{}:/probe:ro", common::probe_binary().display());
     daemon.docker_ok(&[
         "run",
         "-d",
         "--name",
         "pub",
+        "-v",
+        &probe,
         "-p",
         "8080:80",
         "-p",
@@ -157,8 +160,7 @@ fn published_ports_answer_on_loopback_and_bad_specs_are_refused() {
         "busybox",
         "sh",
         "-c",
-        "while true; do echo tcp-hello | nc -l -p 80; done & \
-         while true; do nc -u -l -p 99 -e sh -c 'read line; echo udp-$line'; done",
+        "/probe udp-echo 99 & while true; do echo tcp-hello | nc -l -p 80; done",
     ]);
     assert_eq!(
         daemon.docker_ok(&["port", "pub"]),
@@ -202,7 +204,7 @@ fn published_ports_answer_on_loopback_and_bad_specs_are_refused() {
     let before = daemon.docker_ok(&["ps", "-aq"]);
     for (args, words) in [
         (vec!["-p", "8080:80"], "port is already allocated"),
-        (vec!["-p", "70000:80"], "Invalid hostPort"),
+        (vec!["-p", "70000:80"], "invalid hostPort"),
         (
             vec!["-p", "192.0.2.1:8081:80"],
             "Bind for 192.0.2.1:8081 failed",
@@ -388,8 +390,25 @@ fn containers_created_and_removed_leave_the_namespace_as_it_was() {
     let daemon = Daemon::start();
     daemon.load_busybox("busybox:latest");
     // The default bridge and berth's table come with the first container: make them first.
-    daemon.docker_ok(&["run", "--rm", "-p", "7000:80", "busybox", "true"]);
+    // (A bridge also changes state when it first gets a port: give each network a container.)
     daemon.docker_ok(&["network", "create", "many"]);
+    for network in ["bridge", "many"] {
+        daemon.docker_ok(&[
+            "run",
+            "--rm",
+            "--network",
+            network,
+            "-p",
+            "7000:80",
+            "busybox",
+            "true",
+        ]);
+    }
+    common::wait_until(
+        "the bridges' addresses to settle",
+        std::time::Duration::from_secs(10),
+        || !daemon.net_snapshot().contains("tentative"),
+    );
     let before = daemon.net_snapshot();
     let mut ids = Vec::new();
     for i in 0..200 {

@@ -26,7 +26,14 @@ const VOLATILE_KEYS: &[&str] = &[
     "valid_life_time",
     "preferred_life_time",
     "expires",
+    // Carrier and address-detection state: the kernel changes them on its own, a moment
+    // after the last port leaves a bridge or a new address is added.
+    "operstate",
+    "tentative",
 ];
+
+/// Link and route flags that only say whether a link has carrier right now.
+const CARRIER_FLAGS: &[&str] = &["NO-CARRIER", "LOWER_UP", "linkdown"];
 
 /// A namespace `/run/netns/berth-t-<pid>-<n>` with `lo` up; deleted on drop.
 pub struct NetNs {
@@ -90,7 +97,8 @@ impl NetNs {
     }
 
     /// The namespace's links with their addresses, its IPv4 and IPv6 routes in every table
-    /// (`ip -j`, counters, lifetimes and interface indexes left out, entries sorted) and its
+    /// (`ip -j`, counters, lifetimes, interface indexes and carrier state left out, entries
+    /// sorted) and its
     /// nftables ruleset (`nft -s`: without counters): equal strings mean nothing was left
     /// set up in between.
     pub fn snapshot(&self) -> String {
@@ -116,7 +124,11 @@ impl NetNs {
             });
             strip_volatile(&mut value);
             let mut entries: Vec<String> = match value {
-                Value::Array(items) => items.iter().map(Value::to_string).collect(),
+                Value::Array(items) => items
+                    .iter()
+                    .filter(|entry| !is_link_local_route(entry))
+                    .map(Value::to_string)
+                    .collect(),
                 other => vec![other.to_string()],
             };
             entries.sort();
@@ -139,12 +151,24 @@ impl Default for NetNs {
     }
 }
 
-/// Removes [`VOLATILE_KEYS`] from every object in `value`.
+/// Whether `entry` is a route to an IPv6 link-local address or prefix: the kernel adds and
+/// removes those itself as a link gains and loses carrier (the addresses are compared).
+fn is_link_local_route(entry: &Value) -> bool {
+    entry
+        .get("dst")
+        .and_then(Value::as_str)
+        .is_some_and(|dst| dst.starts_with("fe80:"))
+}
+
+/// Removes [`VOLATILE_KEYS`] and [`CARRIER_FLAGS`] from every object in `value`.
 fn strip_volatile(value: &mut Value) {
     match value {
         Value::Object(map) => {
             for key in VOLATILE_KEYS {
                 map.remove(*key);
+            }
+            if let Some(Value::Array(flags)) = map.get_mut("flags") {
+                flags.retain(|f| !f.as_str().is_some_and(|f| CARRIER_FLAGS.contains(&f)));
             }
             map.values_mut().for_each(strip_volatile);
         }

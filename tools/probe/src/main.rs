@@ -78,6 +78,18 @@ fn hold_exe(pid: &str, trigger: &str) {
     open_write(&format!("/proc/self/fd/{fd}"));
 }
 
+/// Answers every UDP datagram on `port` with `udp-` and the datagram, forever.
+fn udp_echo(port: &str) {
+    let socket = std::net::UdpSocket::bind(format!("0.0.0.0:{port}")).expect("bind the UDP port");
+    let mut buffer = [0u8; 1500];
+    loop {
+        let (n, from) = socket.recv_from(&mut buffer).expect("receive");
+        let mut reply = b"udp-".to_vec();
+        reply.extend_from_slice(&buffer[..n]);
+        let _ = socket.send_to(&reply, from);
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args
@@ -89,8 +101,11 @@ fn main() {
         ["fds"] => fds(),
         ["open-write", path] => open_write(path),
         ["hold-exe", pid, trigger] => hold_exe(pid, trigger),
+        ["udp-echo", port] => udp_echo(port),
         _ => {
-            eprintln!("usage: berth-probe fds | open-write PATH | hold-exe PID TRIGGER");
+            eprintln!(
+                "usage: berth-probe fds | open-write PATH | hold-exe PID TRIGGER | udp-echo PORT"
+            );
             std::process::exit(2);
         }
     }

@@ -245,6 +245,11 @@ impl Drop for Daemon {
 }
 
 /// The berth-runtime binary next to berthd.
+/// The `berth-probe` test program (tools/probe), a static binary to bind-mount into containers.
+pub fn probe_binary() -> PathBuf {
+    runtime_binary().with_file_name("berth-probe")
+}
+
 pub fn runtime_binary() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_berthd"))
         .parent()

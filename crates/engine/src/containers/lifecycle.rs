@@ -77,7 +77,7 @@ impl ContainerService {
         };
         let rootfs = self.inner.images.mount_rootfs(id.clone()).await?;
         let mut record = entry.snapshot();
-        let networking = match self.attach_network(&record).await {
+        let networking = match self.attach_network(&mut record).await {
             Ok(attached) => attached,
             Err(e) => {
                 let _ = self.inner.images.unmount_rootfs(id.clone()).await;
@@ -213,11 +213,26 @@ impl ContainerService {
 
     /// Builds the container's networking (or, sharing another container's namespace, only
     /// its /etc files).
+    /// With `--network container:NAME`, `record`'s mode becomes that container's init's pid
+    /// (the spec then names its namespace under /proc).
     async fn attach_network(
         &self,
-        record: &super::record::ContainerRecord,
+        record: &mut super::record::ContainerRecord,
     ) -> Result<crate::networks::sandbox::Attached> {
         let spec = super::networking::record_spec(record)?;
+        if let Some(target) = record.host_config.network_mode.strip_prefix("container:") {
+            let other = self.find(target)?;
+            let (pid, live) = {
+                let other = other.record();
+                (other.state.pid, other.state.status.is_live())
+            };
+            if !live || pid == 0 {
+                return Err(Error::Conflict(format!(
+                    "cannot join network namespace of a non running container: {target}"
+                )));
+            }
+            record.host_config.network_mode = format!("container-pid:{pid}");
+        }
         if super::networking::joins_another(&record.host_config) {
             return crate::networks::sandbox::shared_namespace_files(&spec);
         }

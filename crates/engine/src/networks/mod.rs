@@ -271,7 +271,11 @@ impl NetworkService {
             let _ = self.inner.ipam.remove_network(&id);
             return Err(e);
         }
-        if let Err(e) = self.inner.plumbing.ensure_bridge(&record).await {
+        let plumbed = match self.inner.plumbing.ensure_bridge(&record).await {
+            Ok(()) => self.reload_firewall().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = plumbed {
             let _ = self.remove_record(&record).await;
             return Err(e);
         }

@@ -102,7 +102,14 @@ impl NetworkService {
     /// Checks at create what [`NetworkService::attach`] would refuse at start: the networks
     /// exist, the ports, `--add-host`, `--dns` and static addresses are well-formed.
     pub fn validate(&self, spec: &SandboxSpec) -> Result<()> {
-        self.networks_of(spec)?;
+        // Not a 404 at create: the docker CLI takes that for a missing image and pulls.
+        self.networks_of(spec).map_err(|e| match e {
+            Error::NoSuchNetwork(name) => Error::InvalidParameter {
+                what: "network".into(),
+                reason: format!("network {name} not found"),
+            },
+            other => other,
+        })?;
         for mapping in ports::mappings(&spec.port_bindings).map_err(network_error)? {
             protocol(mapping.proto)?;
         }
@@ -246,6 +253,8 @@ impl NetworkService {
         state: &NetworkState,
     ) -> Result<EndpointState> {
         self.inner.plumbing.ensure_bridge(network).await?;
+        // A bridge set up for the first time joins the firewall (NAT, isolation).
+        self.reload_firewall().await?;
         let requested: Vec<IpAddr> = [request.ipv4, request.ipv6].into_iter().flatten().collect();
         let addresses = self
             .inner
@@ -290,7 +299,8 @@ impl NetworkService {
             mac: Some(mac.0),
             mtu: network.mtu(),
             addresses: addresses.clone(),
-            gateways: if network.internal {
+            // The default routes go through the first network's gateway only.
+            gateways: if network.internal || !state.endpoints.is_empty() {
                 Vec::new()
             } else {
                 [gateway, ipv6_gateway].into_iter().flatten().collect()
@@ -520,7 +530,7 @@ impl NetworkService {
     }
 
     /// Loads the firewall for every bridge and every running container's published ports.
-    async fn reload_firewall(&self) -> Result<()> {
+    pub(super) async fn reload_firewall(&self) -> Result<()> {
         let ports: Vec<PortMapping> = self
             .live()
             .values()
