@@ -299,6 +299,40 @@ fn attach_and_exec_without_upgrade_stream_in_the_body() {
     daemon.docker_ok(&["rm", "-f", "plain"]);
 }
 
+/// `POST /exec/{id}/resize` reaches the process's terminal (the docker CLI sends it for
+/// `exec -it` and on every window change).
+#[test]
+fn a_terminal_exec_is_resized() {
+    let daemon = Daemon::start();
+    daemon.load_busybox("busybox:latest");
+    daemon.docker_ok(&["run", "-d", "--name", "tall", "busybox", "sleep", "60"]);
+    let (status, _, body) = daemon.http(
+        "POST",
+        "/containers/tall/exec",
+        br#"{"AttachStdout":true,"Tty":true,"Cmd":["sh","-c","sleep 1; stty size"]}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let exec: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let id = exec["Id"].as_str().unwrap().to_string();
+    let output = std::thread::scope(|scope| {
+        let start =
+            scope.spawn(|| daemon.http("POST", &format!("/exec/{id}/start"), br#"{"Tty":true}"#));
+        common::wait_until("the exec to take a resize", Duration::from_secs(5), || {
+            daemon
+                .http("POST", &format!("/exec/{id}/resize?h=33&w=101"), b"")
+                .0
+                == 200
+        });
+        start.join().unwrap()
+    });
+    assert_eq!(output.0, 200);
+    assert!(output.2.contains("33 101"), "{:?}", output.2);
+    // A finished exec has no terminal to resize.
+    let (status, _, _) = daemon.http("POST", &format!("/exec/{id}/resize?h=10&w=10"), b"");
+    assert_eq!(status, 409);
+    daemon.docker_ok(&["rm", "-f", "tall"]);
+}
+
 #[test]
 fn events_report_the_life_of_a_container() {
     let daemon = Daemon::start();

@@ -129,7 +129,9 @@ fn containers_on_a_user_network_reach_each_other_by_name_and_alias() {
         "--format",
         "{{range .Containers}}{{.Name}} {{end}}",
     ]);
-    assert_eq!(members.trim(), "web1 web2");
+    let mut members: Vec<&str> = members.split_whitespace().collect();
+    members.sort();
+    assert_eq!(members, ["web1", "web2"]);
     let out = daemon.docker(&["network", "rm", "front"]);
     assert!(!out.status.success(), "{}", text(&out));
     assert!(

@@ -225,6 +225,13 @@ pub async fn resize(daemon: &Daemon, id: &str, query: &Query) -> Result<Response
     Ok(StatusCode::OK.into_response())
 }
 
+/// `POST /exec/{id}/resize?h=&w=`.
+pub async fn exec_resize(daemon: &Daemon, id: &str, query: &Query) -> Result<Response, ApiError> {
+    let (h, w) = size(query)?;
+    daemon.containers.exec_resize(id, h, w)?;
+    Ok(StatusCode::OK.into_response())
+}
+
 fn size(query: &Query) -> Result<(u16, u16), ApiError> {
     let number = |key: &str| -> Result<u16, ApiError> {
         query

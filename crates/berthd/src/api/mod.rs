@@ -189,6 +189,9 @@ async fn route(daemon: &Daemon, request: Request) -> Result<Response, ApiError> 
                     containers::exec_start(daemon, id, &mut parts, body).await
                 }
                 (&Method::GET, Some((id, "json"))) => containers::exec_inspect(daemon, id).await,
+                (&Method::POST, Some((id, "resize"))) => {
+                    containers::exec_resize(daemon, id, &query).await
+                }
                 _ => Err(unknown(method, &path)),
             }
         }

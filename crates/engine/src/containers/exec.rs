@@ -32,6 +32,8 @@ struct ExecState {
     running: bool,
     pid: u32,
     exit_code: Option<i64>,
+    /// The master of the terminal a `-t` exec's runtime runs on, for resizes.
+    terminal: Option<Arc<std::fs::File>>,
 }
 
 /// How `exec_start` is asked to run: detached, or attached to the client's connection.
@@ -155,6 +157,30 @@ impl ContainerService {
         Ok(())
     }
 
+    /// `POST /exec/{id}/resize?h=&w=`: resizes a running `-t` exec's terminal.
+    pub fn exec_resize(&self, id: &str, height: u16, width: u16) -> Result<()> {
+        let exec = self.exec(id)?;
+        let (terminal, pid) = {
+            let state = exec.state.lock().unwrap_or_else(|p| p.into_inner());
+            (state.terminal.clone(), state.pid)
+        };
+        let Some(terminal) = terminal else {
+            return Err(Error::Conflict(format!(
+                "Exec {id} is not running with a terminal"
+            )));
+        };
+        berth_sys::set_window_size(terminal.as_ref(), height, width)
+            .map_err(|e| io(format!("resize the terminal of exec {id}"), e))?;
+        // The runtime is not in the terminal's session: tell it itself.
+        if pid != 0 {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGWINCH,
+            );
+        }
+        Ok(())
+    }
+
     /// `POST /exec/{id}/start`: runs the process; attached, relays its streams over `conn`
     /// (Docker's multiplexed framing unless it has a terminal) until it exits.
     pub async fn exec_start<S>(&self, id: &str, how: ExecStart<S>) -> Result<()>
@@ -184,10 +210,10 @@ impl ContainerService {
         .await??;
         let attached = matches!(how, ExecStart::Attached(_));
         let mut command = self.runtime_exec(&process_file, &entry)?;
-        // An external runtime runs a terminal exec in the foreground only when its own stdio
-        // is a terminal: it gets one whose master berthd relays.
-        let external = !matches!(self.runtime_of(&entry)?, super::Runtime::Builtin);
-        let master = if exec.config.tty && external {
+        // A terminal exec's runtime runs on a terminal whose master berthd relays: runc and
+        // crun run one in the foreground only then, and every runtime passes a resize of its
+        // own terminal (SIGWINCH) on to the process's.
+        let master = if exec.config.tty {
             Some(give_terminal(command.as_std_mut())?)
         } else {
             let piped = |on: bool| if on { Stdio::piped() } else { Stdio::null() };
@@ -204,7 +230,16 @@ impl ContainerService {
         // Its copies of the terminal's slave end: the master reads end-of-file once the
         // runtime exits.
         drop(command);
-        exec.state.lock().unwrap_or_else(|p| p.into_inner()).pid = child.id().unwrap_or(0);
+        {
+            let mut state = exec.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.pid = child.id().unwrap_or(0);
+            if let Some(master) = &master {
+                let handle = master
+                    .try_clone()
+                    .map_err(|e| io("duplicate a terminal master".into(), e))?;
+                state.terminal = Some(Arc::new(handle));
+            }
+        }
         let (stdin, stdout, stderr): (Option<Input>, Option<Output>, Option<Output>) = match master
         {
             Some(master) => {
@@ -234,6 +269,7 @@ impl ContainerService {
             let mut state = exec_done.state.lock().unwrap_or_else(|p| p.into_inner());
             state.running = false;
             state.exit_code = Some(code);
+            state.terminal = None;
             drop(state);
             service.publish_with(
                 "exec_die",
