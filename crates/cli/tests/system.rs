@@ -25,6 +25,10 @@ fn version_and_info_show_the_daemon() {
     let info = berth_ok(&engine, &["info"]);
     assert!(info.contains("\n Images: 0\n"), "{info}");
     assert!(info.contains("\n Server Version: 20.10"), "{info}");
+    assert!(
+        info.contains(" runc\n Default Runtime: runc\n"),
+        "the runtimes, as docker info lists them: {info}"
+    );
     let images = berth_ok(&engine, &["info", "--format", "{{.Images}} {{.OSType}}"]);
     assert_eq!(images, "0 linux\n");
 }

@@ -133,7 +133,7 @@ pub fn info(cx: &Context, args: &InfoArgs) -> Result<()> {
     let info: Info = serde_json::from_value(raw)
         .map_err(|e| daemon.protocol(format!("GET /info: unexpected answer: {e}")))?;
     let out = format!(
-        "Client:\n Context:    default\n Debug Mode: {}\n\nServer:\n Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}\n Images: {}\n Server Version: {}\n Storage Driver: {}\n Logging Driver: {}\n Cgroup Driver: {}\n Cgroup Version: {}\n Default Runtime: {}\n Kernel Version: {}\n Operating System: {}\n OSType: {}\n Architecture: {}\n CPUs: {}\n Total Memory: {}\n Name: {}\n ID: {}\n Docker Root Dir: {}\n",
+        "Client:\n Context:    default\n Debug Mode: {}\n\nServer:\n Containers: {}\n  Running: {}\n  Paused: {}\n  Stopped: {}\n Images: {}\n Server Version: {}\n Storage Driver: {}\n Logging Driver: {}\n Cgroup Driver: {}\n Cgroup Version: {}\n Runtimes: {}\n Default Runtime: {}\n Kernel Version: {}\n Operating System: {}\n OSType: {}\n Architecture: {}\n CPUs: {}\n Total Memory: {}\n Name: {}\n ID: {}\n Docker Root Dir: {}\n",
         cx.debug,
         info.containers,
         info.containers_running,
@@ -145,6 +145,7 @@ pub fn info(cx: &Context, args: &InfoArgs) -> Result<()> {
         info.logging_driver,
         info.cgroup_driver,
         info.cgroup_version,
+        info.runtimes.keys().cloned().collect::<Vec<_>>().join(" "),
         info.default_runtime,
         info.kernel_version,
         info.operating_system,
