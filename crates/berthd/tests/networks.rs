@@ -221,11 +221,17 @@ fn published_ports_answer_on_loopback_and_bad_specs_are_refused() {
     }
     assert_eq!(daemon.docker_ok(&["ps", "-aq"]), before);
     daemon.docker_ok(&["rm", "-f", "pub", "any"]);
-    let rules = daemon
-        .in_netns(&["nft", "list", "ruleset"])
-        .output()
-        .unwrap();
-    assert!(!String::from_utf8_lossy(&rules.stdout).contains("dport 8080"));
+    common::wait_until(
+        "the forwarding rules to go",
+        std::time::Duration::from_secs(10),
+        || {
+            let rules = daemon
+                .in_netns(&["nft", "list", "ruleset"])
+                .output()
+                .unwrap();
+            !String::from_utf8_lossy(&rules.stdout).contains("dport 8080")
+        },
+    );
 }
 
 #[test]
@@ -438,7 +444,12 @@ fn containers_created_and_removed_leave_the_namespace_as_it_was() {
     let mut rm = vec!["rm", "-f"];
     rm.extend(ids.iter().map(String::as_str));
     daemon.docker_ok(&rm);
-    assert_eq!(daemon.net_snapshot(), before);
+    // The forwarding rules of removed containers go in the background.
+    common::wait_until(
+        "the namespace to be as before",
+        std::time::Duration::from_secs(10),
+        || daemon.net_snapshot() == before,
+    );
     daemon.docker_ok(&["network", "rm", "many"]);
 }
 

@@ -86,6 +86,17 @@ impl ContainerService {
         };
         record.network = networking.state.clone();
         let network_state = networking.state.clone();
+        // Published ports are forwarded by a firewall reload, which runs while the container
+        // is created and must be done before it starts.
+        let (forwarded_tx, forwarded) = std::sync::mpsc::channel::<Result<()>>();
+        if network_state.ports.is_empty() {
+            let _ = forwarded_tx.send(Ok(()));
+        } else {
+            let networks = self.inner.networks.clone();
+            tokio::spawn(async move {
+                let _ = forwarded_tx.send(networks.reload_firewall().await);
+            });
+        }
         let shim = self.inner.paths.shim.clone();
         let run_dir = self.run_dir(&id);
         let data_dir = self.data_dir(&id);
@@ -148,6 +159,13 @@ impl ContainerService {
                             .attach(streams.stdin, streams.stdout, streams.stderr)
                             .map_err(|e| Error::Shim(e.to_string())),
                     );
+                }
+                let ports_forwarded = forwarded.recv().unwrap_or_else(|_| {
+                    Err(Error::Network("the firewall reload did not finish".into()))
+                });
+                if let Err(e) = ports_forwarded {
+                    abandon(&client, spawned.shim);
+                    return Err(e);
                 }
                 if let Err(e) = client.start() {
                     abandon(&client, spawned.shim);

@@ -150,7 +150,9 @@ impl NetworkService {
         Ok(())
     }
 
-    /// Builds the container's networking before it starts. On failure nothing is left.
+    /// Builds the container's networking before it starts. On failure nothing is left. The
+    /// forwarding of its published ports is loaded by [`NetworkService::reload_firewall`],
+    /// which the caller runs while it creates the container.
     pub async fn attach(&self, spec: &SandboxSpec) -> Result<Attached> {
         let host_resolv =
             ResolvConf::parse(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
@@ -164,9 +166,6 @@ impl NetworkService {
         match self.build(spec, &networks, &mut state).await {
             Ok(live) => {
                 self.live().insert(spec.container_id.clone(), live);
-                if !state.ports.is_empty() {
-                    self.reload_firewall().await?;
-                }
                 let primary = state.endpoints.first();
                 let embedded = networks.first().is_some_and(|n| n.has_embedded_dns());
                 let dns =
@@ -529,8 +528,9 @@ impl NetworkService {
         Ok((reservations, mappings))
     }
 
-    /// Loads the firewall for every bridge and every running container's published ports.
-    pub(super) async fn reload_firewall(&self) -> Result<()> {
+    /// Loads the firewall for every bridge and every running container's published ports:
+    /// after [`NetworkService::attach`] of a container with published ports, before it starts.
+    pub async fn reload_firewall(&self) -> Result<()> {
         let ports: Vec<PortMapping> = self
             .live()
             .values()
@@ -570,9 +570,15 @@ impl NetworkService {
             }
         }
         if had_ports || !state.ports.is_empty() {
-            if let Err(e) = self.reload_firewall().await {
-                first_error.get_or_insert(e);
-            }
+            // The ports are free already (their reservations went with `live`); the rules
+            // that forwarded them go in the background, so that `run --rm` need not wait.
+            let service = self.clone();
+            let container = container_id.to_string();
+            tokio::spawn(async move {
+                if let Err(e) = service.reload_firewall().await {
+                    eprintln!("berthd: container {container}: unpublishing its ports: {e}");
+                }
+            });
         }
         if let Some(path) = &state.netns {
             if let Err(e) = Netns::remove(path) {
