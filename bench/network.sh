@@ -161,7 +161,7 @@ echo "| engine | median | mean ± σ | throughput |"
 echo "|---|---|---|---|"
 echo "| docker → dockerd (docker-proxy) | $(ms "$d_stream") | $(jq -r '.results[0] | "\(.mean*1000|floor) ± \(.stddev*1000|floor)"' "$t") ms | $(mbps "$d_stream") |"
 echo "| berth → berthd (nftables DNAT) | $(ms "$b_stream") | $(jq -r '.results[1] | "\(.mean*1000|floor) ± \(.stddev*1000|floor)"' "$t") ms | $(mbps "$b_stream") |"
-echo "| berth / docker | | | **$(ratio "$d_stream" "$b_stream")** |"
+echo "| berth / docker (of throughput: above 1× is faster) | | | **$(ratio "$d_stream" "$b_stream")** |"
 echo
 echo "Commands (\`\$w\` is the work dir; each daemon in its own network namespace; the sink is"
 echo "\`run -d --name bnb-sink -p 18081:80 bench/busybox:1 nc -ll -p 80 -e dd of=/dev/null bs=1M iflag=fullblock\`):"
