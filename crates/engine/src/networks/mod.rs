@@ -321,24 +321,13 @@ impl NetworkService {
             .remove_network(&record.id)
             .err()
             .map(network_error);
-        if let Err(e) = self
-            .inner
-            .plumbing
-            .remove_bridge(record, &self.bridges())
-            .await
-        {
+        if let Err(e) = self.inner.plumbing.remove_bridge(record).await {
+            first_error.get_or_insert(e);
+        }
+        if let Err(e) = self.reload_firewall().await {
             first_error.get_or_insert(e);
         }
         first_error.map_or(Ok(()), Err)
-    }
-
-    /// The bridge networks that exist, for the firewall.
-    fn bridges(&self) -> Vec<NetworkRecord> {
-        self.networks()
-            .iter()
-            .filter(|n| n.driver == Driver::Bridge)
-            .cloned()
-            .collect()
     }
 
     /// `POST /networks/prune`: removes the user-defined networks no container uses; returns

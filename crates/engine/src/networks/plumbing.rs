@@ -20,7 +20,7 @@ pub(super) struct Plumbing {
     /// Bridges set up since the daemon started (set up again after a restart, idempotently).
     bridges: Mutex<HashSet<String>>,
     /// The ruleset last loaded, to skip loading an identical one; behind a tokio mutex so
-    /// that loads happen one at a time and in order.
+    /// that loads happen one at a time, each of the state when it got the lock.
     applied: tokio::sync::Mutex<Option<Ruleset>>,
 }
 
@@ -90,38 +90,28 @@ impl Plumbing {
         Ok(())
     }
 
-    /// Deletes `network`'s bridge and reloads the firewall without it.
-    pub async fn remove_bridge(
-        &self,
-        network: &NetworkRecord,
-        remaining: &[NetworkRecord],
-    ) -> Result<()> {
+    /// Deletes `network`'s bridge (the caller then reloads the firewall without it).
+    pub async fn remove_bridge(&self, network: &NetworkRecord) -> Result<()> {
         self.bridges
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&network.bridge);
-        let deleted = self
-            .netlink
+        self.netlink
             .delete(&network.bridge)
             .await
-            .map_err(network_error);
-        let ports = self.current_ports().await;
-        let reloaded = self.apply(remaining, ports).await;
-        deleted.and(reloaded)
+            .map_err(network_error)
     }
 
-    async fn current_ports(&self) -> Vec<PortMapping> {
-        self.applied
-            .lock()
-            .await
-            .as_ref()
-            .map(|r| r.ports.clone())
-            .unwrap_or_default()
-    }
-
-    /// Loads the table for the bridges that are set up among `networks` and `ports`, unless it
-    /// is what is loaded already.
-    pub async fn apply(&self, networks: &[NetworkRecord], ports: Vec<PortMapping>) -> Result<()> {
+    /// Loads the table for the bridges that are set up among the networks `current` returns
+    /// and the ports it returns, unless it is what is loaded already. `current` is asked with
+    /// the loading lock held, so that loads happen in the order of the states they load (a
+    /// slower, older reload can never overwrite a newer one).
+    pub async fn apply(
+        &self,
+        current: impl FnOnce() -> (Vec<NetworkRecord>, Vec<PortMapping>),
+    ) -> Result<()> {
+        let mut applied = self.applied.lock().await;
+        let (networks, ports) = current();
         let up: HashSet<String> = self
             .bridges
             .lock()
@@ -140,7 +130,6 @@ impl Plumbing {
                 .collect(),
             ports,
         };
-        let mut applied = self.applied.lock().await;
         if applied.as_ref() == Some(&ruleset) {
             return Ok(());
         }

@@ -531,13 +531,17 @@ impl NetworkService {
     /// Loads the firewall for every bridge and every running container's published ports:
     /// after [`NetworkService::attach`] of a container with published ports, before it starts.
     pub async fn reload_firewall(&self) -> Result<()> {
-        let ports: Vec<PortMapping> = self
-            .live()
-            .values()
-            .flat_map(|l| l.mappings.iter().cloned())
-            .collect();
-        let networks = self.list();
-        self.inner.plumbing.apply(&networks, ports).await
+        self.inner
+            .plumbing
+            .apply(|| {
+                let ports: Vec<PortMapping> = self
+                    .live()
+                    .values()
+                    .flat_map(|l| l.mappings.iter().cloned())
+                    .collect();
+                (self.list(), ports)
+            })
+            .await
     }
 
     /// Takes down what `state` records for `container_id`: DNS names, port reservations and
