@@ -651,9 +651,14 @@ impl NetworkService {
                 _ => reserve::Protocol::Tcp,
             };
             let host_ip = (!port.host_ip.is_unspecified()).then_some(port.host_ip);
-            reservations.push(
-                PortReservation::bind(proto, host_ip, port.host_port).map_err(network_error)?,
-            );
+            // A port taken meanwhile stays forwarded; only its reservation is lost.
+            match PortReservation::bind(proto, host_ip, port.host_port) {
+                Ok(reservation) => reservations.push(reservation),
+                Err(e) => eprintln!(
+                    "berthd: container {id}: keeping port {}: {e}",
+                    port.host_port
+                ),
+            }
             let Some(endpoint) = primary else { continue };
             let container_ip = match (port.host_ip, endpoint.ipv4, endpoint.ipv6) {
                 (IpAddr::V6(_), _, Some(v6)) => v6.addr(),
