@@ -50,15 +50,16 @@ fn an_internal_network_reaches_its_members_and_nothing_else() {
     ];
     daemon.docker_ok(&[&args[..], &["inner"]].concat());
     assert_eq!(daemon.inspect("{{.Internal}}", "inner"), "true");
-    serve_name(&daemon, "outside", "outer", &[]);
+    serve_name(&daemon, "outside", "outer", &["-p", "18101:80"]);
     serve_name(&daemon, "inside", "inner", &["-p", "18100:80"]);
     let outside = daemon.inspect("{{.NetworkSettings.Networks.outer.IPAddress}}", "outside");
 
-    // A member reaches another by name; there is no route out, and one added by hand (with
-    // NET_ADMIN) to the gateway is dropped by the firewall.
+    // A member reaches another by name; there is no route out, and with one added by hand
+    // (NET_ADMIN) the firewall drops what it sends out, to a container or to a published port.
     let probe = format!(
         "nc inside 80 </dev/null; ip route; nc -w 2 {outside} 80 </dev/null && echo direct; \
-         ip route add default via 10.92.0.1 && nc -w 2 {outside} 80 </dev/null && echo routed"
+         ip route add default via 10.92.0.1 && echo added; nc -w 2 {outside} 80 </dev/null \
+         && echo routed; nc -w 2 10.91.0.1 18101 </dev/null && echo published"
     );
     let out = daemon.docker(&[
         "run",
@@ -76,11 +77,13 @@ fn an_internal_network_reaches_its_members_and_nothing_else() {
     assert!(seen.starts_with("inside\n"), "{}", text(&out));
     assert!(!seen.contains("default"), "{}", text(&out));
     assert!(!seen.contains("outside"), "{}", text(&out));
-    assert!(
-        !seen.contains("direct") && !seen.contains("routed"),
-        "{}",
-        text(&out)
-    );
+    assert!(seen.contains("added\n"), "{}", text(&out));
+    for word in ["direct", "routed", "published"] {
+        assert!(!seen.contains(word), "{word}: {}", text(&out));
+    }
+    // (The published port does answer a container on a network that is not internal.)
+    let seen = daemon.docker_ok(&["run", "--rm", "busybox", "nc", "10.91.0.1", "18101"]);
+    assert_eq!(seen, "outside\n");
     // The outside cannot come in either, nor through the published port.
     let inside = daemon.inspect("{{.NetworkSettings.Networks.inner.IPAddress}}", "inside");
     let out = daemon.docker(&[
