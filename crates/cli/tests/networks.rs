@@ -123,3 +123,33 @@ fn connect_disconnect_rm_and_prune_print_what_docker_prints() {
     same(&daemon, &words("network prune -f"));
     same(&daemon, &words("network ls -q"));
 }
+
+#[test]
+fn port_and_the_ps_ports_column_print_what_docker_prints() {
+    let daemon = Berthd::start("cli-netp");
+    daemon.load_busybox("busybox:latest");
+    daemon.berth_ok(&words("run -d --name taken -p 18500:80 busybox sleep 60"));
+    let run = "run -d --name ranged -p 18500-18502:80 -p 127.0.0.1::81/udp --expose 90";
+    daemon.berth_ok(&words(&format!("{run} busybox sleep 60")));
+    // (Not one container: berth port orders 18510 before 80, docker by number.)
+    let run = "run -d --name grouped -p 18510:18510 -p 18511:18511";
+    daemon.berth_ok(&words(&format!("{run} busybox sleep 60")));
+    for line in [
+        "port ranged",
+        "port ranged 80",
+        "port ranged 81/udp",
+        "port ranged 90",
+        "port ranged 99",
+        "port grouped",
+        "port nobody",
+    ] {
+        same(&daemon, &words(line));
+    }
+    assert_eq!(daemon.berth_ok(&words("port ranged 80")), "0.0.0.0:18501\n");
+    // (berth ps groups no ranges and orders exposed-only ports last: only one mapping here.)
+    let ports = same(
+        &daemon,
+        &["ps", "--filter", "name=taken", "--format", "{{.Ports}}"],
+    );
+    assert_eq!(ports, "0.0.0.0:18500->80/tcp\n");
+}
