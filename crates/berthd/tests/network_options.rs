@@ -205,8 +205,22 @@ fn a_hostname_resolves_on_a_user_network() {
     let mac = daemon.inspect("{{.NetworkSettings.Networks.names.MacAddress}}", "named");
     assert_eq!(mac, "02:42:0a:63:00:07");
     let ip = daemon.inspect("{{.NetworkSettings.Networks.names.IPAddress}}", "named");
-    let seen = daemon.docker_ok(&words("run --rm --network names busybox nslookup myhost"));
-    assert!(seen.contains(&format!("Address: {ip}")), "{seen}");
+    for name in ["myhost", "named.names"] {
+        let line = format!("run --rm --network names busybox nslookup {name}");
+        let seen = daemon.docker_ok(&words(&line));
+        assert!(seen.contains(&format!("Address: {ip}")), "{name}: {seen}");
+    }
+    // Its address resolves back to its name on the network (PTR).
+    let seen = daemon.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "names",
+        "busybox",
+        "nslookup",
+        &ip,
+    ]);
+    assert!(seen.contains("name = named.names"), "{seen}");
     assert_eq!(daemon.docker_ok(&["exec", "named", "hostname"]), "myhost\n");
     daemon.docker_ok(&["rm", "-f", "named"]);
     daemon.docker_ok(&["network", "rm", "names"]);
