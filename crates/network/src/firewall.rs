@@ -13,8 +13,9 @@
 //! - `postrouting`: masquerade of each subnet's traffic leaving through another interface,
 //!   of 127.0.0.0/8 sources leaving through a bridge (ports published on the loopback), and of
 //!   DNATed traffic from a subnet back into its own bridge (hairpin);
-//! - `forward`: replies accepted, DNATed flows to published ports accepted, then internal
-//!   networks cut off from every other interface and berth bridges from each other.
+//! - `forward`: replies accepted, internal networks cut off from every other interface (their
+//!   containers reach no published port either), DNATed flows to published ports accepted,
+//!   then berth bridges cut off from each other.
 //!
 //! IPv6: subnets are masqueraded and ports published on IPv6 host addresses are DNATed like
 //! IPv4 ones; a port published on `::1` does not work, since the kernel never routes a `::1`
@@ -252,6 +253,12 @@ pub fn render(ruleset: &Ruleset) -> Result<String, FirewallError> {
         "  chain forward {{\n    type filter hook forward priority filter; policy accept;"
     );
     let _ = writeln!(w, "    ct state established,related accept");
+    // Before the published ports: an internal network reaches none of them either.
+    for n in ruleset.networks.iter().filter(|n| n.internal) {
+        let b = &n.bridge;
+        let _ = writeln!(w, "    iifname \"{b}\" oifname != \"{b}\" drop");
+        let _ = writeln!(w, "    oifname \"{b}\" iifname != \"{b}\" drop");
+    }
     for p in &ports {
         let _ = writeln!(
             w,
@@ -265,10 +272,6 @@ pub fn render(ruleset: &Ruleset) -> Result<String, FirewallError> {
     }
     for n in &ruleset.networks {
         let b = &n.bridge;
-        if n.internal {
-            let _ = writeln!(w, "    iifname \"{b}\" oifname != \"{b}\" drop");
-            let _ = writeln!(w, "    oifname \"{b}\" iifname != \"{b}\" drop");
-        }
         let _ = writeln!(
             w,
             "    iifname \"{b}\" oifname != \"{b}\" oifname @bridges drop"
@@ -427,6 +430,30 @@ mod tests {
         );
         assert!(
             script.contains("iifname \"brint\" oifname != \"brint\" drop"),
+            "{script}"
+        );
+    }
+
+    #[test]
+    fn internal_networks_are_cut_off_before_published_ports_are_accepted() {
+        let network = |bridge: &str, subnet: &str, internal| NetworkRules {
+            bridge: bridge.to_owned(),
+            subnets: vec![subnet.parse().unwrap()],
+            internal,
+            masquerade: true,
+        };
+        let ruleset = Ruleset {
+            networks: vec![
+                network("brout", "10.8.0.0/24", false),
+                network("brint", "10.9.0.0/24", true),
+            ],
+            ports: vec![mapping(None, "10.8.0.2", "brout")],
+        };
+        let script = render(&ruleset).unwrap();
+        let cut = script.find("iifname \"brint\" oifname != \"brint\" drop");
+        let accepted = script.find("ct status dnat accept");
+        assert!(
+            cut.is_some() && accepted.is_some() && cut < accepted,
             "{script}"
         );
     }

@@ -299,6 +299,48 @@ def _():
     expect(client.images.get("busybox").tags, ["busybox:latest"], "tags after untag")
 
 
+@check("networks create, list, get, remove")
+def _():
+    ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet="10.97.0.0/24")])
+    made = client.networks.create("py-net", driver="bridge", ipam=ipam, labels={"k": "v"})
+    expect(made.name, "py-net", "created network's name")
+    got = client.networks.get("py-net")
+    expect(got.id, made.id, "networks.get id")
+    expect(got.attrs["IPAM"]["Config"][0]["Subnet"], "10.97.0.0/24", "subnet")
+    expect(got.attrs["Labels"], {"k": "v"}, "labels")
+    names = sorted(n.name for n in client.networks.list())
+    expect(names, ["bridge", "host", "none", "py-net"], "networks.list")
+    expect([n.id for n in client.networks.list(names=["py-net"])], [made.id], "list by name")
+    got.remove()
+    try:
+        client.networks.get("py-net")
+        raise AssertionError("the removed network is still there")
+    except NotFound:
+        pass
+
+
+@check("containers.run with network and ports")
+def _():
+    net = client.networks.create("py-ports", ipam=docker.types.IPAMConfig(
+        pool_configs=[docker.types.IPAMPool(subnet="10.98.0.0/24")]))
+    serve = "while true; do echo py-hello | nc -l -p 80; done"
+    web = client.containers.run("busybox", ["sh", "-c", serve], detach=True, name="py-web",
+                                network="py-ports", ports={"80/tcp": 18400})
+    try:
+        web.reload()
+        expect(web.ports, {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "18400"}]}, "ports")
+        address = web.attrs["NetworkSettings"]["Networks"]["py-ports"]["IPAddress"]
+        assert address.startswith("10.98.0."), address
+        net.reload()
+        expect([c.name for c in net.containers], ["py-web"], "network's containers")
+        seen = client.containers.run("busybox", ["nc", "py-web", "80"], network="py-ports",
+                                     remove=True)
+        expect(seen, b"py-hello\n", "reply by name")
+    finally:
+        web.remove(force=True)
+        net.remove()
+
+
 if FAILURES:
     print(f"{len(FAILURES)} failed: {FAILURES}", flush=True)
 sys.exit(min(len(FAILURES), 100))

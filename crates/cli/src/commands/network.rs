@@ -286,9 +286,8 @@ fn inspect(cx: &Context, args: &InspectArgs) -> Result<()> {
     for name in &args.networks {
         match daemon.get_bytes(&format!("/networks/{}", escape(name))) {
             Ok(raw) => found.push(raw),
-            Err(Error::Daemon { status: 404, .. }) => {
-                missing = Some(Error::Refused(format!("Error: No such network: {name}")));
-            }
+            // As docker: the others are still printed, then the daemon's own words.
+            Err(e @ Error::Daemon { status: 404, .. }) => missing = Some(e),
             Err(e) => return Err(e),
         }
     }
@@ -333,6 +332,8 @@ fn prune(cx: &Context, args: &PruneArgs) -> Result<()> {
             out.push_str(name);
             out.push('\n');
         }
+        // docker prints the list with Println: one blank line after it.
+        out.push('\n');
     }
     write_stdout(&out)
 }

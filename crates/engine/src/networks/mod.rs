@@ -333,11 +333,11 @@ impl NetworkService {
     /// `POST /networks/prune`: removes the user-defined networks no container uses; returns
     /// their names.
     pub async fn prune(&self, in_use: &(dyn Fn(&str) -> bool + Sync)) -> Result<Vec<String>> {
+        // `in_use` may look networks up itself: ask it only once the lock is released.
         let candidates: Vec<NetworkRecord> = self
-            .networks()
-            .iter()
+            .list()
+            .into_iter()
             .filter(|n| !n.predefined && !in_use(&n.id))
-            .cloned()
             .collect();
         let mut removed = Vec::new();
         for record in candidates {

@@ -345,12 +345,10 @@ impl NetworkService {
     /// Adds the endpoint's names to the embedded DNS server (only user-defined networks have
     /// one).
     fn add_records(&self, endpoint: &EndpointState, container_id: &str) {
-        let has_dns = self
-            .get(&endpoint.network_id)
-            .is_ok_and(|n| n.has_embedded_dns());
-        if !has_dns {
-            return;
-        }
+        let network = match self.get(&endpoint.network_id) {
+            Ok(network) if network.has_embedded_dns() => network,
+            _ => return,
+        };
         let v4 = endpoint.ipv4.and_then(|n| match n.addr() {
             IpAddr::V4(v4) => Some(v4),
             IpAddr::V6(_) => None,
@@ -361,6 +359,7 @@ impl NetworkService {
         });
         self.inner.records.add(
             &endpoint.network_id,
+            &network.name,
             container_id,
             &endpoint.dns_names,
             v4,

@@ -11,6 +11,8 @@ use std::sync::RwLock;
 struct Entry {
     /// Lower case, without a trailing dot.
     names: Vec<String>,
+    /// The network's name, lower case: `name.<domain>` resolves too, and PTR answers with it.
+    domain: String,
     ipv4: Option<Ipv4Addr>,
     ipv6: Option<Ipv6Addr>,
 }
@@ -45,12 +47,13 @@ impl Records {
         Records::default()
     }
 
-    /// Adds (or replaces) `endpoint` on `network` with the names it answers to — container
-    /// name first (PTR queries answer with it), then `--network-alias`es, hostname and the
-    /// 12-character short id — and its addresses.
+    /// Adds (or replaces) `endpoint` on `network` (its id; `domain` is its name) with the
+    /// names it answers to — container name first (PTR queries answer with it), then
+    /// `--network-alias`es, hostname and the 12-character short id — and its addresses.
     pub fn add(
         &self,
         network: &str,
+        domain: &str,
         endpoint: &str,
         names: &[String],
         ipv4: Option<Ipv4Addr>,
@@ -63,7 +66,12 @@ impl Records {
             }
         }
         let names = unique;
-        let entry = Entry { names, ipv4, ipv6 };
+        let entry = Entry {
+            names,
+            domain: normalize(domain),
+            ipv4,
+            ipv6,
+        };
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         entries.insert((network.to_string(), endpoint.to_string()), entry);
     }
@@ -80,8 +88,8 @@ impl Records {
         entries.retain(|(n, _), _| n != network);
     }
 
-    /// The addresses `name` (or `name.<network>`) has on the networks of `scope`
-    /// (case-insensitive; network names compare as given, lower case), rotated by
+    /// The addresses `name` (or `name.<network name>`) has on the networks of `scope`
+    /// (case-insensitive), rotated by
     /// one more place at every call; `None` if no endpoint in scope has that name (then the
     /// query goes upstream). A name with no address of a family has an empty list for it.
     pub fn lookup(&self, scope: &[String], name: &str) -> Option<Addresses> {
@@ -93,7 +101,7 @@ impl Records {
             // `web` or, as Docker also answers, `web.<network>`.
             let named = entry.names.contains(&name)
                 || name
-                    .strip_suffix(network.as_str())
+                    .strip_suffix(entry.domain.as_str())
                     .and_then(|n| n.strip_suffix('.'))
                     .is_some_and(|n| entry.names.iter().any(|e| e == n));
             if !scope.contains(network) || !named {
@@ -122,7 +130,8 @@ impl Records {
         Some(out)
     }
 
-    /// The name for `ip` on the networks of `scope`: the endpoint's first name followed by `.` and the network, as Docker answers PTR queries.
+    /// The name for `ip` on the networks of `scope`: the endpoint's first name, `.` and the
+    /// network's name, as Docker answers PTR queries.
     pub fn reverse(&self, scope: &[String], ip: IpAddr) -> Option<String> {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         entries.iter().find_map(|((network, _), entry)| {
@@ -131,7 +140,7 @@ impl Records {
                 IpAddr::V6(v6) => entry.ipv6 == Some(v6),
             };
             (has && scope.contains(network))
-                .then(|| entry.names.first().map(|n| format!("{n}.{network}")))
+                .then(|| entry.names.first().map(|n| format!("{n}.{}", entry.domain)))
                 .flatten()
         })
     }
@@ -149,11 +158,19 @@ mod tests {
     fn lookups_honour_scope_case_and_rotate() {
         let records = Records::new();
         let v4 = |d| Some(Ipv4Addr::new(10, 0, 0, d));
-        records.add("n1", "e1", &names(&["Web", "api"]), v4(2), None);
-        records.add("n1", "e2", &names(&["web2", "api"]), v4(3), None);
-        records.add("n2", "e3", &names(&["db"]), v4(4), "fd00::4".parse().ok());
+        records.add("n1", "n1", "e1", &names(&["Web", "api"]), v4(2), None);
+        records.add("n1", "n1", "e2", &names(&["web2", "api"]), v4(3), None);
+        // Keyed by network id; the name is what queries use.
+        records.add(
+            "id2",
+            "n2",
+            "e3",
+            &names(&["db"]),
+            v4(4),
+            "fd00::4".parse().ok(),
+        );
         let n1 = names(&["n1"]);
-        let both = names(&["n1", "n2"]);
+        let both = names(&["n1", "id2"]);
         assert_eq!(records.lookup(&n1, "WEB.").unwrap().ipv4, [v4(2).unwrap()]);
         assert_eq!(records.lookup(&n1, "db"), None);
         assert_eq!(
@@ -162,6 +179,7 @@ mod tests {
         );
         assert_eq!(records.lookup(&both, "db.n1"), None);
         assert_eq!(records.lookup(&both, "dbn2"), None);
+        assert_eq!(records.lookup(&both, "db.id2"), None);
         let db = records.lookup(&both, "db").unwrap();
         assert_eq!(db.ipv6, ["fd00::4".parse::<Ipv6Addr>().unwrap()]);
         let first = records.lookup(&n1, "api").unwrap().ipv4;
@@ -174,9 +192,15 @@ mod tests {
             Some("web.n1")
         );
         assert_eq!(records.reverse(&n1, "10.0.0.4".parse().unwrap()), None);
+        assert_eq!(
+            records
+                .reverse(&both, "10.0.0.4".parse().unwrap())
+                .as_deref(),
+            Some("db.n2")
+        );
         records.remove("n1", "e1");
         assert_eq!(records.lookup(&n1, "web"), None);
-        records.remove_network("n2");
+        records.remove_network("id2");
         assert_eq!(records.lookup(&both, "db"), None);
     }
 }

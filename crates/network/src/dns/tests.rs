@@ -162,6 +162,7 @@ fn sample_records() -> Arc<Records> {
     let ids = ["web", "alias", "host1", "abcdef123456"];
     records.add(
         "n1",
+        "n1",
         "e1",
         &names(&ids),
         Some([10, 1, 0, 2].into()),
@@ -169,12 +170,14 @@ fn sample_records() -> Arc<Records> {
     );
     records.add(
         "n1",
+        "n1",
         "e2",
         &names(&["web2", "alias"]),
         Some([10, 1, 0, 3].into()),
         None,
     );
     records.add(
+        "n2",
         "n2",
         "e3",
         &names(&["other"]),
@@ -270,7 +273,7 @@ async fn our_own_big_answers_are_truncated_over_udp() {
     let records = Arc::new(Records::new());
     for i in 1..=60u8 {
         let ip = Some(Ipv4Addr::new(10, 3, 0, i));
-        records.add("n", &format!("e{i}"), &names(&["many"]), ip, None);
+        records.add("n", "n", &format!("e{i}"), &names(&["many"]), ip, None);
     }
     let (_serving, server) = start(&records, vec![], &["n"]);
     let reply = ask_udp(server, "many.", RecordType::A).await;

@@ -92,10 +92,12 @@ pub enum Error {
         network: String,
     },
     /// No free address left.
-    #[error("no available addresses in subnet {subnet} of network {network}")]
+    #[error("no available addresses in {kind} {pool} of network {network}")]
     Exhausted {
-        /// The full subnet.
-        subnet: IpNet,
+        /// `subnet`, or `ip range` when the subnet hands out only part of itself.
+        kind: &'static str,
+        /// The subnet, or its ip range.
+        pool: IpNet,
         /// The network.
         network: String,
     },

@@ -282,7 +282,11 @@ impl Ipam {
                     continue;
                 };
                 let free = pool.next_free().ok_or_else(|| Error::Exhausted {
-                    subnet: pool.subnet.subnet,
+                    kind: match pool.subnet.ip_range {
+                        Some(_) => "ip range",
+                        None => "subnet",
+                    },
+                    pool: pool.subnet.ip_range.unwrap_or(pool.subnet.subnet),
                     network: network.to_string(),
                 })?;
                 pool.allocated.insert(free, owner.to_string());

@@ -180,7 +180,11 @@ fn ip_range_and_custom_gateway_limit_what_is_handed_out() {
         got,
         [ip("10.40.5.252"), ip("10.40.5.253"), ip("10.40.5.255")]
     );
-    assert!(ipam.allocate("r", "c3", &[]).is_err());
+    let err = ipam.allocate("r", "c3", &[]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no available addresses in ip range 10.40.5.252/30 of network r"
+    );
     // Outside the range but inside the subnet, a requested address is fine.
     assert_eq!(
         ipam.allocate("r", "c4", &[ip("10.40.0.9")]).unwrap(),
