@@ -8,6 +8,7 @@ use berth_api::containers::{
     HostConfig, Mount, NetworkingConfig, PortBinding, RestartPolicy, TmpfsOptions, Ulimit,
     VolumeOptions,
 };
+use berth_network::ports;
 use clap::Args;
 
 use crate::error::{Error, Result};
@@ -390,38 +391,6 @@ fn mount(text: &str) -> Result<Mount> {
     Ok(mount)
 }
 
-/// `[ip:][host_port:]container_port[/proto]` into the port key and its binding.
-fn publish(text: &str) -> Result<(String, PortBinding)> {
-    let (spec, proto) = text.rsplit_once('/').unwrap_or((text, "tcp"));
-    let parts: Vec<&str> = if spec.starts_with('[') {
-        // [::1]:8080:80
-        let close = spec
-            .find(']')
-            .ok_or_else(|| usage(format!("invalid --publish {text:?}")))?;
-        let mut parts = vec![&spec[1..close]];
-        parts.extend(spec[close + 1..].trim_start_matches(':').split(':'));
-        parts
-    } else {
-        spec.split(':').collect()
-    };
-    let (ip, host, container) = match parts.as_slice() {
-        [container] => ("", "", *container),
-        [host, container] => ("", *host, *container),
-        [ip, host, container] => (*ip, *host, *container),
-        _ => return Err(usage(format!("invalid --publish {text:?}"))),
-    };
-    if container.is_empty() || !container.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
-        return Err(usage(format!("invalid containerPort: {container}")));
-    }
-    Ok((
-        format!("{container}/{proto}"),
-        PortBinding {
-            host_ip: ip.to_string(),
-            host_port: host.to_string(),
-        },
-    ))
-}
-
 impl CreateFlags {
     /// The create body these flags ask for; `attach` is false for `create` and `run -d`.
     pub fn request(&self, attach: bool) -> Result<ContainerCreateRequest> {
@@ -505,22 +474,24 @@ impl CreateFlags {
             }
         }
         host.mounts = self.mount.iter().map(|m| mount(m)).collect::<Result<_>>()?;
-        for port in &self.expose {
-            let key = if port.contains('/') {
-                port.clone()
-            } else {
-                format!("{port}/tcp")
-            };
-            config.exposed_ports.insert(key, EmptyObject {});
+        // Docker's port syntax, ranges split into single ports, as docker's client does.
+        for spec in &self.expose {
+            for key in ports::parse_expose(spec).map_err(|e| usage(e.to_string()))? {
+                config.exposed_ports.insert(key, EmptyObject {});
+            }
         }
         for spec in &self.publish {
-            let (key, binding) = publish(spec)?;
-            config.exposed_ports.insert(key.clone(), EmptyObject {});
-            host.port_bindings
-                .entry(key)
-                .or_insert_with(|| Some(Vec::new()))
-                .get_or_insert_with(Vec::new)
-                .push(binding);
+            for (key, binding) in ports::parse_publish(spec).map_err(|e| usage(e.to_string()))? {
+                config.exposed_ports.insert(key.clone(), EmptyObject {});
+                host.port_bindings
+                    .entry(key)
+                    .or_insert_with(|| Some(Vec::new()))
+                    .get_or_insert_with(Vec::new)
+                    .push(PortBinding {
+                        host_ip: binding.host_ip,
+                        host_port: binding.host_port,
+                    });
+            }
         }
         let networking_config = self.networking_config(&host.network_mode);
         Ok(ContainerCreateRequest {
@@ -607,20 +578,8 @@ mod tests {
     }
 
     #[test]
-    fn ports_policies_and_mounts_parse() {
-        let (key, binding) = publish("127.0.0.1:8080:80").unwrap();
-        assert_eq!(
-            (
-                key.as_str(),
-                binding.host_ip.as_str(),
-                binding.host_port.as_str()
-            ),
-            ("80/tcp", "127.0.0.1", "8080")
-        );
-        let (key, binding) = publish("53/udp").unwrap();
-        assert_eq!((key.as_str(), binding.host_port.as_str()), ("53/udp", ""));
-        assert_eq!(publish("[::1]:80:80").unwrap().1.host_ip, "::1");
-        assert!(publish("a:b:c:d").is_err());
+    fn policies_and_mounts_parse() {
+        // (Port specs are berth-network's ports module, tested there.)
         assert_eq!(
             restart_policy("on-failure:3").unwrap().maximum_retry_count,
             3

@@ -356,7 +356,7 @@ pub fn port(cx: &Context, args: &PortArgs) -> Result<()> {
             format!("{p}/tcp")
         }
     });
-    let mut out = String::new();
+    let mut lines = Vec::new();
     for (key, bindings) in &container.network_settings.ports {
         if wanted.as_ref().is_some_and(|w| w != key) {
             continue;
@@ -368,12 +368,15 @@ pub fn port(cx: &Context, args: &PortArgs) -> Result<()> {
                 binding.host_ip.clone()
             };
             if wanted.is_some() {
-                out.push_str(&format!("{ip}:{}\n", binding.host_port));
+                lines.push(format!("{ip}:{}\n", binding.host_port));
             } else {
-                out.push_str(&format!("{key} -> {ip}:{}\n", binding.host_port));
+                lines.push(format!("{key} -> {ip}:{}\n", binding.host_port));
             }
         }
     }
+    // As docker: in natural order (80/tcp before 443/tcp before 8080/tcp).
+    lines.sort_by(|a, b| natural_order(a, b));
+    let out = lines.concat();
     if out.is_empty() {
         if let Some(port) = &args.port {
             return Err(Error::Refused(format!(
@@ -383,6 +386,43 @@ pub fn port(cx: &Context, args: &PortArgs) -> Result<()> {
         }
     }
     write_stdout(&out)
+}
+
+/// Compares text with its runs of digits taken as numbers.
+fn natural_order(a: &str, b: &str) -> std::cmp::Ordering {
+    fn chunks(text: &str) -> Vec<(bool, &str)> {
+        let mut out = Vec::new();
+        let mut start = 0;
+        let bytes = text.as_bytes();
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[start].is_ascii_digit() {
+                out.push((bytes[start].is_ascii_digit(), &text[start..i]));
+                start = i;
+            }
+        }
+        out
+    }
+    let key = |(digits, chunk): &(bool, &str)| {
+        if *digits {
+            (
+                chunk.trim_start_matches('0').len(),
+                chunk.trim_start_matches('0').to_string(),
+            )
+        } else {
+            (0, chunk.to_string())
+        }
+    };
+    let (a, b) = (chunks(a), chunks(b));
+    for (x, y) in a.iter().zip(&b) {
+        let order = match (x.0, y.0) {
+            (true, true) => key(x).cmp(&key(y)),
+            _ => x.1.cmp(y.1),
+        };
+        if order.is_ne() {
+            return order;
+        }
+    }
+    a.len().cmp(&b.len())
 }
 
 /// `GET /containers/{name}/json`.

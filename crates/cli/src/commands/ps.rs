@@ -94,33 +94,75 @@ fn ellipsis(text: &str, max: usize) -> String {
     }
 }
 
-/// `0.0.0.0:8080->80/tcp, 443/tcp`, as `ps` shows ports.
+/// The PORTS cell of `ps`, built as docker builds it: the ports sorted by container port,
+/// host address, host port and protocol; exposed ports, and ports published on their own
+/// number, merged into runs of consecutive numbers per protocol and address
+/// (`0.0.0.0:8000-8001->8000-8001/tcp`, `80-81/tcp`); ports published on another number after
+/// them, one by one (`0.0.0.0:8080->80/tcp`).
 fn ports_text(ports: &[Port]) -> String {
     let mut sorted: Vec<&Port> = ports.iter().collect();
     sorted.sort_by(|a, b| {
-        (a.private_port, &a.r#type, a.public_port, &a.ip).cmp(&(
+        (a.private_port, &a.ip, a.public_port, &a.r#type).cmp(&(
             b.private_port,
-            &b.r#type,
-            b.public_port,
             &b.ip,
+            b.public_port,
+            &b.r#type,
         ))
     });
-    sorted
-        .iter()
-        .map(|p| {
-            if p.ip.is_empty() {
-                format!("{}/{}", p.private_port, p.r#type)
-            } else {
-                let ip = if p.ip.contains(':') {
-                    format!("[{}]", p.ip)
-                } else {
-                    p.ip.clone()
-                };
-                format!("{ip}:{}->{}/{}", p.public_port, p.private_port, p.r#type)
+    let host = |ip: &str, port: u16| {
+        if ip.contains(':') {
+            format!("[{ip}]:{port}")
+        } else {
+            format!("{ip}:{port}")
+        }
+    };
+    // A run: (address, protocol, first, last).
+    let run_text = |(ip, proto, first, last): &(String, String, u16, u16)| {
+        let numbers = if first == last {
+            first.to_string()
+        } else {
+            format!("{first}-{last}")
+        };
+        if ip.is_empty() {
+            format!("{numbers}/{proto}")
+        } else {
+            format!("{ip}:{numbers}->{numbers}/{proto}")
+        }
+    };
+    let mut done = Vec::new();
+    let mut open: Vec<(String, String, u16, u16)> = Vec::new();
+    let mut elsewhere = Vec::new();
+    for p in sorted {
+        if !p.ip.is_empty() && p.public_port != p.private_port {
+            elsewhere.push(format!(
+                "{}->{}/{}",
+                host(&p.ip, p.public_port),
+                p.private_port,
+                p.r#type
+            ));
+            continue;
+        }
+        match open
+            .iter_mut()
+            .find(|run| run.0 == p.ip && run.1 == p.r#type)
+        {
+            None => open.push((
+                p.ip.clone(),
+                p.r#type.clone(),
+                p.private_port,
+                p.private_port,
+            )),
+            Some(run) if p.private_port == run.3 + 1 => run.3 = p.private_port,
+            Some(run) => {
+                done.push(run_text(run));
+                run.2 = p.private_port;
+                run.3 = p.private_port;
             }
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+        }
+    }
+    done.extend(open.iter().map(run_text));
+    done.extend(elsewhere);
+    done.join(", ")
 }
 
 fn row(c: &ContainerSummary, trunc: bool, now: i64) -> Value {
