@@ -1,6 +1,8 @@
 //! The part of Go's text/template that `--format` needs: literal text, `{{.Field}}`,
-//! `{{.A.B}}`, `{{.}}`, `{{json .X}}`, `{{upper .X}}`, `{{lower .X}}`, the `\t`/`\n` escapes
-//! and the `table` prefix. Templates come from users: every mistake is an error, never a panic.
+//! `{{.A.B}}`, `{{.}}`, `{{json .X}}`, `{{upper .X}}`, `{{lower .X}}`, `{{range .X}}…{{end}}`
+//! (with `$key, $value :=`), `{{if .X}}…{{else}}…{{end}}`, variables (`{{$v.Field}}`, `$` for
+//! the root), the `\t`/`\n` escapes and the `table` prefix. Templates come from users: every
+//! mistake is an error, never a panic.
 
 use serde_json::Value;
 
@@ -15,16 +17,38 @@ enum Func {
     Lower,
 }
 
+/// What an action names: a field path from `.`, or from a variable (`$` is the root).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    /// `None` for `.`, else the variable's name (`$`, `$v`).
+    variable: Option<String>,
+    /// Field names; empty for the value itself.
+    path: Vec<String>,
+    /// As written, for messages.
+    source: String,
+    /// 1-based column of the action, for messages as Go gives them.
+    column: usize,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Node {
     Text(String),
     Action {
         func: Func,
-        /// Field names from the root; empty for `.`.
-        path: Vec<String>,
-        /// 1-based column of the action, for messages as Go gives them.
-        column: usize,
-        source: String,
+        target: Target,
+    },
+    Range {
+        target: Target,
+        /// `$k, $v :=` or `$v :=`: the names bound to each key (or index) and value.
+        key: Option<String>,
+        value: Option<String>,
+        body: Vec<Node>,
+        otherwise: Vec<Node>,
+    },
+    If {
+        target: Target,
+        body: Vec<Node>,
+        otherwise: Vec<Node>,
     },
 }
 
@@ -42,6 +66,135 @@ fn parse_error(column: usize, reason: impl std::fmt::Display) -> Error {
     ))
 }
 
+/// A piece of the template's text: literal text or an action's inside, with its column.
+enum Token<'a> {
+    Text(&'a str),
+    Action(&'a str, usize),
+}
+
+/// Splits `body` into text and actions.
+fn tokens(body: &str) -> Result<Vec<Token<'_>>, Error> {
+    let mut out = Vec::new();
+    let mut rest = body;
+    let mut offset = 0;
+    while let Some(start) = rest.find("{{") {
+        if start > 0 {
+            out.push(Token::Text(&rest[..start]));
+        }
+        let column = offset + start + 1;
+        let inner_start = start + 2;
+        let end = rest[inner_start..]
+            .find("}}")
+            .ok_or_else(|| parse_error(column, "unclosed action"))?;
+        out.push(Token::Action(&rest[inner_start..inner_start + end], column));
+        let consumed = inner_start + end + 2;
+        offset += consumed;
+        rest = &rest[consumed..];
+    }
+    if rest.contains("}}") {
+        return Err(parse_error(
+            offset + 1,
+            "unexpected \"}}\" outside an action",
+        ));
+    }
+    if !rest.is_empty() {
+        out.push(Token::Text(rest));
+    }
+    Ok(out)
+}
+
+/// How a list of nodes ended: at the end of the template, `{{else}}` or `{{end}}`.
+#[derive(PartialEq)]
+enum Stop {
+    Eof,
+    Else(usize),
+    End(usize),
+}
+
+/// Nested `range`/`if` at most this deep: templates come from users.
+const MAX_DEPTH: usize = 32;
+
+/// Parses nodes until the end of the template, an `{{else}}` or an `{{end}}`.
+fn parse_nodes(
+    tokens: &mut std::vec::IntoIter<Token<'_>>,
+    depth: usize,
+) -> Result<(Vec<Node>, Stop), Error> {
+    let mut nodes = Vec::new();
+    while let Some(token) = tokens.next() {
+        let (inner, column) = match token {
+            Token::Text(text) => {
+                nodes.push(Node::Text(text.to_string()));
+                continue;
+            }
+            Token::Action(inner, column) => (inner, column),
+        };
+        let words: Vec<&str> = inner.split_whitespace().collect();
+        match words.as_slice() {
+            ["end"] => return Ok((nodes, Stop::End(column))),
+            ["else"] => return Ok((nodes, Stop::Else(column))),
+            [keyword @ ("range" | "if"), rest @ ..] => {
+                if depth >= MAX_DEPTH {
+                    return Err(parse_error(column, "too deeply nested"));
+                }
+                let (key, value, arg) = match (*keyword, rest) {
+                    (_, [arg]) => (None, None, *arg),
+                    ("range", [v, ":=", arg]) => (None, Some(variable(v, column)?), *arg),
+                    ("range", [k, v, ":=", arg]) => {
+                        let k = k
+                            .strip_suffix(',')
+                            .ok_or_else(|| parse_error(column, "expected \"$k, $v :=\""))?;
+                        (Some(variable(k, column)?), Some(variable(v, column)?), *arg)
+                    }
+                    _ => {
+                        return Err(parse_error(
+                            column,
+                            format!("unsupported action {{{{{}}}}}", inner.trim()),
+                        ))
+                    }
+                };
+                let target = parse_target(arg, column)?;
+                let (body, stop) = parse_nodes(tokens, depth + 1)?;
+                let otherwise = match stop {
+                    Stop::End(_) => Vec::new(),
+                    Stop::Else(_) => match parse_nodes(tokens, depth + 1)? {
+                        (otherwise, Stop::End(_)) => otherwise,
+                        (_, Stop::Else(c)) => return Err(parse_error(c, "unexpected {{else}}")),
+                        (_, Stop::Eof) => return Err(parse_error(column, "unexpected EOF")),
+                    },
+                    Stop::Eof => return Err(parse_error(column, "unexpected EOF")),
+                };
+                nodes.push(if *keyword == "range" {
+                    Node::Range {
+                        target,
+                        key,
+                        value,
+                        body,
+                        otherwise,
+                    }
+                } else {
+                    Node::If {
+                        target,
+                        body,
+                        otherwise,
+                    }
+                });
+            }
+            _ => nodes.push(parse_action(inner, column)?),
+        }
+    }
+    Ok((nodes, Stop::Eof))
+}
+
+/// `$name` (or `$`) as a variable's name.
+fn variable(word: &str, column: usize) -> Result<String, Error> {
+    let valid = word.starts_with('$') && word[1..].chars().all(|c| c.is_alphanumeric() || c == '_');
+    if valid {
+        Ok(word.to_string())
+    } else {
+        Err(parse_error(column, format!("bad variable {word:?}")))
+    }
+}
+
 impl Template {
     /// Parses `text`; `table` at the start asks for a header row.
     pub fn parse(text: &str) -> Result<Template, Error> {
@@ -52,65 +205,22 @@ impl Template {
             _ => (false, text),
         };
         let body = body.replace("\\t", "\t").replace("\\n", "\n");
-        let mut nodes = Vec::new();
-        let mut rest = body.as_str();
-        let mut offset = 0;
-        while let Some(start) = rest.find("{{") {
-            if start > 0 {
-                nodes.push(Node::Text(rest[..start].to_string()));
-            }
-            let column = offset + start + 1;
-            let inner_start = start + 2;
-            let end = rest[inner_start..]
-                .find("}}")
-                .ok_or_else(|| parse_error(column, "unclosed action"))?;
-            let inner = &rest[inner_start..inner_start + end];
-            nodes.push(parse_action(inner, column)?);
-            let consumed = inner_start + end + 2;
-            offset += consumed;
-            rest = &rest[consumed..];
+        let mut tokens = tokens(&body)?.into_iter();
+        match parse_nodes(&mut tokens, 0)? {
+            (nodes, Stop::Eof) => Ok(Template { nodes, table }),
+            (_, Stop::Else(column)) => Err(parse_error(column, "unexpected {{else}}")),
+            (_, Stop::End(column)) => Err(parse_error(column, "unexpected {{end}}")),
         }
-        if rest.contains("}}") {
-            return Err(parse_error(
-                offset + 1,
-                "unexpected \"}}\" outside an action",
-            ));
-        }
-        if !rest.is_empty() {
-            nodes.push(Node::Text(rest.to_string()));
-        }
-        Ok(Template { nodes, table })
     }
 
     /// Renders the template for one value; a field the value lacks is an error.
     pub fn render(&self, value: &Value) -> Result<String, Error> {
         let mut out = String::new();
-        for node in &self.nodes {
-            match node {
-                Node::Text(text) => out.push_str(text),
-                Node::Action {
-                    func,
-                    path,
-                    column,
-                    source,
-                } => {
-                    let mut current = value;
-                    for field in path {
-                        current = current.get(field.as_str()).ok_or_else(|| {
-                            Error::Usage(format!(
-                                "template: :1:{column}: executing \"\" at <{source}>: can't evaluate field {field}"
-                            ))
-                        })?;
-                    }
-                    match func {
-                        Func::Print => out.push_str(&go_print(current)),
-                        Func::Json => out.push_str(&current.to_string()),
-                        Func::Upper => out.push_str(&go_print(current).to_uppercase()),
-                        Func::Lower => out.push_str(&go_print(current).to_lowercase()),
-                    }
-                }
-            }
-        }
+        let mut scope = Scope {
+            root: value,
+            variables: Vec::new(),
+        };
+        render_nodes(&self.nodes, value, &mut scope, &mut out)?;
         Ok(out)
     }
 
@@ -121,23 +231,155 @@ impl Template {
         for node in &self.nodes {
             match node {
                 Node::Text(text) => out.push_str(text),
-                Node::Action { path, .. } => {
-                    let field = path.last().map(String::as_str).unwrap_or("");
+                Node::Action { target, .. } => {
+                    let field = target.path.last().map(String::as_str).unwrap_or("");
                     match name(field) {
                         Some(header) => out.push_str(header),
                         None => out.push_str(&field.to_uppercase()),
                     }
                 }
+                Node::Range { .. } | Node::If { .. } => {}
             }
         }
         out
     }
 }
 
+/// The values a template sees besides `.`: the root and the variables bound so far.
+struct Scope<'a> {
+    root: &'a Value,
+    variables: Vec<(String, Value)>,
+}
+
+fn render_nodes(
+    nodes: &[Node],
+    dot: &Value,
+    scope: &mut Scope<'_>,
+    out: &mut String,
+) -> Result<(), Error> {
+    for node in nodes {
+        match node {
+            Node::Text(text) => out.push_str(text),
+            Node::Action { func, target } => {
+                let current = resolve(target, dot, scope)?;
+                match func {
+                    Func::Print => out.push_str(&go_print(&current)),
+                    Func::Json => out.push_str(&current.to_string()),
+                    Func::Upper => out.push_str(&go_print(&current).to_uppercase()),
+                    Func::Lower => out.push_str(&go_print(&current).to_lowercase()),
+                }
+            }
+            Node::If {
+                target,
+                body,
+                otherwise,
+            } => {
+                let chosen = if truthy(&resolve(target, dot, scope)?) {
+                    body
+                } else {
+                    otherwise
+                };
+                render_nodes(chosen, dot, scope, out)?;
+            }
+            Node::Range {
+                target,
+                key,
+                value,
+                body,
+                otherwise,
+            } => {
+                let items: Vec<(Value, Value)> = match resolve(target, dot, scope)? {
+                    Value::Null => Vec::new(),
+                    Value::Array(items) => items
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, v)| (Value::from(i), v))
+                        .collect(),
+                    // Go ranges over a map in the order of its keys.
+                    Value::Object(map) => {
+                        let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+                        entries.sort_by(|a, b| a.0.cmp(&b.0));
+                        entries
+                            .into_iter()
+                            .map(|(k, v)| (Value::String(k), v))
+                            .collect()
+                    }
+                    other => {
+                        return Err(Error::Usage(format!(
+                            "template: :1:{}: executing \"\" at <{}>: range can't iterate over {}",
+                            target.column,
+                            target.source,
+                            go_print(&other)
+                        )))
+                    }
+                };
+                if items.is_empty() {
+                    render_nodes(otherwise, dot, scope, out)?;
+                }
+                for (k, v) in items {
+                    let bound = scope.variables.len();
+                    if let Some(name) = key {
+                        scope.variables.push((name.clone(), k));
+                    }
+                    if let Some(name) = value {
+                        scope.variables.push((name.clone(), v.clone()));
+                    }
+                    let rendered = render_nodes(body, &v, scope, out);
+                    scope.variables.truncate(bound);
+                    rendered?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Go's truth: false, 0, nil and empty strings, lists and maps are false.
+fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|n| n != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(items) => !items.is_empty(),
+        Value::Object(map) => !map.is_empty(),
+    }
+}
+
+/// The value `target` names, from `.` or a variable.
+fn resolve(target: &Target, dot: &Value, scope: &Scope<'_>) -> Result<Value, Error> {
+    let start = match &target.variable {
+        None => dot,
+        Some(name) if name == "$" => scope.root,
+        Some(name) => scope
+            .variables
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "template: :1:{}: undefined variable \"{name}\"",
+                    target.column
+                ))
+            })?,
+    };
+    let mut current = start;
+    for field in &target.path {
+        current = current.get(field.as_str()).ok_or_else(|| {
+            Error::Usage(format!(
+                "template: :1:{}: executing \"\" at <{}>: can't evaluate field {field}",
+                target.column, target.source
+            ))
+        })?;
+    }
+    Ok(current.clone())
+}
+
 fn parse_action(inner: &str, column: usize) -> Result<Node, Error> {
     let words: Vec<&str> = inner.split_whitespace().collect();
     let (func, arg) = match words.as_slice() {
-        [arg] if arg.starts_with('.') => (Func::Print, *arg),
+        [arg] if arg.starts_with('.') || arg.starts_with('$') => (Func::Print, *arg),
         [name, arg] => {
             let func = match *name {
                 "json" => Func::Json,
@@ -168,12 +410,35 @@ fn parse_action(inner: &str, column: usize) -> Result<Node, Error> {
             ))
         }
     };
-    let path = parse_path(arg).ok_or_else(|| parse_error(column, format!("bad field {arg:?}")))?;
     Ok(Node::Action {
         func,
+        target: parse_target(arg, column)?,
+    })
+}
+
+/// `.`, `.A.B`, `$`, `$v`, `$v.A`: where a value comes from.
+fn parse_target(arg: &str, column: usize) -> Result<Target, Error> {
+    let bad = || parse_error(column, format!("bad field {arg:?}"));
+    let (variable, fields) = if let Some(rest) = arg.strip_prefix('$') {
+        let (name, fields) = match rest.find('.') {
+            Some(dot) => (&rest[..dot], &rest[dot..]),
+            None => (rest, ""),
+        };
+        (Some(variable(&format!("${name}"), column)?), fields)
+    } else {
+        (None, arg)
+    };
+    let path = match fields {
+        "" if variable.is_some() => Some(Vec::new()),
+        "" => None,
+        fields => parse_path(fields),
+    }
+    .ok_or_else(bad)?;
+    Ok(Target {
+        variable,
         path,
-        column,
         source: arg.to_string(),
+        column,
     })
 }
 
@@ -268,6 +533,50 @@ mod tests {
     }
 
     #[test]
+    fn range_if_and_variables_render_as_in_go() {
+        let v = json!({"Networks": {"web": {"IPAddress": "10.0.0.2"}, "back": {"IPAddress": "10.1.0.2"}},
+                        "Cmd": ["sh", "-c"], "Empty": [], "Name": "x", "Zero": 0});
+        assert_eq!(
+            render("{{range .Networks}}{{.IPAddress}} {{end}}", &v).unwrap(),
+            "10.1.0.2 10.0.0.2 "
+        );
+        assert_eq!(
+            render(
+                "{{range $k, $v := .Networks}}{{$k}}={{$v.IPAddress}};{{end}}",
+                &v
+            )
+            .unwrap(),
+            "back=10.1.0.2;web=10.0.0.2;"
+        );
+        assert_eq!(
+            render(
+                "{{range $i, $a := .Cmd}}{{$i}}:{{$a}} {{$.Name}},{{end}}",
+                &v
+            )
+            .unwrap(),
+            "0:sh x,1:-c x,"
+        );
+        assert_eq!(
+            render("{{range .Empty}}x{{else}}none{{end}}", &v).unwrap(),
+            "none"
+        );
+        assert_eq!(
+            render("{{range .Missing}}x{{end}}", &json!({"Missing": null})).unwrap(),
+            ""
+        );
+        assert_eq!(
+            render(
+                "{{if .Name}}named{{else}}anonymous{{end}} {{if .Zero}}z{{end}}",
+                &v
+            )
+            .unwrap(),
+            "named "
+        );
+        assert!(render("{{range .Name}}x{{end}}", &v).is_err());
+        assert!(render("{{$nope}}", &v).is_err());
+    }
+
+    #[test]
     fn hostile_templates_are_errors_not_panics() {
         for bad in [
             "{{",
@@ -288,6 +597,13 @@ mod tests {
             "{{\u{0}}}",
             "{{printf \"%s\" .Id}}",
             "{{.Id | json}}",
+            "{{range .Id}}",
+            "{{end}}",
+            "{{else}}",
+            "{{if .Id}}{{else}}{{else}}{{end}}",
+            "{{range $a $b := .Id}}{{end}}",
+            "{{range $a, := .Id}}{{end}}",
+            "{{$a-b}}",
         ] {
             let result = render(bad, &json!({"Id": "a"}));
             assert!(result.is_err(), "{bad:?} rendered as {result:?}");
@@ -296,5 +612,7 @@ mod tests {
         assert_eq!(render("é{{.Id}}ü", &json!({"Id": "ä"})).unwrap(), "éäü");
         let long = "{{.Id}}".repeat(10_000);
         assert_eq!(render(&long, &json!({"Id": "a"})).unwrap().len(), 10_000);
+        let deep = format!("{}{}", "{{if .Id}}".repeat(100), "{{end}}".repeat(100));
+        assert!(render(&deep, &json!({"Id": "a"})).is_err());
     }
 }

@@ -101,6 +101,17 @@ fn connect_disconnect_rm_and_prune_print_what_docker_prints() {
             "beta",
         ],
     );
+    // The way scripts read a container's addresses: a range over its networks.
+    let addresses = same(
+        &daemon,
+        &[
+            "inspect",
+            "--format",
+            "{{range $name, $n := .NetworkSettings.Networks}}{{$name}}={{$n.IPAddress}} {{end}}",
+            "member",
+        ],
+    );
+    assert_eq!(addresses, "alpha=10.95.0.2 beta=10.96.0.9 \n");
     same(&daemon, &connect);
     assert_eq!(
         daemon.berth_ok(&words("network disconnect beta member")),
