@@ -151,6 +151,10 @@ fn containers_dying_while_the_daemon_is_down_leave_nothing_behind() {
     for id in &ids {
         let netns = daemon.dir.join("exec/netns").join(id);
         assert!(!netns.exists(), "{} is left", netns.display());
+        // Nor their cgroups, which their shims would have removed.
+        common::wait_until("the dead containers' cgroups to go", WAIT, || {
+            common::cgroups_of(id).is_empty()
+        });
     }
     let states = daemon.docker_ok(&["ps", "-a", "--format", "{{.Names}} {{.State}}"]);
     assert!(

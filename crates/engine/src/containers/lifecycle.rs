@@ -277,15 +277,19 @@ impl ContainerService {
             let exit_file = service.run_dir(&entry.id).join("exit.json");
             let status = match shim_wait(&socket).await {
                 Ok(status) => status,
-                // The shim is gone: its exit file says how the container ended, if it could.
-                Err(_) => berth_shim::read_exit_file(&exit_file)
-                    .ok()
-                    .flatten()
-                    .unwrap_or_else(|| ExitStatus {
-                        exit_code: 255,
-                        finished_at: berth_shim::time::format(std::time::SystemTime::now()),
-                        oom_killed: false,
-                    }),
+                // The shim is gone: its exit file says how the container ended, if it could,
+                // and what the shim would have removed (the runtime's state, the cgroup) goes.
+                Err(_) => {
+                    service.delete_runtime_state(&entry).await;
+                    berth_shim::read_exit_file(&exit_file)
+                        .ok()
+                        .flatten()
+                        .unwrap_or_else(|| ExitStatus {
+                            exit_code: 255,
+                            finished_at: berth_shim::time::format(std::time::SystemTime::now()),
+                            oom_killed: false,
+                        })
+                }
             };
             if let Some(mut shim) = shim {
                 let _ = blocking("reap the shim", move || shim.wait()).await;
@@ -535,6 +539,35 @@ impl ContainerService {
         }
         self.publish(if paused { "pause" } else { "unpause" }, &entry.id);
         Ok(())
+    }
+
+    /// Removes what the runtime keeps of `entry` (its state, its cgroup), killing what is left
+    /// in it: for a container whose shim died without doing so. Nothing to do is no error.
+    async fn delete_runtime_state(&self, entry: &Arc<Entry>) {
+        let Ok(runtime) = self.runtime_of(entry) else {
+            return;
+        };
+        let root = self.runtime_root(&runtime);
+        let id = entry.id.clone();
+        let deleted = match runtime {
+            super::Runtime::External { path, .. } => {
+                // The runtime says so when it has no such container: nothing to clean.
+                let _ = super::external::run(&path, &root, &["delete", "--force", &id]).await;
+                Ok(())
+            }
+            super::Runtime::Builtin => blocking("delete the runtime state", move || {
+                let root = berth_runtime::StateRoot::open(&root)?;
+                berth_runtime::ops::delete(&root, &id, true)
+            })
+            .await
+            .and_then(|r| r.map_err(Error::from)),
+        };
+        if let Err(e) = deleted {
+            eprintln!(
+                "berthd: container {}: removing its runtime state: {e}",
+                entry.id
+            );
+        }
     }
 
     async fn set_paused(&self, entry: &Arc<Entry>, paused: bool) -> Result<()> {
