@@ -18,7 +18,8 @@ use berth_image::snapshot::Snapshotter;
 use berth_image::{Digest, ImageStore, Reference, Removal};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
+use crate::task::blocking;
 
 /// Where progress events of a pull, push or load go; dropped events (a client that went away)
 /// do not stop the operation.
@@ -316,7 +317,7 @@ impl ImageService {
             let registry = Registry::with_credentials(&server, &inner.registry, Some(credentials))?;
             Ok(registry.check_auth()?)
         })
-        .await
+        .await?
     }
 
     /// `POST /images/load`: loads every image of the archive read from `input` and unpacks
@@ -379,7 +380,7 @@ impl ImageService {
             let mut state = lock(&inner.state);
             work(&inner, &mut state)
         })
-        .await
+        .await?
     }
 }
 
@@ -434,16 +435,4 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-async fn blocking<T: Send + 'static>(
-    operation: &'static str,
-    work: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| Error::Task {
-            operation: operation.to_string(),
-            reason: e.to_string(),
-        })?
 }

@@ -10,6 +10,7 @@ pub mod events;
 pub mod images;
 pub mod networks;
 pub mod spec;
+mod task;
 
 pub use error::{Error, Result};
 pub use images::ImageService;

@@ -35,6 +35,7 @@ use crate::error::{Error, Result};
 use crate::events::{Event, Events};
 use crate::images::ImageService;
 use crate::networks::NetworkService;
+use crate::task::blocking;
 use record::{ContainerRecord, LogSettings, RunState, ZERO_TIME};
 use table::{Entry, Table};
 
@@ -568,19 +569,6 @@ fn parse_size(text: &str) -> Option<u64> {
         _ => return None,
     };
     Some((value * scale as f64) as u64)
-}
-
-/// Runs blocking work (files, the shim's socket, cgroups) on tokio's blocking pool.
-async fn blocking<T: Send + 'static>(
-    operation: &str,
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| Error::Task {
-            operation: operation.to_string(),
-            reason: e.to_string(),
-        })
 }
 
 fn io(context: String, source: std::io::Error) -> Error {

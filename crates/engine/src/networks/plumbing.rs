@@ -135,12 +135,8 @@ impl Plumbing {
         }
         let firewall = self.firewall.clone();
         let loading = ruleset.clone();
-        tokio::task::spawn_blocking(move || firewall.apply(&loading))
-            .await
-            .map_err(|e| crate::error::Error::Task {
-                operation: "load the firewall".into(),
-                reason: e.to_string(),
-            })?
+        crate::task::blocking("load the firewall", move || firewall.apply(&loading))
+            .await?
             .map_err(network_error)?;
         *applied = Some(ruleset);
         Ok(())
