@@ -9,10 +9,9 @@ use clap::Args;
 
 use super::create_flags::parse_bytes;
 use super::images::confirm;
-use super::write_stdout;
+use super::{prune_report, write_stdout};
 use crate::client::{escape, Daemon};
 use crate::error::{Error, Result};
-use crate::format::human_size;
 use crate::Context;
 
 /// `stop` and `restart` flags.
@@ -453,20 +452,11 @@ pub fn prune(cx: &Context, args: &PruneArgs) -> Result<()> {
         escape(&serde_json::Value::Object(filters).to_string())
     );
     let pruned: ContainerPruneResponse = daemon.post_json(&path, None::<&()>)?;
-    let mut out = String::new();
-    if !pruned.containers_deleted.is_empty() {
-        out.push_str("Deleted Containers:\n");
-        for id in &pruned.containers_deleted {
-            out.push_str(id);
-            out.push('\n');
-        }
-        out.push('\n');
-    }
-    out.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        human_size(pruned.space_reclaimed)
-    ));
-    write_stdout(&out)
+    write_stdout(&prune_report(
+        "Deleted Containers:",
+        &pruned.containers_deleted,
+        Some(pruned.space_reclaimed),
+    ))
 }
 
 #[cfg(test)]

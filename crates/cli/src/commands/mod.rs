@@ -93,6 +93,29 @@ pub fn filters_json(filters: &[String]) -> Result<String> {
     Ok(escape(&json!(map).to_string()))
 }
 
+/// What a prune prints, as docker prints it: `heading` and one line per removed object with a
+/// blank line after them (nothing when none went), then the space reclaimed when the daemon
+/// counts it.
+pub fn prune_report(heading: &str, deleted: &[String], reclaimed: Option<u64>) -> String {
+    let mut out = String::new();
+    if !deleted.is_empty() {
+        out.push_str(heading);
+        out.push('\n');
+        for name in deleted {
+            out.push_str(name);
+            out.push('\n');
+        }
+        out.push('\n');
+    }
+    if let Some(bytes) = reclaimed {
+        out.push_str(&format!(
+            "Total reclaimed space: {}\n",
+            crate::format::human_size(bytes)
+        ));
+    }
+    out
+}
+
 /// Writes `text` to stdout.
 pub fn write_stdout(text: &str) -> Result<()> {
     let mut stdout = std::io::stdout().lock();

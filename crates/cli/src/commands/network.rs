@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::images::{confirm, print_inspected};
-use super::{filters_json, print_rows, short_id, write_stdout};
+use super::{filters_json, print_rows, prune_report, short_id, write_stdout};
 use crate::client::escape;
 use crate::error::{Error, Result};
 use crate::Context;
@@ -325,17 +325,12 @@ fn prune(cx: &Context, args: &PruneArgs) -> Result<()> {
         path.push_str(&format!("?filters={}", filters_json(&args.filter)?));
     }
     let pruned: NetworkPruneResponse = daemon.post_json(&path, None::<&()>)?;
-    let mut out = String::new();
-    if !pruned.networks_deleted.is_empty() {
-        out.push_str("Deleted Networks:\n");
-        for name in &pruned.networks_deleted {
-            out.push_str(name);
-            out.push('\n');
-        }
-        // docker prints the list with Println: one blank line after it.
-        out.push('\n');
-    }
-    write_stdout(&out)
+    // docker counts no space for networks.
+    write_stdout(&prune_report(
+        "Deleted Networks:",
+        &pruned.networks_deleted,
+        None,
+    ))
 }
 
 fn connect(cx: &Context, args: &ConnectArgs) -> Result<()> {
