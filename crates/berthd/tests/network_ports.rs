@@ -149,8 +149,11 @@ fn containers_dying_while_the_daemon_is_down_leave_nothing_behind() {
         daemon.net_snapshot() == before
     });
     for id in &ids {
+        // The namespace file goes last in the teardown, which runs after the restart.
         let netns = daemon.dir.join("exec/netns").join(id);
-        assert!(!netns.exists(), "{} is left", netns.display());
+        common::wait_until("the dead containers' namespace files to go", WAIT, || {
+            !netns.exists()
+        });
         // Nor their cgroups, which their shims would have removed.
         common::wait_until("the dead containers' cgroups to go", WAIT, || {
             common::cgroups_of(id).is_empty()
