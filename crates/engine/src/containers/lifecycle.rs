@@ -273,29 +273,34 @@ impl ContainerService {
     pub(super) fn monitor(&self, entry: Arc<Entry>, shim: Option<std::process::Child>) {
         let service = self.clone();
         tokio::spawn(async move {
-            let socket = service.shim_socket(&entry.id);
-            let exit_file = service.run_dir(&entry.id).join("exit.json");
-            let status = match shim_wait(&socket).await {
-                Ok(status) => status,
-                // The shim is gone: its exit file says how the container ended, if it could,
-                // and what the shim would have removed (the runtime's state, the cgroup) goes.
-                Err(_) => {
-                    service.delete_runtime_state(&entry).await;
-                    berth_shim::read_exit_file(&exit_file)
-                        .ok()
-                        .flatten()
-                        .unwrap_or_else(|| ExitStatus {
-                            exit_code: 255,
-                            finished_at: berth_shim::time::format(std::time::SystemTime::now()),
-                            oom_killed: false,
-                        })
-                }
-            };
+            let status = service.wait_exit(&entry).await;
             if let Some(mut shim) = shim {
                 let _ = blocking("reap the shim", move || shim.wait()).await;
             }
             service.exited(&entry, status).await;
         });
+    }
+
+    /// How the container ended, as its shim reports it once it has.
+    pub(super) async fn wait_exit(&self, entry: &Arc<Entry>) -> ExitStatus {
+        let socket = self.shim_socket(&entry.id);
+        match shim_wait(&socket).await {
+            Ok(status) => status,
+            // The shim is gone: its exit file says how the container ended, if it could,
+            // and what the shim would have removed (the runtime's state, the cgroup) goes.
+            Err(_) => {
+                self.delete_runtime_state(entry).await;
+                let exit_file = self.run_dir(&entry.id).join("exit.json");
+                berth_shim::read_exit_file(&exit_file)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| ExitStatus {
+                        exit_code: 255,
+                        finished_at: berth_shim::time::format(std::time::SystemTime::now()),
+                        oom_killed: false,
+                    })
+            }
+        }
     }
 
     /// Records an exit, then removes (`--rm`) or restarts the container as its policy says.

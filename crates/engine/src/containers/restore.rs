@@ -59,6 +59,9 @@ impl ContainerService {
         for entry in loaded {
             let path = self.data_dir(&entry.id);
             let status = entry.record().state.status;
+            // A container that ended while the daemon was down restarts by its policy, from
+            // the exit recorded below; one recorded as stopped may start with the daemon.
+            let was_stopped = !status.is_live();
             match status {
                 Status::Running | Status::Paused => self.reconnect(&entry).await,
                 Status::Restarting | Status::Removing => {
@@ -76,9 +79,7 @@ impl ContainerService {
             if !entry.record().state.status.is_live() {
                 self.detach_network(&entry).await;
             }
-            if restart::starts_with_daemon(&entry.record())
-                && !entry.record().state.status.is_live()
-            {
+            if was_stopped && restart::starts_with_daemon(&entry.record()) {
                 to_start.push(entry);
             }
         }
@@ -136,7 +137,8 @@ impl ContainerService {
         }
     }
 
-    /// Picks up a container recorded as running: its shim still serves it, or it ended.
+    /// Picks up a container recorded as running: its shim still serves it, or it ended while
+    /// the daemon was down and its exit is recorded before the daemon answers anyone.
     async fn reconnect(&self, entry: &Arc<Entry>) {
         let client = berth_shim::Client::new(&self.shim_socket(&entry.id));
         let alive = tokio::task::spawn_blocking(move || client.state())
@@ -144,10 +146,12 @@ impl ContainerService {
             .ok()
             .and_then(|r| r.ok())
             .is_some_and(|s| s.status != berth_shim::protocol::Status::Exited);
-        // When the shim is gone the monitor reads its exit file.
-        self.monitor(entry.clone(), None);
         if alive {
+            self.monitor(entry.clone(), None);
             self.start_healthcheck(entry);
+        } else {
+            let status = self.wait_exit(entry).await;
+            self.exited(entry, status).await;
         }
     }
 }
