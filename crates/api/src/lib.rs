@@ -19,6 +19,7 @@ pub mod progress;
 pub mod stats;
 pub mod system;
 pub mod version;
+pub mod volumes;
 
 pub use berth_image::inspect::{HistoryResponseItem, ImageInspect, ImageSummary};
 pub use error::ErrorBody;

@@ -41,6 +41,9 @@ pub enum Error {
     /// No network has this name, id or id prefix.
     #[error("network {0} not found")]
     NoSuchNetwork(String),
+    /// No volume has this name (Docker's wording).
+    #[error("get {0}: no such volume")]
+    NoSuchVolume(String),
     /// The request is understood but not allowed (removing a predefined network, or one in use).
     #[error("{0}")]
     Forbidden(String),

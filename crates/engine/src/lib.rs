@@ -11,6 +11,7 @@ pub mod images;
 pub mod networks;
 pub mod spec;
 mod task;
+pub mod volumes;
 
 pub use error::{Error, Result};
 pub use images::ImageService;

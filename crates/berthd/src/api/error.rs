@@ -45,7 +45,8 @@ impl From<berth_engine::Error> for ApiError {
             berth_engine::Error::NoSuchImage(_)
             | berth_engine::Error::NoSuchContainer(_)
             | berth_engine::Error::NoSuchExec(_)
-            | berth_engine::Error::NoSuchNetwork(_) => ErrorKind::NotFound,
+            | berth_engine::Error::NoSuchNetwork(_)
+            | berth_engine::Error::NoSuchVolume(_) => ErrorKind::NotFound,
             berth_engine::Error::Forbidden(_) => ErrorKind::Forbidden,
             berth_engine::Error::Conflict(_) | berth_engine::Error::NotModified(..) => {
                 ErrorKind::Conflict
