@@ -1,8 +1,13 @@
 //! Volumes with the `local` driver: a directory `<data-root>/volumes/<name>/_data` that
 //! containers mount, optionally with a filesystem mounted on it (`-o type=tmpfs`, a bind of
-//! `device=`) from its first user until its last one goes. Containers register as users with
-//! [`VolumeService::mount`] and leave with [`VolumeService::unmount`]; a volume with users
-//! cannot be removed.
+//! `device=`) from its first running user until its last one stops.
+//!
+//! A container refers to its volumes from create to removal ([`VolumeService::reference`],
+//! [`VolumeService::release`]) and mounts them while it runs ([`VolumeService::mount`],
+//! [`VolumeService::unmount`]); a volume a container refers to is in use, as in Docker, even
+//! while that container is stopped, and cannot be removed. References and mounts live in memory:
+//! after a restart the container service declares them again, then calls
+//! [`VolumeService::settle`].
 
 mod filters;
 pub mod local;
@@ -40,8 +45,28 @@ struct Inner {
 
 struct Entry {
     record: VolumeRecord,
-    /// The containers using the volume now.
-    users: BTreeSet<String>,
+    /// The containers referring to the volume (created with it, not yet removed).
+    references: BTreeSet<String>,
+    /// The running containers that have it mounted.
+    mounted_by: BTreeSet<String>,
+}
+
+impl Entry {
+    fn new(record: VolumeRecord) -> Entry {
+        Entry {
+            record,
+            references: BTreeSet::new(),
+            mounted_by: BTreeSet::new(),
+        }
+    }
+
+    fn in_use(&self) -> bool {
+        !self.references.is_empty() || !self.mounted_by.is_empty()
+    }
+
+    fn users(&self) -> Vec<String> {
+        self.references.union(&self.mounted_by).cloned().collect()
+    }
 }
 
 fn invalid(reason: String) -> Error {
@@ -73,21 +98,15 @@ fn now_seconds() -> String {
 }
 
 impl VolumeService {
-    /// The volumes under `root` (`<data-root>/volumes`). Filesystems left mounted on a volume
-    /// by a daemon that died are taken down: no container uses a volume until it registers.
+    /// The volumes under `root` (`<data-root>/volumes`). Filesystems a previous daemon left
+    /// mounted stay (live-restored containers may use them) until [`VolumeService::settle`].
     pub fn open(root: &Path, events: Events) -> Result<VolumeService> {
         let store = VolumeStore::open(root)?;
-        let mut volumes = BTreeMap::new();
-        for record in store.load()? {
-            local::unmount(&store.data(&record.name))?;
-            volumes.insert(
-                record.name.clone(),
-                Entry {
-                    record,
-                    users: BTreeSet::new(),
-                },
-            );
-        }
+        let volumes = store
+            .load()?
+            .into_iter()
+            .map(|record| (record.name.clone(), Entry::new(record)))
+            .collect();
         Ok(VolumeService {
             inner: Arc::new(Inner {
                 store,
@@ -133,13 +152,7 @@ impl VolumeService {
             let _ = self.inner.store.remove(&name);
             return Err(e);
         }
-        volumes.insert(
-            name.clone(),
-            Entry {
-                record: record.clone(),
-                users: BTreeSet::new(),
-            },
-        );
+        volumes.insert(name.clone(), Entry::new(record.clone()));
         drop(volumes);
         self.inner
             .events
@@ -159,17 +172,49 @@ impl VolumeService {
     pub fn list(&self, filters: &VolumeFilters) -> Vec<VolumeRecord> {
         self.volumes()
             .values()
-            .filter(|e| filters.keeps(&e.record, !e.users.is_empty()))
+            .filter(|e| filters.keeps(&e.record, e.in_use()))
             .map(|e| e.record.clone())
             .collect()
     }
 
-    /// The containers using the volume now.
+    /// The containers using the volume: referring to it or running with it.
     pub fn users(&self, name: &str) -> Result<Vec<String>> {
         self.volumes()
             .get(name)
-            .map(|e| e.users.iter().cloned().collect())
+            .map(Entry::users)
             .ok_or_else(|| Error::NoSuchVolume(name.to_string()))
+    }
+
+    /// `container` refers to the volume from now until [`VolumeService::release`].
+    pub fn reference(&self, name: &str, container: &str) -> Result<()> {
+        self.volumes()
+            .get_mut(name)
+            .ok_or_else(|| Error::NoSuchVolume(name.to_string()))?
+            .references
+            .insert(container.to_string());
+        Ok(())
+    }
+
+    /// `container` (being removed) no longer refers to the volume; unknown names are ignored.
+    pub fn release(&self, name: &str, container: &str) {
+        if let Some(entry) = self.volumes().get_mut(name) {
+            entry.references.remove(container);
+        }
+    }
+
+    /// Takes down the filesystems of volumes no running container has mounted: those a
+    /// previous daemon left behind, once restored containers have mounted theirs again.
+    pub fn settle(&self) -> Result<()> {
+        let unused: Vec<String> = self
+            .volumes()
+            .values()
+            .filter(|e| e.mounted_by.is_empty())
+            .map(|e| e.record.name.clone())
+            .collect();
+        for name in unused {
+            local::unmount(&self.inner.store.data(&name))?;
+        }
+        Ok(())
     }
 
     /// A volume as the Engine API shows it.
@@ -191,8 +236,9 @@ impl VolumeService {
         self.inner.store.data(name)
     }
 
-    /// Registers `container` as a user of the volume (mounting its filesystem for the first
-    /// user) and returns the directory to mount into the container at `destination`.
+    /// `container` starts with the volume at `destination`: its filesystem is mounted for the
+    /// first such container (unless still mounted from before a restart). Returns the
+    /// directory to mount into the container.
     pub fn mount(
         &self,
         name: &str,
@@ -205,14 +251,14 @@ impl VolumeService {
             .get_mut(name)
             .ok_or_else(|| Error::NoSuchVolume(name.to_string()))?;
         let data = self.inner.store.data(name);
-        if entry.users.is_empty() {
+        if entry.mounted_by.is_empty() {
             if let Some(mount) = local::parse(&entry.record.options)? {
                 if !local::is_mountpoint(&data) {
                     mount.mount(&data)?;
                 }
             }
         }
-        if entry.users.insert(container.to_string()) {
+        if entry.mounted_by.insert(container.to_string()) {
             drop(volumes);
             self.inner.events.publish(
                 Event::now("volume", "mount", name)
@@ -226,17 +272,17 @@ impl VolumeService {
         Ok(data)
     }
 
-    /// `container` no longer uses the volume; the volume's filesystem is taken down with its
-    /// last user. Unknown volumes and non-users are ignored (teardown after a crash).
+    /// `container` stopped; the volume's filesystem is taken down after the last running
+    /// container. Unknown volumes and containers are ignored (teardown after a crash).
     pub fn unmount(&self, name: &str, container: &str) -> Result<()> {
         let mut volumes = self.volumes();
         let Some(entry) = volumes.get_mut(name) else {
             return Ok(());
         };
-        if !entry.users.remove(container) {
+        if !entry.mounted_by.remove(container) {
             return Ok(());
         }
-        let last = entry.users.is_empty();
+        let last = entry.mounted_by.is_empty();
         drop(volumes);
         if last {
             local::unmount(&self.inner.store.data(name))?;
@@ -260,11 +306,10 @@ impl VolumeService {
                 Err(Error::NoSuchVolume(name.to_string()))
             };
         };
-        if !entry.users.is_empty() {
-            let users: Vec<&str> = entry.users.iter().map(String::as_str).collect();
+        if entry.in_use() {
             return Err(Error::Conflict(format!(
                 "remove {name}: volume is in use - [{}]",
-                users.join(", ")
+                entry.users().join(", ")
             )));
         }
         local::unmount(&self.inner.store.data(name))?;
@@ -284,7 +329,7 @@ impl VolumeService {
             .volumes()
             .values()
             .filter(|e| {
-                e.users.is_empty()
+                !e.in_use()
                     && (filters.all || e.record.is_anonymous())
                     && filters.keeps(&e.record, false)
             })

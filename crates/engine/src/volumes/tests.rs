@@ -182,7 +182,33 @@ fn a_bind_volume_shows_the_device_and_removing_it_keeps_the_host_files() {
 }
 
 #[test]
-fn a_mount_left_by_a_dead_daemon_is_taken_down_on_open() {
+fn a_stopped_container_still_holds_its_volume() {
+    let dir = TempDir::new("vol-reference");
+    let service = VolumeService::open(&dir.join("volumes"), Events::default()).unwrap();
+    service.create(request("kept", &[], &[])).unwrap();
+    assert!(matches!(
+        service.reference("missing", "c1"),
+        Err(Error::NoSuchVolume(_))
+    ));
+    service.reference("kept", "c1").unwrap();
+    service.mount("kept", "c1", "/k", true).unwrap();
+    service.unmount("kept", "c1").unwrap();
+    let err = service.remove("kept", false).unwrap_err();
+    assert_eq!(err.to_string(), "remove kept: volume is in use - [c1]");
+    assert!(service
+        .prune(&VolumeFilters {
+            all: true,
+            ..VolumeFilters::default()
+        })
+        .unwrap()
+        .0
+        .is_empty());
+    service.release("kept", "c1");
+    service.remove("kept", false).unwrap();
+}
+
+#[test]
+fn a_mount_left_by_a_dead_daemon_stays_until_settled() {
     let dir = TempDir::new("vol-leftover");
     let root = dir.join("volumes");
     let service = VolumeService::open(&root, Events::default()).unwrap();
@@ -193,6 +219,20 @@ fn a_mount_left_by_a_dead_daemon_is_taken_down_on_open() {
     std::mem::forget(service);
     assert!(fstype_at(&root.join("t1/_data")).is_some());
     let service = VolumeService::open(&root, Events::default()).unwrap();
+    std::fs::write(root.join("t1/_data/f"), "live").unwrap();
+    service.mount("t1", "c1", "/t", true).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(root.join("t1/_data/f")).unwrap(),
+        "live",
+        "a restored container gets the tmpfs it had, not a new one"
+    );
+    service.settle().unwrap();
+    assert!(fstype_at(&root.join("t1/_data")).is_some(), "c1 still runs");
+    service.unmount("t1", "c1").unwrap();
+    service.mount("t1", "c2", "/t", true).unwrap();
+    std::mem::forget(service);
+    let service = VolumeService::open(&root, Events::default()).unwrap();
+    service.settle().unwrap();
     assert_eq!(fstype_at(&root.join("t1/_data")), None);
     assert!(service.users("t1").unwrap().is_empty());
 }
