@@ -24,6 +24,7 @@ mod spec_input;
 mod stats;
 mod table;
 mod views;
+pub mod volume_spec;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use berth_api::containers::HostConfig;
 
 use super::record::ContainerRecord;
+use super::volume_spec::{self, VolumeSource};
 use crate::error::{Error, Result};
 use crate::spec::{Bind, Device, Namespace, SeccompChoice, SpecInput, Ulimit};
 
@@ -201,44 +202,23 @@ fn tmpfs(host: &HostConfig) -> Vec<(String, String)> {
     out
 }
 
-/// `-v /host:/ctr[:ro]` and `--mount type=bind`; named volumes are not supported yet.
+/// `-v /host:/ctr[:ro]` and `--mount type=bind`; volumes are not supported yet.
 fn binds(host: &HostConfig) -> Result<Vec<Bind>> {
     let mut out = Vec::new();
     for spec in &host.binds {
-        let mut parts = spec.splitn(3, ':');
-        let source = parts.next().unwrap_or_default();
-        let destination = parts.next().ok_or_else(|| {
-            invalid(
+        let parsed = volume_spec::parse(spec)?;
+        let VolumeSource::Bind(source) = parsed.source else {
+            return Err(invalid(
                 "bind",
-                format!("{spec:?} is not SOURCE:DESTINATION[:OPTIONS]"),
-            )
-        })?;
-        let options = parts.next().unwrap_or_default();
-        if !source.starts_with('/') {
-            return Err(invalid("bind", format!("named volume {source:?}: volumes are not supported yet; use an absolute host path")));
-        }
-        let mut bind = Bind {
-            source: PathBuf::from(source),
-            destination: destination.to_string(),
-            read_only: false,
-            propagation: String::new(),
+                format!("{spec:?}: volumes are not supported yet; use an absolute host path"),
+            ));
         };
-        for option in options.split(',').filter(|o| !o.is_empty()) {
-            match option {
-                "ro" => bind.read_only = true,
-                "rw" | "z" | "Z" | "nocopy" => {}
-                "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" => {
-                    bind.propagation = option.to_string()
-                }
-                other => {
-                    return Err(invalid(
-                        "bind",
-                        format!("{spec:?}: unknown option {other:?}"),
-                    ))
-                }
-            }
-        }
-        out.push(bind);
+        out.push(Bind {
+            source,
+            destination: parsed.destination,
+            read_only: parsed.read_only,
+            propagation: parsed.propagation,
+        });
     }
     for mount in &host.mounts {
         match mount.r#type.as_str() {
