@@ -13,6 +13,7 @@ use berth_engine::events::Events;
 use crate::api::{self as server, Daemon, Identity};
 use berth_distribution::ClientConfig;
 use berth_engine::networks::{NetworkPaths, NetworkService};
+use berth_engine::volumes::VolumeService;
 use berth_engine::ImageService;
 use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg};
@@ -77,12 +78,19 @@ pub fn run(config: Config) -> Result<()> {
         )
         .await
         .with_context(|| format!("open the networks under {}", config.data_root.display()))?;
+        let volumes = VolumeService::open(&config.data_root.join("volumes"), events.clone())
+            .with_context(|| format!("open the volumes under {}", config.data_root.display()))?;
         let containers = ContainerService::open(paths, images.clone(), networks, events.clone())
             .await
             .with_context(|| format!("open the containers under {}", config.data_root.display()))?;
+        // Mounts of tmpfs and bind volumes a dead daemon left, that no container uses.
+        if let Err(e) = volumes.settle() {
+            eprintln!("berthd: volumes: {e}");
+        }
         let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
         let daemon = Daemon {
             images,
+            volumes,
             containers,
             events,
             identity,

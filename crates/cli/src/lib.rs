@@ -139,6 +139,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::network::NetworkCommand,
     },
+    /// Manage volumes
+    Volume {
+        #[command(subcommand)]
+        command: commands::volume::VolumeCommand,
+    },
     /// Generate the autocompletion script for a shell
     Completion {
         /// bash, zsh, fish, elvish or powershell
@@ -376,6 +381,7 @@ fn run(cli: Cli) -> Result<()> {
             command: ImageCommand::Load(args),
         } => transfer::load(cx, &args),
         Command::Network { command } => commands::network::network(cx, command),
+        Command::Volume { command } => commands::volume::volume(cx, command),
         Command::Login(args) => auth::login(cx, &args),
         Command::Logout(args) => auth::logout(cx, &args),
         Command::Completion { shell } => {

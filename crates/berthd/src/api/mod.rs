@@ -13,6 +13,7 @@ pub mod networks;
 pub mod query;
 pub mod stream;
 pub mod system;
+pub mod volumes;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -36,6 +37,7 @@ pub const JSON_BODY_LIMIT: usize = 1 << 20;
 #[derive(Clone)]
 pub struct Daemon {
     pub images: ImageService,
+    pub volumes: berth_engine::volumes::VolumeService,
     pub containers: ContainerService,
     pub events: Events,
     /// Turns true when the daemon begins to shut down: open response streams then end.
@@ -166,6 +168,15 @@ async fn route(daemon: &Daemon, request: Request) -> Result<Response, ApiError> 
             container_route(daemon, &method, id, action, &query, &mut parts, body)
                 .await
                 .unwrap_or_else(|| Err(unknown(&method, &path)))
+        }
+        (&Method::GET, "/volumes") => volumes::list(daemon, &query).await,
+        (&Method::POST, "/volumes/create") => volumes::create(daemon, body).await,
+        (&Method::POST, "/volumes/prune") => volumes::prune(daemon, &query).await,
+        (&Method::GET, p) if p.starts_with("/volumes/") => {
+            volumes::inspect(daemon, &p["/volumes/".len()..]).await
+        }
+        (&Method::DELETE, p) if p.starts_with("/volumes/") => {
+            volumes::remove(daemon, &p["/volumes/".len()..], &query).await
         }
         (&Method::GET, "/networks") => networks::list(daemon, &query).await,
         (&Method::POST, "/networks/create") => networks::create(daemon, body).await,

@@ -12,6 +12,7 @@ pub mod run;
 pub mod stats;
 pub mod system;
 pub mod transfer;
+pub mod volume;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -75,6 +76,46 @@ fn with_sorted_keys(row: &Value) -> Value {
         }
         other => other.clone(),
     }
+}
+
+/// `KEY=VALUE` flags (`-o`, `--label`) as a map; a label may have no value, anything else
+/// without `=` is an error naming `what`.
+pub fn key_value_flags(
+    flags: &[String],
+    what: &str,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    flags
+        .iter()
+        .map(|flag| match flag.split_once('=') {
+            Some((k, v)) => Ok((k.to_string(), v.to_string())),
+            None if what == "label" => Ok((flag.clone(), String::new())),
+            None => Err(Error::Usage(format!(
+                "invalid {what} {flag:?}: expected KEY=VALUE"
+            ))),
+        })
+        .collect()
+}
+
+/// `GET {kind}/{name}` for each of `names`, printed as `inspect` prints (the daemon's JSON or
+/// `format`); a missing one is reported with the daemon's words after the others print.
+pub fn inspect_each(
+    cx: &crate::Context,
+    kind: &str,
+    names: &[String],
+    format: Option<&str>,
+) -> Result<()> {
+    let daemon = cx.daemon()?;
+    let mut found = Vec::new();
+    let mut missing = None;
+    for name in names {
+        match daemon.get_bytes(&format!("/{kind}/{}", escape(name))) {
+            Ok(raw) => found.push(raw),
+            Err(e @ Error::Daemon { status: 404, .. }) => missing = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    images::print_inspected(&daemon, &found, format)?;
+    missing.map_or(Ok(()), Err)
 }
 
 /// `--filter key=value` flags as the `filters` query value the API takes (escaped JSON).

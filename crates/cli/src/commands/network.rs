@@ -8,8 +8,10 @@ use berth_api::networks::{
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use super::images::{confirm, print_inspected};
-use super::{filters_json, print_rows, prune_report, short_id, write_stdout};
+use super::images::confirm;
+use super::{
+    filters_json, inspect_each, key_value_flags, print_rows, prune_report, short_id, write_stdout,
+};
 use crate::client::escape;
 use crate::error::{Error, Result};
 use crate::Context;
@@ -162,20 +164,6 @@ pub fn network(cx: &Context, command: NetworkCommand) -> Result<()> {
     }
 }
 
-/// `KEY=VALUE` flags as a map; a flag without `=` is an error naming `what`.
-fn key_values(flags: &[String], what: &str) -> Result<std::collections::BTreeMap<String, String>> {
-    flags
-        .iter()
-        .map(|flag| match flag.split_once('=') {
-            Some((k, v)) => Ok((k.to_string(), v.to_string())),
-            None if what == "label" => Ok((flag.clone(), String::new())),
-            None => Err(Error::Usage(format!(
-                "invalid {what} {flag:?}: expected KEY=VALUE"
-            ))),
-        })
-        .collect()
-}
-
 /// The IPAM subnets the flags describe; `--gateway` and `--ip-range` go with the subnet that
 /// contains them, in order, as docker pairs them.
 fn ipam_configs(args: &CreateArgs) -> Result<Vec<IpamConfig>> {
@@ -214,8 +202,8 @@ fn create(cx: &Context, args: &CreateArgs) -> Result<()> {
             ..Ipam::default()
         }),
         enable_ipv6: args.ipv6.then_some(true),
-        options: key_values(&args.opt, "option")?,
-        labels: key_values(&args.label, "label")?,
+        options: key_value_flags(&args.opt, "option")?,
+        labels: key_value_flags(&args.label, "label")?,
         ..NetworkCreateRequest::default()
     };
     let daemon = cx.daemon()?;
@@ -280,19 +268,7 @@ fn list(cx: &Context, args: &LsArgs) -> Result<()> {
 }
 
 fn inspect(cx: &Context, args: &InspectArgs) -> Result<()> {
-    let daemon = cx.daemon()?;
-    let mut found = Vec::new();
-    let mut missing = None;
-    for name in &args.networks {
-        match daemon.get_bytes(&format!("/networks/{}", escape(name))) {
-            Ok(raw) => found.push(raw),
-            // As docker: the others are still printed, then the daemon's own words.
-            Err(e @ Error::Daemon { status: 404, .. }) => missing = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    print_inspected(&daemon, &found, args.format.as_deref())?;
-    missing.map_or(Ok(()), Err)
+    inspect_each(cx, "networks", &args.networks, args.format.as_deref())
 }
 
 fn remove(cx: &Context, args: &RmArgs) -> Result<()> {

@@ -1,0 +1,79 @@
+//! `berth volume …` against berthd: create, ls, inspect, rm and prune print what `docker volume …`
+//! with the same arguments prints against the same berthd.
+
+mod common;
+
+use common::berthd::Berthd;
+
+/// `berth args` and `docker args` have the same exit code, stdout and stderr (with each one's
+/// name in its messages); returns stdout.
+fn same(daemon: &Berthd, args: &[&str]) -> String {
+    let ours = daemon.berth(args);
+    let theirs = daemon.docker(args);
+    assert_eq!(
+        (
+            ours.code(),
+            &ours.stdout,
+            ours.stderr.replace("berth", "docker")
+        ),
+        (theirs.code(), &theirs.stdout, theirs.stderr.clone()),
+        "{args:?}: berth\n{}\ndocker\n{}",
+        ours.describe(),
+        theirs.describe()
+    );
+    ours.stdout
+}
+
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+#[test]
+fn create_ls_inspect_rm_and_prune_print_what_docker_prints() {
+    let daemon = Berthd::start("cli-vol");
+    assert_eq!(
+        daemon.berth_ok(&words("volume create --label team=a data")),
+        "data\n"
+    );
+    assert_eq!(daemon.docker_ok(&words("volume create other")), "other\n");
+    let anonymous = daemon.berth_ok(&words("volume create"));
+    assert_eq!(anonymous.trim().len(), 64, "{anonymous}");
+    for line in [
+        "volume ls",
+        "volume ls -q",
+        "volume ls --filter label=team=a",
+        "volume ls --filter name=oth --format {{.Name}}:{{.Driver}}",
+        "volume inspect data other",
+        "volume inspect --format {{.Name}}={{.Mountpoint}} data",
+        "volume inspect nowhere",
+        "volume rm nowhere",
+        "volume create bad/name",
+    ] {
+        same(&daemon, &words(line));
+    }
+    // Written data stays in the volume's directory.
+    let mountpoint = daemon.berth_ok(&words("volume inspect --format {{.Mountpoint}} data"));
+    assert!(
+        std::path::Path::new(mountpoint.trim()).is_dir(),
+        "{mountpoint}"
+    );
+
+    assert_eq!(daemon.berth_ok(&words("volume rm other")), "other\n");
+    // Prune takes the anonymous volume only, unless -a.
+    let pruned = daemon.berth_ok(&words("volume prune -f"));
+    assert!(
+        pruned.starts_with(&format!("Deleted Volumes:\n{}", anonymous)),
+        "{pruned}"
+    );
+    same(&daemon, &words("volume ls -q"));
+    // -a takes named ones too; both print the same report for the same work.
+    let ours = daemon.berth_ok(&words("volume prune -f -a"));
+    daemon.berth_ok(&words("volume create data"));
+    let theirs = daemon.docker_ok(&words("volume prune -f -a"));
+    assert_eq!(ours, theirs);
+    assert_eq!(
+        ours,
+        "Deleted Volumes:\ndata\n\nTotal reclaimed space: 0B\n"
+    );
+    assert_eq!(daemon.berth_ok(&words("volume ls -q")), "");
+}
