@@ -80,9 +80,15 @@ pub fn run(config: Config) -> Result<()> {
         .with_context(|| format!("open the networks under {}", config.data_root.display()))?;
         let volumes = VolumeService::open(&config.data_root.join("volumes"), events.clone())
             .with_context(|| format!("open the volumes under {}", config.data_root.display()))?;
-        let containers = ContainerService::open(paths, images.clone(), networks, events.clone())
-            .await
-            .with_context(|| format!("open the containers under {}", config.data_root.display()))?;
+        let containers = ContainerService::open(
+            paths,
+            images.clone(),
+            networks,
+            volumes.clone(),
+            events.clone(),
+        )
+        .await
+        .with_context(|| format!("open the containers under {}", config.data_root.display()))?;
         // Mounts of tmpfs and bind volumes a dead daemon left, that no container uses.
         if let Err(e) = volumes.settle() {
             eprintln!("berthd: volumes: {e}");

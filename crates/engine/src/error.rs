@@ -13,6 +13,9 @@ pub enum Error {
     /// A request parameter is wrong (`what` names it).
     #[error("invalid {what}: {reason}")]
     InvalidParameter { what: String, reason: String },
+    /// A request is wrong, in words that need no prefix (Docker's, for mounts).
+    #[error("{0}")]
+    BadRequest(String),
     /// `--runtime NAME` names no runtime the daemon knows (Docker's wording).
     #[error("unknown or invalid runtime name: {0}")]
     UnknownRuntime(String),

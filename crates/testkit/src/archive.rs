@@ -104,6 +104,30 @@ pub fn layer_tar(files: &[(&str, u32, &[u8])]) -> Vec<u8> {
     layer.into_inner().unwrap()
 }
 
+/// An entry of [`owned_layer_tar`]: path, mode, owner, group, and the content of a regular
+/// file (`None` for a directory).
+pub type OwnedEntry<'a> = (&'a str, u32, u32, u32, Option<&'a [u8]>);
+
+/// A layer tar of directories and regular files with their owners.
+pub fn owned_layer_tar(entries: &[OwnedEntry<'_>]) -> Vec<u8> {
+    let mut layer = tar::Builder::new(Vec::new());
+    for (path, mode, uid, gid, content) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(*mode);
+        h.set_uid(u64::from(*uid));
+        h.set_gid(u64::from(*gid));
+        let data = content.unwrap_or_default();
+        h.set_entry_type(if content.is_some() {
+            tar::EntryType::Regular
+        } else {
+            tar::EntryType::Directory
+        });
+        h.set_size(data.len() as u64);
+        layer.append_data(&mut h, path, data).unwrap();
+    }
+    layer.into_inner().unwrap()
+}
+
 /// A layer with one file `/data/<seed>.bin` of `size` pseudo-random (incompressible) bytes.
 pub fn random_layer(seed: u64, size: usize) -> Vec<u8> {
     let mut state = seed
@@ -131,11 +155,22 @@ pub fn random_layer(seed: u64, size: usize) -> Vec<u8> {
 /// Writes a docker-save archive of one image with these (uncompressed) layers, named `name`
 /// when given; its config runs `/bin/busybox true`. Returns the image id (the config digest).
 pub fn docker_archive(path: &Path, layers: &[Vec<u8>], name: Option<&str>) -> String {
+    let config = serde_json::json!({ "Cmd": ["/bin/busybox", "true"] });
+    docker_archive_with_config(path, layers, name, config)
+}
+
+/// [`docker_archive`] with `config` as the image's container config (`Cmd`, `Volumes`, …).
+pub fn docker_archive_with_config(
+    path: &Path,
+    layers: &[Vec<u8>],
+    name: Option<&str>,
+    config: serde_json::Value,
+) -> String {
     let diff_ids: Vec<String> = layers.iter().map(|l| sha256(l)).collect();
     let config = serde_json::json!({
         "architecture": "amd64", "os": "linux",
         "created": "2024-01-01T00:00:00Z",
-        "config": { "Cmd": ["/bin/busybox", "true"] },
+        "config": config,
         "rootfs": { "type": "layers", "diff_ids": diff_ids },
         "history": diff_ids.iter().map(|d| serde_json::json!({"created_by": format!("layer {d}")})).collect::<Vec<_>>(),
     })

@@ -205,7 +205,10 @@ pub async fn pause(daemon: &Daemon, id: &str, paused: bool) -> Result<Response, 
 
 /// `DELETE /containers/{id}?force=&v=`.
 pub async fn remove(daemon: &Daemon, id: &str, query: &Query) -> Result<Response, ApiError> {
-    daemon.containers.remove(id, query.flag("force")?).await?;
+    daemon
+        .containers
+        .remove(id, query.flag("force")?, query.flag("v")?)
+        .await?;
     Ok(no_content())
 }
 

@@ -41,6 +41,7 @@ impl From<berth_engine::Error> for ApiError {
             berth_engine::Error::Image(e) => image_kind(e),
             berth_engine::Error::Distribution(e) => distribution_kind(e),
             berth_engine::Error::InvalidParameter { .. }
+            | berth_engine::Error::BadRequest(_)
             | berth_engine::Error::UnknownRuntime(_) => ErrorKind::InvalidParameter,
             berth_engine::Error::NoSuchImage(_)
             | berth_engine::Error::NoSuchContainer(_)

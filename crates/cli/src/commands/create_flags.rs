@@ -6,7 +6,7 @@ use berth_api::container_inspect::{EndpointIpamConfig, EndpointSettings};
 use berth_api::containers::{
     BindOptions, ContainerConfig, ContainerCreateRequest, DeviceMapping, EmptyObject, HealthConfig,
     HostConfig, Mount, NetworkingConfig, PortBinding, RestartPolicy, TmpfsOptions, Ulimit,
-    VolumeOptions,
+    VolumeDriverConfig, VolumeOptions,
 };
 use berth_network::ports;
 use clap::Args;
@@ -151,6 +151,9 @@ pub struct CreateFlags {
     /// Attach a filesystem mount to the container
     #[arg(long)]
     mount: Vec<String>,
+    /// Mount volumes from the specified container(s)
+    #[arg(long = "volumes-from")]
+    volumes_from: Vec<String>,
     /// Publish a container's port(s) to the host
     #[arg(short, long)]
     publish: Vec<String>,
@@ -367,6 +370,34 @@ fn mount(text: &str) -> Result<Mount> {
                     .get_or_insert_with(VolumeOptions::default)
                     .no_copy = value != "false"
             }
+            "volume-label" | "volume-opt" => {
+                let (name, setting) = value.split_once('=').ok_or_else(|| {
+                    usage(format!(
+                        "invalid {key} in --mount {text:?}: {value:?} is not KEY=VALUE"
+                    ))
+                })?;
+                let options = mount
+                    .volume_options
+                    .get_or_insert_with(VolumeOptions::default);
+                let map = if key == "volume-label" {
+                    &mut options.labels
+                } else {
+                    &mut options
+                        .driver_config
+                        .get_or_insert_with(VolumeDriverConfig::default)
+                        .options
+                };
+                map.insert(name.to_string(), setting.to_string());
+            }
+            "volume-driver" => {
+                mount
+                    .volume_options
+                    .get_or_insert_with(VolumeOptions::default)
+                    .driver_config
+                    .get_or_insert_with(VolumeDriverConfig::default)
+                    .name = value.to_string()
+            }
+            "consistency" => mount.consistency = value.to_string(),
             "tmpfs-size" => {
                 mount
                     .tmpfs_options
@@ -474,6 +505,7 @@ impl CreateFlags {
             }
         }
         host.mounts = self.mount.iter().map(|m| mount(m)).collect::<Result<_>>()?;
+        host.volumes_from = self.volumes_from.clone();
         // Docker's port syntax, ranges split into single ports, as docker's client does.
         for spec in &self.expose {
             for key in ports::parse_expose(spec).map_err(|e| usage(e.to_string()))? {

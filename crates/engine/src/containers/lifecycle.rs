@@ -98,6 +98,7 @@ impl ContainerService {
             });
         }
         let shim = self.inner.paths.shim.clone();
+        let volumes = self.inner.volumes.clone();
         let run_dir = self.run_dir(&id);
         let data_dir = self.data_dir(&id);
         let socket = self.shim_socket(&id);
@@ -126,7 +127,8 @@ impl ContainerService {
                     &networking.hosts,
                     &networking.resolv_conf,
                 )?;
-                let input = spec_input::for_record(&record, &rootfs)?;
+                let binds = super::volume_mounts::mount_all(&volumes, &record, &rootfs)?;
+                let input = spec_input::for_record(&record, &rootfs, binds)?;
                 let spec = crate::spec::build(&input)?;
                 let bundle = run_dir.join("config.json");
                 let data = serde_json::to_vec(&spec).expect("specs serialise");
@@ -179,6 +181,7 @@ impl ContainerService {
             Ok(spawned) => spawned,
             Err(e) => {
                 let _ = self.inner.networks.detach(&id, &network_state).await;
+                self.unmount_volumes(&entry.snapshot());
                 let _ = self.inner.images.unmount_rootfs(id.clone()).await;
                 return Err(self.start_failed(entry, e).await);
             }
@@ -224,7 +227,7 @@ impl ContainerService {
         };
         if auto_remove {
             entry.notify(|g| g.exit_code = code.into());
-            let _ = self.remove_stopped(entry).await;
+            let _ = self.remove_stopped(entry, true).await;
         }
         e
     }
@@ -307,6 +310,7 @@ impl ContainerService {
     pub(super) async fn exited(&self, entry: &Arc<Entry>, status: ExitStatus) {
         let id = entry.id.clone();
         let _ = self.inner.images.unmount_rootfs(id.clone()).await;
+        self.unmount_volumes(&entry.snapshot());
         self.detach_network(entry).await;
         let _ = std::fs::remove_file(self.run_dir(&id).join("exit.json"));
         let (auto_remove, restart) = {
@@ -333,7 +337,7 @@ impl ContainerService {
         self.publish_with("die", &id, &[("exitCode", status.exit_code.to_string())]);
         if auto_remove {
             let _op = entry.op.lock().await;
-            let _ = self.remove_stopped(entry).await;
+            let _ = self.remove_stopped(entry, true).await;
         } else if let Some(delay) = restart {
             self.schedule_restart(entry.clone(), delay);
         }

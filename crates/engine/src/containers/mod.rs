@@ -14,6 +14,7 @@ mod external;
 mod health;
 mod lifecycle;
 mod logs;
+pub mod mount_plan;
 pub(crate) mod names;
 mod networking;
 pub mod record;
@@ -24,6 +25,7 @@ mod spec_input;
 mod stats;
 mod table;
 mod views;
+mod volume_mounts;
 pub mod volume_spec;
 
 use std::fs;
@@ -37,6 +39,7 @@ use crate::events::{Event, Events};
 use crate::images::ImageService;
 use crate::networks::NetworkService;
 use crate::task::blocking;
+use crate::volumes::VolumeService;
 use record::{ContainerRecord, LogSettings, RunState, ZERO_TIME};
 use table::{Entry, Table};
 
@@ -104,6 +107,7 @@ pub(crate) struct Inner {
     paths: Paths,
     images: ImageService,
     networks: NetworkService,
+    volumes: VolumeService,
     events: Events,
     table: Mutex<Table>,
     execs: Mutex<exec::Execs>,
@@ -122,6 +126,7 @@ impl ContainerService {
         paths: Paths,
         images: ImageService,
         networks: NetworkService,
+        volumes: VolumeService,
         events: Events,
     ) -> Result<Self> {
         // A unix socket path holds at most 107 bytes: check now, not at the first start.
@@ -145,6 +150,7 @@ impl ContainerService {
                 paths,
                 images,
                 networks,
+                volumes,
                 events,
                 table: Mutex::new(Table::default()),
                 execs: Mutex::new(exec::Execs::default()),
@@ -278,6 +284,13 @@ impl ContainerService {
             self.inner.networks.validate(&spec)?;
         }
         let name = self.claim_name(name, &id)?;
+        let mount_points = match self.make_mount_points(&id, &host_config, &config) {
+            Ok(points) => points,
+            Err(e) => {
+                self.table().release_name(&name);
+                return Err(e);
+            }
+        };
         let made = self
             .make(
                 &id,
@@ -290,6 +303,7 @@ impl ContainerService {
                 args,
                 log,
                 endpoints_config,
+                mount_points.clone(),
             )
             .await;
         match made {
@@ -300,6 +314,7 @@ impl ContainerService {
             }
             Err(e) => {
                 self.table().release_name(&name);
+                volume_mounts::release(&self.inner.volumes, &id, &mount_points, true);
                 let _ = self.inner.images.remove_rootfs(id.clone()).await;
                 let _ = fs::remove_dir_all(self.data_dir(&id));
                 Err(e)
@@ -345,6 +360,7 @@ impl ContainerService {
             String,
             berth_api::container_inspect::EndpointSettings,
         >,
+        mount_points: Vec<mount_plan::MountPoint>,
     ) -> Result<Arc<Entry>> {
         let dir = self.data_dir(id);
         fs::create_dir_all(&dir).map_err(|e| io(format!("create {}", dir.display()), e))?;
@@ -384,13 +400,15 @@ impl ContainerService {
             rootfs,
             endpoints_config,
             network: Default::default(),
+            mount_points,
         };
         record.save(&dir)?;
         Ok(Entry::new(record))
     }
 
-    /// `DELETE /containers/{id}`: a running container needs `force` (it is killed first).
-    pub async fn remove(&self, key: &str, force: bool) -> Result<()> {
+    /// `DELETE /containers/{id}?force=&v=`: a running container needs `force` (it is killed
+    /// first); `volumes` removes its anonymous volumes too.
+    pub async fn remove(&self, key: &str, force: bool, volumes: bool) -> Result<()> {
         let entry = self.find(key)?;
         let _op = entry.op.lock().await;
         if entry.record().state.status.is_live() {
@@ -402,16 +420,18 @@ impl ContainerService {
             }
             self.kill_and_wait(&entry).await?;
         }
-        self.remove_stopped(&entry).await
+        self.remove_stopped(&entry, volumes).await
     }
 
-    /// Removes a container that is not running (its op lock held by the caller).
-    async fn remove_stopped(&self, entry: &Arc<Entry>) -> Result<()> {
+    /// Removes a container that is not running (its op lock held by the caller); with
+    /// `volumes`, its anonymous volumes too.
+    async fn remove_stopped(&self, entry: &Arc<Entry>, volumes: bool) -> Result<()> {
         if self.table().find(&entry.id).is_err() {
             return Ok(());
         }
         entry.record().state.status = record::Status::Removing;
         self.inner.images.remove_rootfs(entry.id.clone()).await?;
+        self.release_volumes(&entry.snapshot(), volumes);
         let _ = fs::remove_dir_all(self.run_dir(&entry.id));
         let dir = self.data_dir(&entry.id);
         fs::remove_dir_all(&dir)
@@ -470,7 +490,7 @@ impl ContainerService {
                 status,
                 record::Status::Exited | record::Status::Created | record::Status::Dead
             ) {
-                self.remove_stopped(&entry).await?;
+                self.remove_stopped(&entry, false).await?;
                 removed.push(entry.id.clone());
             }
         }

@@ -135,6 +135,9 @@ pub struct ContainerRecord {
     /// Its networking while it runs: namespace, endpoints, published ports.
     #[serde(default)]
     pub network: crate::networks::NetworkState,
+    /// Its volumes and host paths, decided at create.
+    #[serde(default)]
+    pub mount_points: Vec<super::mount_plan::MountPoint>,
 }
 
 impl ContainerRecord {

@@ -44,6 +44,7 @@ impl ContainerService {
                     continue;
                 }
             };
+            self.restore_volumes(&record);
             let entry = Entry::new(record);
             {
                 let mut table = self.table();

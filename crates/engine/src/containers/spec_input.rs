@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use berth_api::containers::HostConfig;
 
 use super::record::ContainerRecord;
-use super::volume_spec::{self, VolumeSource};
 use crate::error::{Error, Result};
 use crate::spec::{Bind, Device, Namespace, SeccompChoice, SpecInput, Ulimit};
 
-/// The spec input for running `record` on `rootfs`.
-pub fn for_record(record: &ContainerRecord, rootfs: &Path) -> Result<SpecInput> {
+/// The spec input for running `record` on `rootfs`, with `binds` its volumes and host paths
+/// as mounted for this start.
+pub fn for_record(record: &ContainerRecord, rootfs: &Path, binds: Vec<Bind>) -> Result<SpecInput> {
     let config = &record.config;
     let host = &record.host_config;
     let resources = &host.resources;
@@ -40,7 +40,7 @@ pub fn for_record(record: &ContainerRecord, rootfs: &Path) -> Result<SpecInput> 
         masked_paths: host.masked_paths.clone(),
         readonly_paths: host.readonly_paths.clone(),
         tmpfs: tmpfs(host),
-        binds: binds(host)?,
+        binds,
         devices: resources
             .devices
             .iter()
@@ -93,10 +93,9 @@ pub fn for_record(record: &ContainerRecord, rootfs: &Path) -> Result<SpecInput> 
     })
 }
 
-/// Checks at create what would otherwise fail at the first start: binds, mounts and security
-/// options (as dockerd refuses them at create).
+/// Checks at create what would otherwise fail at the first start: security options (as
+/// dockerd refuses them at create; mounts are checked as they are planned).
 pub fn check(host: &HostConfig) -> Result<()> {
-    binds(host)?;
     security_options(&host.security_opt)?;
     Ok(())
 }
@@ -200,48 +199,6 @@ fn tmpfs(host: &HostConfig) -> Vec<(String, String)> {
         out.push((mount.target.clone(), options.join(",")));
     }
     out
-}
-
-/// `-v /host:/ctr[:ro]` and `--mount type=bind`; volumes are not supported yet.
-fn binds(host: &HostConfig) -> Result<Vec<Bind>> {
-    let mut out = Vec::new();
-    for spec in &host.binds {
-        let parsed = volume_spec::parse(spec)?;
-        let VolumeSource::Bind(source) = parsed.source else {
-            return Err(invalid(
-                "bind",
-                format!("{spec:?}: volumes are not supported yet; use an absolute host path"),
-            ));
-        };
-        out.push(Bind {
-            source,
-            destination: parsed.destination,
-            read_only: parsed.read_only,
-            propagation: parsed.propagation,
-        });
-    }
-    for mount in &host.mounts {
-        match mount.r#type.as_str() {
-            "bind" => out.push(Bind {
-                source: PathBuf::from(&mount.source),
-                destination: mount.target.clone(),
-                read_only: mount.read_only,
-                propagation: mount
-                    .bind_options
-                    .as_ref()
-                    .map(|b| b.propagation.clone())
-                    .unwrap_or_default(),
-            }),
-            "tmpfs" => {}
-            other => {
-                return Err(invalid(
-                    "mount",
-                    format!("type {other:?} is not supported yet"),
-                ))
-            }
-        }
-    }
-    Ok(out)
 }
 
 fn invalid(what: &str, reason: String) -> Error {

@@ -172,7 +172,8 @@ impl ContainerService {
             record.clone()
         };
         if record.state.status.is_live() {
-            let input = spec_input::for_record(&record, &record.rootfs)?;
+            // Only the resources are read: the mounts need not be made.
+            let input = spec_input::for_record(&record, &record.rootfs, Vec::new())?;
             let resources = crate::spec::build(&input)?
                 .linux()
                 .as_ref()

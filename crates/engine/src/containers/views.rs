@@ -25,7 +25,13 @@ impl ContainerService {
             })
             .collect();
         records.sort_by(|a, b| b.created.cmp(&a.created));
-        records.iter().map(summary).collect()
+        records
+            .iter()
+            .map(|record| ContainerSummary {
+                mounts: self.mount_views(record),
+                ..summary(record)
+            })
+            .collect()
     }
 
     /// `GET /containers/{id}/json`.
@@ -33,7 +39,10 @@ impl ContainerService {
         let entry = self.find(key)?;
         let record = entry.snapshot();
         let exec_ids = self.exec_ids(&record.id);
-        Ok(inspect(&record, exec_ids))
+        Ok(ContainerInspect {
+            mounts: self.mount_views(&record),
+            ..inspect(&record, exec_ids)
+        })
     }
 }
 

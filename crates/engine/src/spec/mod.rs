@@ -315,6 +315,7 @@ fn linux(input: &SpecInput, cap_names: &BTreeSet<String>) -> Result<Linux> {
     linux.set_cgroups_path(
         (!input.cgroups_path.is_empty()).then(|| PathBuf::from(&input.cgroups_path)),
     );
+    linux.set_rootfs_propagation(mounts::rootfs_propagation(&input.binds).map(str::to_string));
 
     let strings = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     if input.privileged {

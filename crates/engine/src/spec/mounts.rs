@@ -177,6 +177,23 @@ pub fn bind(bind: &Bind) -> Result<Mount> {
     Ok(mount(&bind.destination, "bind", &bind.source, options))
 }
 
+/// The root's propagation a container's binds need, as Docker sets it: shared when a bind
+/// shares mounts with the host, a slave when one receives them; else the runtime's default.
+pub fn rootfs_propagation(binds: &[Bind]) -> Option<&'static str> {
+    let any = |modes: &[&str]| {
+        binds
+            .iter()
+            .any(|b| modes.contains(&b.propagation.as_str()))
+    };
+    if any(&["shared", "rshared"]) {
+        Some("rshared")
+    } else if any(&["slave", "rslave"]) {
+        Some("rslave")
+    } else {
+        None
+    }
+}
+
 /// Puts the mounts in the order they must be made: a parent before what is mounted below it
 /// (fewer path components first, keeping the given order otherwise), and a later mount at the
 /// same destination replaces an earlier one (so `--tmpfs /dev/shm` wins over the default).

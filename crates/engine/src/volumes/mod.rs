@@ -11,6 +11,7 @@
 
 mod filters;
 pub mod local;
+pub mod populate;
 mod store;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -123,6 +124,24 @@ impl VolumeService {
     /// `POST /volumes/create`: makes the volume, or returns the one of that name already there
     /// (as Docker does). An empty name makes an anonymous volume with a random 64-hex name.
     pub fn create(&self, request: VolumeCreateRequest) -> Result<VolumeRecord> {
+        self.create_used_by(request, None)
+    }
+
+    /// Makes the volume (or takes the one of that name) for `container`, which refers to it
+    /// from now on: a volume cannot be removed between being found and being referred to.
+    pub fn create_for(
+        &self,
+        request: VolumeCreateRequest,
+        container: &str,
+    ) -> Result<VolumeRecord> {
+        self.create_used_by(request, Some(container))
+    }
+
+    fn create_used_by(
+        &self,
+        request: VolumeCreateRequest,
+        container: Option<&str>,
+    ) -> Result<VolumeRecord> {
         if !matches!(request.driver.as_str(), "" | DRIVER) {
             return Err(invalid(format!(
                 "plugin {:?} not found: berth has only the local volume driver",
@@ -139,7 +158,10 @@ impl VolumeService {
             request.name
         };
         let mut volumes = self.volumes();
-        if let Some(entry) = volumes.get(&name) {
+        if let Some(entry) = volumes.get_mut(&name) {
+            if let Some(container) = container {
+                entry.references.insert(container.to_string());
+            }
             return Ok(entry.record.clone());
         }
         let record = VolumeRecord {
@@ -152,7 +174,11 @@ impl VolumeService {
             let _ = self.inner.store.remove(&name);
             return Err(e);
         }
-        volumes.insert(name.clone(), Entry::new(record.clone()));
+        let mut entry = Entry::new(record.clone());
+        if let Some(container) = container {
+            entry.references.insert(container.to_string());
+        }
+        volumes.insert(name.clone(), entry);
         drop(volumes);
         self.inner
             .events
