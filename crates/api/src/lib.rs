@@ -8,6 +8,7 @@
 pub mod auth_config;
 pub mod container_inspect;
 pub mod containers;
+pub mod disk_usage;
 pub mod error;
 pub mod events;
 pub mod exec;

@@ -2,6 +2,16 @@
 
 /// `docker images`' sizes: decimal units, three significant digits (`4.26MB`, `245MB`).
 pub fn human_size(bytes: u64) -> String {
+    human_size_with(bytes, 3)
+}
+
+/// The sizes of `docker system df` and the prunes' totals (Go's `units.HumanSize`): four
+/// significant digits (`4.262MB`).
+pub fn human_size_4(bytes: u64) -> String {
+    human_size_with(bytes, 4)
+}
+
+fn human_size_with(bytes: u64, digits: usize) -> String {
     let units = ["B", "kB", "MB", "GB", "TB", "PB"];
     let mut value = bytes as f64;
     let mut unit = 0;
@@ -9,18 +19,19 @@ pub fn human_size(bytes: u64) -> String {
         value /= 1000.0;
         unit += 1;
     }
-    format!("{}{}", three_significant(value), units[unit])
+    format!("{}{}", significant(value, digits), units[unit])
 }
 
-/// Like Go's `%.3g` for the values sizes take (below 1000): no trailing zeros.
-fn three_significant(value: f64) -> String {
-    let decimals = if value >= 100.0 {
-        0
+/// Like Go's `%.<digits>g` for the values sizes take (below 1000): no trailing zeros.
+fn significant(value: f64, digits: usize) -> String {
+    let magnitude = if value >= 100.0 {
+        3
     } else if value >= 10.0 {
-        1
-    } else {
         2
+    } else {
+        1
     };
+    let decimals = digits.saturating_sub(magnitude);
     let text = format!("{value:.decimals$}");
     if text.contains('.') {
         text.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -189,6 +200,11 @@ mod tests {
         assert_eq!(human_size(245_000_000), "245MB");
         assert_eq!(human_size(1_200_000), "1.2MB");
         assert_eq!(human_size(12_340_000_000), "12.3GB");
+        assert_eq!(human_size_4(4_261_524), "4.262MB");
+        assert_eq!(human_size_4(1_048_576), "1.049MB");
+        assert_eq!(human_size_4(1_000_000), "1MB");
+        assert_eq!(human_size_4(123_456_789), "123.5MB");
+        assert_eq!(human_size_4(0), "0B");
     }
 
     #[test]

@@ -144,6 +144,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::volume::VolumeCommand,
     },
+    /// Manage berth
+    System {
+        #[command(subcommand)]
+        command: SystemCommand,
+    },
     /// Generate the autocompletion script for a shell
     Completion {
         /// bash, zsh, fish, elvish or powershell
@@ -176,6 +181,19 @@ enum ImageCommand {
     Save(commands::transfer::SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(commands::transfer::LoadArgs),
+}
+
+/// `berth system …`.
+#[derive(Debug, Subcommand)]
+enum SystemCommand {
+    /// Show berth disk usage
+    Df(commands::df::DfArgs),
+    /// Remove unused data
+    Prune(commands::system_prune::PruneArgs),
+    /// Display system-wide information
+    Info(commands::system::InfoArgs),
+    /// Get real time events from the server
+    Events(commands::events::EventsArgs),
 }
 
 /// `berth container …`.
@@ -382,6 +400,12 @@ fn run(cli: Cli) -> Result<()> {
         } => transfer::load(cx, &args),
         Command::Network { command } => commands::network::network(cx, command),
         Command::Volume { command } => commands::volume::volume(cx, command),
+        Command::System { command } => match command {
+            SystemCommand::Df(args) => commands::df::df(cx, &args),
+            SystemCommand::Prune(args) => commands::system_prune::prune(cx, &args),
+            SystemCommand::Info(args) => system::info(cx, &args),
+            SystemCommand::Events(args) => events::events(cx, &args),
+        },
         Command::Login(args) => auth::login(cx, &args),
         Command::Logout(args) => auth::logout(cx, &args),
         Command::Completion { shell } => {

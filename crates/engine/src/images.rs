@@ -369,6 +369,25 @@ impl ImageService {
         .await
     }
 
+    /// How the images share their layers, for `GET /system/df`.
+    pub async fn layers_usage(&self) -> Result<berth_image::usage::LayersUsage> {
+        self.run("disk usage", |_, state| {
+            let State { store, sizes, .. } = state;
+            Ok(berth_image::usage::layers_usage(store, sizes)?)
+        })
+        .await
+    }
+
+    /// The bytes container `id` wrote over its image (`SizeRw`). Measured without holding the
+    /// store, so a large container does not hold up pulls and removals meanwhile.
+    pub async fn container_size(&self, id: String) -> Result<u64> {
+        let root = self.inner.snapshots_root.clone();
+        blocking("container size", move || {
+            Ok(Snapshotter::open(&root)?.container_size(&id)?)
+        })
+        .await?
+    }
+
     /// Runs `work` with the store locked, on the blocking pool.
     async fn run<T: Send + 'static>(
         &self,

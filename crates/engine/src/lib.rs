@@ -4,6 +4,7 @@
 //! [`spec`], which turns a container's configuration into an OCI runtime spec.
 
 pub mod containers;
+pub mod disk_usage;
 mod durable;
 pub mod error;
 pub mod events;

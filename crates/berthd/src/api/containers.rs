@@ -98,14 +98,7 @@ pub async fn list(daemon: &Daemon, query: &Query) -> Result<Response, ApiError> 
         rows.truncate(limit);
     }
     if query.flag("size")? {
-        let image_sizes = image_sizes(daemon).await?;
-        for row in &mut rows {
-            if let Ok(Some(rw)) = daemon.containers.size_rw(&row.id).await {
-                row.size_rw = Some(rw as i64);
-                row.size_root_fs =
-                    Some((rw + image_sizes.get(&row.image_id).copied().unwrap_or(0)) as i64);
-            }
-        }
+        berth_engine::disk_usage::container_sizes(&daemon.images, &mut rows).await?;
     }
     Ok(Json(rows).into_response())
 }
@@ -135,26 +128,14 @@ fn matches(row: &ContainerSummary, key: &str, value: &str) -> bool {
     }
 }
 
-/// Image sizes by id, for the `size` parameter.
-async fn image_sizes(daemon: &Daemon) -> Result<std::collections::HashMap<String, u64>, ApiError> {
-    Ok(daemon
-        .images
-        .list()
-        .await?
-        .into_iter()
-        .map(|image| (image.id, image.size))
-        .collect())
-}
-
 /// `GET /containers/{id}/json?size=`.
 pub async fn inspect(daemon: &Daemon, id: &str, query: &Query) -> Result<Response, ApiError> {
     let mut inspect = daemon.containers.inspect(id)?;
     if query.flag("size")? {
-        if let Some(rw) = daemon.containers.size_rw(id).await? {
-            let image = image_sizes(daemon).await?.get(&inspect.image).copied();
-            inspect.size_rw = Some(rw as i64);
-            inspect.size_root_fs = Some((rw + image.unwrap_or(0)) as i64);
-        }
+        let (rw, root_fs) =
+            berth_engine::disk_usage::sizes_of(&daemon.images, &inspect.id, &inspect.image).await?;
+        inspect.size_rw = Some(rw);
+        inspect.size_root_fs = Some(root_fs);
     }
     Ok(Json(inspect).into_response())
 }

@@ -148,7 +148,8 @@ async fn route(daemon: &Daemon, request: Request) -> Result<Response, ApiError> 
             .into_response()),
         (&Method::GET, "/version") => Ok(system::version()),
         (&Method::GET, "/info") => system::info(daemon).await,
-        (&Method::GET, "/system/df") => system::df(daemon).await,
+        (&Method::GET, "/system/df") => system::df(daemon, &query).await,
+        (&Method::POST, "/build/prune") => Ok(system::build_prune()),
         (&Method::POST, "/auth") => login(daemon, body).await,
         (&Method::GET, "/images/json") => images::list(daemon, &query).await,
         (&Method::POST, "/images/create") => {

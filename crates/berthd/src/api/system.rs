@@ -6,9 +6,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::error::ApiError;
+use super::query::Query;
 use super::Daemon;
+use berth_api::disk_usage::BuildCachePruneResponse;
 use berth_api::system::{Info, RuntimeInfo, Version};
 use berth_api::version::ApiVersion;
+use berth_engine::disk_usage::{Usage, UsageKinds};
 
 /// What the daemon tells about itself, fixed at start.
 #[derive(Debug, Clone)]
@@ -117,41 +120,20 @@ pub async fn info(daemon: &Daemon) -> Result<Response, ApiError> {
     .into_response())
 }
 
-/// One image of `GET /system/df`: the list row plus how many containers use it.
-#[derive(serde::Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct DfImage {
-    #[serde(flatten)]
-    summary: berth_api::ImageSummary,
-    containers: i64,
-    shared_size: i64,
-    virtual_size: u64,
+/// `GET /system/df?type=`: what images, containers, volumes and the build cache take.
+pub async fn df(daemon: &Daemon, query: &Query) -> Result<Response, ApiError> {
+    let types = query.all("type");
+    let kinds = UsageKinds::parse(&types.iter().map(String::as_str).collect::<Vec<_>>())?;
+    let usage = Usage {
+        images: &daemon.images,
+        containers: &daemon.containers,
+        volumes: &daemon.volumes,
+    };
+    Ok(Json(usage.report(kinds).await?).into_response())
 }
 
-/// `GET /system/df`: images (with the containers using each), containers, volumes and build
-/// cache (none of either yet), and the size of all layers.
-pub async fn df(daemon: &Daemon) -> Result<Response, ApiError> {
-    let images = daemon.images.list().await?;
-    let containers = daemon.containers.list(true);
-    let layers_size: u64 = images.iter().map(|i| i.size).sum();
-    let images: Vec<DfImage> = images
-        .into_iter()
-        .map(|summary| DfImage {
-            containers: containers
-                .iter()
-                .filter(|c| c.image_id == summary.id)
-                .count() as i64,
-            shared_size: -1,
-            virtual_size: summary.size,
-            summary,
-        })
-        .collect();
-    Ok(Json(serde_json::json!({
-        "LayersSize": layers_size,
-        "Images": images,
-        "Containers": containers,
-        "Volumes": [],
-        "BuildCache": [],
-    }))
-    .into_response())
+/// `POST /build/prune`: berth has no builder yet, so no build cache to remove (the docker
+/// CLI's `system prune` asks for it).
+pub fn build_prune() -> Response {
+    Json(BuildCachePruneResponse::default()).into_response()
 }

@@ -368,7 +368,7 @@ pub struct RmiArgs {
     images: Vec<String>,
 }
 
-fn deleted_lines(items: &[DeleteResponseItem], lower: bool) -> String {
+pub(crate) fn deleted_lines(items: &[DeleteResponseItem], lower: bool) -> String {
     let mut out = String::new();
     for item in items {
         if let Some(name) = &item.untagged {
@@ -476,7 +476,7 @@ pub fn prune(cx: &Context, args: &PruneArgs) -> Result<()> {
     }
     out.push_str(&format!(
         "Total reclaimed space: {}\n",
-        human_size(pruned.space_reclaimed)
+        crate::format::human_size_4(pruned.space_reclaimed)
     ));
     write_stdout(&out)
 }

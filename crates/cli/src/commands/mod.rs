@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod create_flags;
+pub mod df;
 pub mod events;
 pub mod exec;
 pub mod images;
@@ -11,6 +12,7 @@ pub mod ps;
 pub mod run;
 pub mod stats;
 pub mod system;
+pub mod system_prune;
 pub mod transfer;
 pub mod volume;
 
@@ -33,6 +35,16 @@ pub fn print_rows(
     rows: &[Value],
     header: fn(&str) -> Option<&'static str>,
 ) -> Result<()> {
+    write_stdout(&render_rows(format, default, rows, header)?)
+}
+
+/// What [`print_rows`] prints.
+pub fn render_rows(
+    format: Option<&str>,
+    default: &str,
+    rows: &[Value],
+    header: fn(&str) -> Option<&'static str>,
+) -> Result<String> {
     let rows: Vec<Value> = rows.iter().map(with_sorted_keys).collect();
     let mut out = String::new();
     if format == Some("json") {
@@ -58,22 +70,23 @@ pub fn print_rows(
             }
         }
     }
-    write_stdout(&out)
+    Ok(out)
 }
 
-/// `row` with its keys in sorted order (a row is one flat object).
-fn with_sorted_keys(row: &Value) -> Value {
-    match row {
+/// `value` with every object's keys in sorted order, as docker marshals its rows (Go maps).
+pub(crate) fn with_sorted_keys(value: &Value) -> Value {
+    match value {
         Value::Object(map) => {
             let mut entries: Vec<_> = map.iter().collect();
             entries.sort_by(|a, b| a.0.cmp(b.0));
             Value::Object(
                 entries
                     .into_iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .map(|(k, v)| (k.clone(), with_sorted_keys(v)))
                     .collect(),
             )
         }
+        Value::Array(items) => Value::Array(items.iter().map(with_sorted_keys).collect()),
         other => other.clone(),
     }
 }
@@ -151,7 +164,7 @@ pub fn prune_report(heading: &str, deleted: &[String], reclaimed: Option<u64>) -
     if let Some(bytes) = reclaimed {
         out.push_str(&format!(
             "Total reclaimed space: {}\n",
-            crate::format::human_size(bytes)
+            crate::format::human_size_4(bytes)
         ));
     }
     out

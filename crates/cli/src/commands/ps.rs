@@ -43,7 +43,7 @@ pub struct PsArgs {
     format: Option<String>,
 }
 
-fn header(field: &str) -> Option<&'static str> {
+pub(crate) fn header(field: &str) -> Option<&'static str> {
     Some(match field {
         "ID" => "CONTAINER ID",
         "Image" => "IMAGE",
@@ -165,7 +165,7 @@ fn ports_text(ports: &[Port]) -> String {
     done.join(", ")
 }
 
-fn row(c: &ContainerSummary, trunc: bool, now: i64) -> Value {
+pub(crate) fn row(c: &ContainerSummary, trunc: bool, now: i64) -> Value {
     let names: Vec<String> = c
         .names
         .iter()

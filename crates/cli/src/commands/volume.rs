@@ -127,7 +127,7 @@ fn header(field: &str) -> Option<&'static str> {
 }
 
 /// A volume's row for `volume ls` templates.
-fn row(volume: &Volume) -> Value {
+pub(crate) fn row(volume: &Volume) -> Value {
     let labels: Vec<String> = volume
         .labels
         .iter()

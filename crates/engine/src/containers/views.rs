@@ -238,41 +238,6 @@ pub fn inspect(record: &ContainerRecord, exec_ids: Vec<String>) -> ContainerInsp
     }
 }
 
-impl ContainerService {
-    /// The bytes of files container `key` changed or added (its overlay upper directory); None
-    /// when its root file system has no separate layer of changes (the copy driver).
-    pub async fn size_rw(&self, key: &str) -> Result<Option<u64>> {
-        let rootfs = self.find(key)?.record().rootfs.clone();
-        let Some(upper) = rootfs.parent().map(|dir| dir.join("upper")) else {
-            return Ok(None);
-        };
-        super::blocking("size", move || upper.is_dir().then(|| tree_size(&upper))).await
-    }
-}
-
-/// The sizes of the regular files under `dir` (symlinks not followed), iteratively so deep
-/// trees cannot exhaust the stack.
-fn tree_size(dir: &std::path::Path) -> u64 {
-    let mut total = 0;
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.path().symlink_metadata() else {
-                continue;
-            };
-            if meta.is_dir() {
-                pending.push(entry.path());
-            } else if meta.is_file() {
-                total += meta.len();
-            }
-        }
-    }
-    total
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

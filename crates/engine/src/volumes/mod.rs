@@ -243,6 +243,14 @@ impl VolumeService {
         Ok(())
     }
 
+    /// Every volume with how many containers use it (refer to it or have it mounted).
+    pub fn ref_counts(&self) -> Vec<(VolumeRecord, usize)> {
+        self.volumes()
+            .values()
+            .map(|e| (e.record.clone(), e.users().len()))
+            .collect()
+    }
+
     /// A volume as the Engine API shows it.
     pub fn view(&self, record: &VolumeRecord) -> Volume {
         let some = |map: &BTreeMap<String, String>| (!map.is_empty()).then(|| map.clone());
@@ -364,7 +372,7 @@ impl VolumeService {
         let mut removed = Vec::new();
         let mut space = 0;
         for name in candidates {
-            let size = disk_usage(&self.inner.store.data(&name));
+            let size = berth_image::usage::tree_size(&self.inner.store.data(&name)).unwrap_or(0);
             match self.remove(&name, false) {
                 Ok(()) => {
                     removed.push(name);
@@ -377,33 +385,6 @@ impl VolumeService {
         }
         Ok((removed, space))
     }
-}
-
-/// The bytes of the regular files under `dir`, on its own filesystem only.
-fn disk_usage(dir: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(root) = std::fs::symlink_metadata(dir) else {
-        return 0;
-    };
-    let mut total = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&path) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.metadata() else { continue };
-            if meta.dev() != root.dev() {
-                continue;
-            }
-            if meta.is_dir() {
-                stack.push(entry.path());
-            } else if meta.is_file() {
-                total += meta.len();
-            }
-        }
-    }
-    total
 }
 
 #[cfg(test)]
