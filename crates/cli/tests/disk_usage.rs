@@ -176,7 +176,15 @@ fn system_prune_removes_what_docker_would_and_keeps_what_is_in_use() {
     let daemon = Berthd::start("cli-sprune");
     daemon.load_busybox("busybox:latest");
     daemon.berth_ok(&words("tag busybox:latest spare:1"));
-    daemon.berth_ok(&words("run -d --name keeper busybox sleep 300"));
+    // Its anonymous volume is in use: no prune takes it.
+    daemon.berth_ok(&words("run -d --name keeper -v /kept busybox sleep 300"));
+    let kept = daemon.berth_ok(&[
+        "inspect",
+        "--format",
+        "{{range .Mounts}}{{.Name}}{{end}}",
+        "keeper",
+    ]);
+    let kept = kept.trim();
     let stopped = daemon.berth_ok(&words("run -d --name stopped busybox true"));
     let stopped = stopped.trim();
     daemon.berth_ok(&words("wait stopped"));
@@ -216,7 +224,26 @@ fn system_prune_removes_what_docker_would_and_keeps_what_is_in_use() {
     // The layer's blob and its unpacked snapshot, each at least the 200 kB file.
     let total = pruned.rsplit_once("\n\nTotal reclaimed space: ").unwrap().1;
     assert!(total.ends_with("kB\n") && total > "400", "{pruned}");
-    assert_eq!(daemon.berth_ok(&words("volume ls -q")), "named\n");
+    let mut volumes: Vec<String> = daemon
+        .berth_ok(&words("volume ls -q"))
+        .lines()
+        .map(str::to_string)
+        .collect();
+    volumes.sort();
+    let mut wanted = vec![kept.to_string(), "named".to_string()];
+    wanted.sort();
+    assert_eq!(volumes, wanted);
+    let refs = daemon.berth_ok(&[
+        "system",
+        "df",
+        "-v",
+        "--format",
+        "{{range .Volumes}}{{.Name}} {{.Links}}\n{{end}}",
+    ]);
+    assert!(
+        refs.contains(&format!("{kept} 1\n")) && refs.contains("named 0\n"),
+        "{refs}"
+    );
     // The image in use keeps all its names (docker prunes by image, not by name).
     assert_eq!(
         daemon.berth_ok(&words("images --format {{.Repository}}:{{.Tag}}")),
