@@ -1,6 +1,7 @@
 //! The part of Go's text/template that `--format` needs: literal text, `{{.Field}}`,
 //! `{{.A.B}}`, `{{.}}`, `{{json .X}}`, `{{upper .X}}`, `{{lower .X}}`, `{{range .X}}…{{end}}`
-//! (with `$key, $value :=`), `{{if .X}}…{{else}}…{{end}}`, variables (`{{$v.Field}}`, `$` for
+//! (with `$key, $value :=`), `{{if .X}}…{{else}}…{{end}}` (also `if not .X`, `if eq .X "a"`,
+//! `if ne .X 1`), variables (`{{$v.Field}}`, `$` for
 //! the root), the `\t`/`\n` escapes and the `table` prefix. Templates come from users: every
 //! mistake is an error, never a panic.
 
@@ -46,10 +47,29 @@ enum Node {
         otherwise: Vec<Node>,
     },
     If {
-        target: Target,
+        condition: Condition,
         body: Vec<Node>,
         otherwise: Vec<Node>,
     },
+}
+
+/// What `{{if …}}` tests: a value's truth, its negation, or Go's `eq`/`ne` of two operands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Condition {
+    Truthy(Target),
+    Not(Target),
+    Equal {
+        negated: bool,
+        left: Operand,
+        right: Operand,
+    },
+}
+
+/// An argument of `eq`/`ne`: a value from the data, or a quoted string or number literal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Operand {
+    Field(Target),
+    Literal(String),
 }
 
 /// A parsed `--format` template.
@@ -136,7 +156,17 @@ fn parse_nodes(
                 if depth >= MAX_DEPTH {
                     return Err(parse_error(column, "too deeply nested"));
                 }
+                let condition = match (*keyword, rest) {
+                    ("if", ["not", arg]) => Some(Condition::Not(parse_target(arg, column)?)),
+                    ("if", [op @ ("eq" | "ne"), left, right]) => Some(Condition::Equal {
+                        negated: *op == "ne",
+                        left: parse_operand(left, column)?,
+                        right: parse_operand(right, column)?,
+                    }),
+                    _ => None,
+                };
                 let (key, value, arg) = match (*keyword, rest) {
+                    _ if condition.is_some() => (None, None, "."),
                     (_, [arg]) => (None, None, *arg),
                     ("range", [v, ":=", arg]) => (None, Some(variable(v, column)?), *arg),
                     ("range", [k, v, ":=", arg]) => {
@@ -173,7 +203,7 @@ fn parse_nodes(
                     }
                 } else {
                     Node::If {
-                        target,
+                        condition: condition.unwrap_or(Condition::Truthy(target)),
                         body,
                         otherwise,
                     }
@@ -270,11 +300,11 @@ fn render_nodes(
                 }
             }
             Node::If {
-                target,
+                condition,
                 body,
                 otherwise,
             } => {
-                let chosen = if truthy(&resolve(target, dot, scope)?) {
+                let chosen = if holds(condition, dot, scope)? {
                     body
                 } else {
                     otherwise
@@ -332,6 +362,41 @@ fn render_nodes(
         }
     }
     Ok(())
+}
+
+/// Whether an `{{if}}` condition holds.
+fn holds(condition: &Condition, dot: &Value, scope: &Scope<'_>) -> Result<bool, Error> {
+    let operand = |o: &Operand| match o {
+        Operand::Field(target) => resolve(target, dot, scope),
+        Operand::Literal(text) => Ok(serde_json::from_str(text).unwrap_or(Value::Null)),
+    };
+    Ok(match condition {
+        Condition::Truthy(target) => truthy(&resolve(target, dot, scope)?),
+        Condition::Not(target) => !truthy(&resolve(target, dot, scope)?),
+        Condition::Equal {
+            negated,
+            left,
+            right,
+        } => {
+            let (left, right) = (operand(left)?, operand(right)?);
+            let equal = match (left.as_f64(), right.as_f64()) {
+                (Some(a), Some(b)) => a == b,
+                _ => left == right,
+            };
+            equal != *negated
+        }
+    })
+}
+
+/// An `eq`/`ne` argument: `"text"` or a number as a literal, else a field or variable.
+fn parse_operand(word: &str, column: usize) -> Result<Operand, Error> {
+    let quoted = word.len() >= 2 && word.starts_with('"') && word.ends_with('"');
+    if quoted || word.parse::<f64>().is_ok() {
+        serde_json::from_str::<Value>(word)
+            .map_err(|_| parse_error(column, format!("bad literal {word}")))?;
+        return Ok(Operand::Literal(word.to_string()));
+    }
+    parse_target(word, column).map(Operand::Field)
 }
 
 /// Go's truth: false, 0, nil and empty strings, lists and maps are false.
@@ -574,6 +639,33 @@ mod tests {
         );
         assert!(render("{{range .Name}}x{{end}}", &v).is_err());
         assert!(render("{{$nope}}", &v).is_err());
+    }
+
+    #[test]
+    fn if_compares_with_eq_and_ne_and_negates_with_not() {
+        let v = json!({"Mounts": [{"Name": "a", "Destination": "/x", "RW": true},
+                                  {"Name": "b", "Destination": "/y", "RW": false}]});
+        assert_eq!(
+            render(
+                r#"{{range .Mounts}}{{if eq .Destination "/y"}}{{.Name}}{{end}}{{end}}"#,
+                &v
+            )
+            .unwrap(),
+            "b"
+        );
+        assert_eq!(
+            render(
+                r#"{{range .Mounts}}{{if ne .Name "a"}}{{.Name}}{{else}}-{{end}}{{end}}"#,
+                &v
+            )
+            .unwrap(),
+            "-b"
+        );
+        assert_eq!(
+            render("{{range .Mounts}}{{if not .RW}}{{.Name}}{{end}}{{end}}", &v).unwrap(),
+            "b"
+        );
+        assert!(render("{{if eq .Mounts}}x{{end}}", &v).is_err());
     }
 
     #[test]

@@ -345,6 +345,18 @@ fn device(text: &str) -> DeviceMapping {
     }
 }
 
+/// The volume options of `mount`, made on first use with an empty driver config, as the
+/// docker CLI makes them.
+fn volume_options(mount: &mut Mount) -> &mut VolumeOptions {
+    let options = mount
+        .volume_options
+        .get_or_insert_with(VolumeOptions::default);
+    options
+        .driver_config
+        .get_or_insert_with(VolumeDriverConfig::default);
+    options
+}
+
 /// `--mount type=bind,source=/a,target=/b,readonly` into a mount.
 fn mount(text: &str) -> Result<Mount> {
     let mut mount = Mount {
@@ -364,21 +376,14 @@ fn mount(text: &str) -> Result<Mount> {
                     .get_or_insert_with(BindOptions::default)
                     .propagation = value.to_string()
             }
-            "volume-nocopy" => {
-                mount
-                    .volume_options
-                    .get_or_insert_with(VolumeOptions::default)
-                    .no_copy = value != "false"
-            }
+            "volume-nocopy" => volume_options(&mut mount).no_copy = value != "false",
             "volume-label" | "volume-opt" => {
                 let (name, setting) = value.split_once('=').ok_or_else(|| {
                     usage(format!(
                         "invalid {key} in --mount {text:?}: {value:?} is not KEY=VALUE"
                     ))
                 })?;
-                let options = mount
-                    .volume_options
-                    .get_or_insert_with(VolumeOptions::default);
+                let options = volume_options(&mut mount);
                 let map = if key == "volume-label" {
                     &mut options.labels
                 } else {
@@ -390,9 +395,7 @@ fn mount(text: &str) -> Result<Mount> {
                 map.insert(name.to_string(), setting.to_string());
             }
             "volume-driver" => {
-                mount
-                    .volume_options
-                    .get_or_insert_with(VolumeOptions::default)
+                volume_options(&mut mount)
                     .driver_config
                     .get_or_insert_with(VolumeDriverConfig::default)
                     .name = value.to_string()
