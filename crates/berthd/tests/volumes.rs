@@ -383,6 +383,19 @@ fn binds_tmpfs_and_volumes_from_in_their_forms() {
         &["run", "--rm", "--volumes-from", "nosuch", "busybox", "true"],
     );
     assert!(err.contains("No such container: nosuch"), "{err}");
+    // ps finds containers by a volume's name or a mount's destination.
+    let by_volume = daemon.docker_ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        "volume=shared",
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert_eq!(by_volume, "source\n");
+    let by_destination =
+        daemon.docker_ok(&["ps", "--filter", "volume=/t", "--format", "{{.Names}}"]);
+    assert_eq!(by_destination, "binder\n");
     daemon.docker_ok(&["rm", "-f", "binder", "source"]);
 }
 

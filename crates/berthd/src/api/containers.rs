@@ -83,7 +83,7 @@ pub async fn list(daemon: &Daemon, query: &Query) -> Result<Response, ApiError> 
     for (key, values) in &filters {
         if !matches!(
             key.as_str(),
-            "id" | "name" | "status" | "label" | "ancestor" | "exited"
+            "id" | "name" | "status" | "label" | "ancestor" | "exited" | "volume"
         ) {
             return Err(ApiError::invalid(format!("invalid filter '{key}'")));
         }
@@ -120,6 +120,11 @@ fn matches(row: &ContainerSummary, key: &str, value: &str) -> bool {
                     .starts_with(value)
         }
         "exited" => row.state == "exited" && row.status.starts_with(&format!("Exited ({value})")),
+        // A volume's name or a mount's destination, as dockerd matches them.
+        "volume" => row
+            .mounts
+            .iter()
+            .any(|m| m.name == value || m.destination == value),
         "label" => match value.split_once('=') {
             Some((k, v)) => row.labels.get(k).is_some_and(|have| have == v),
             None => row.labels.contains_key(value),
