@@ -1,5 +1,6 @@
 //! docker-compose (Debian's 1.29) against berthd in its own network namespace: a two-service
-//! project on its own network, one service publishing a port, the other reaching it by name.
+//! project on its own network, one service publishing a port, the other reaching it by name,
+//! both sharing a named volume.
 
 mod common;
 
@@ -14,9 +15,13 @@ services:
     image: busybox
     command: ["sh", "-c", "while true; do echo web-hello | nc -l -p 80; done"]
     ports: ["18300:80"]
+    volumes: ["shared:/shared"]
   client:
     image: busybox
     command: ["sleep", "600"]
+    volumes: ["shared:/shared", "/scratch"]
+volumes:
+  shared: {}
 "#;
 
 /// `docker-compose -p duo -f FILE args…` against the daemon, run inside its namespace (so
@@ -56,6 +61,13 @@ fn a_compose_project_comes_up_talks_by_service_name_and_goes_away() {
 
     let seen = compose_ok(&daemon, &file, &["exec", "-T", "client", "nc", "web", "80"]);
     assert_eq!(seen, "web-hello\n");
+    compose_ok(
+        &daemon,
+        &file,
+        &["exec", "-T", "client", "sh", "-c", "echo shared > /shared/f"],
+    );
+    let shared = compose_ok(&daemon, &file, &["exec", "-T", "web", "cat", "/shared/f"]);
+    assert_eq!(shared, "shared\n");
     common::wait_until("the published port", Duration::from_secs(10), || {
         let out = daemon
             .in_netns(&[
@@ -88,4 +100,10 @@ fn a_compose_project_comes_up_talks_by_service_name_and_goes_away() {
     assert_eq!(daemon.docker_ok(&["ps", "-aq"]), "");
     let networks = daemon.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
     assert!(!networks.contains("duo_default"), "{networks}");
+    // `down` keeps the project's named volume; `down -v` removes it.
+    let volumes = daemon.docker_ok(&["volume", "ls", "--format", "{{.Name}}"]);
+    assert!(volumes.lines().any(|v| v == "duo_shared"), "{volumes}");
+    compose_ok(&daemon, &file, &["down", "-v"]);
+    let volumes = daemon.docker_ok(&["volume", "ls", "--format", "{{.Name}}"]);
+    assert!(!volumes.contains("duo_shared"), "{volumes}");
 }
