@@ -99,5 +99,5 @@ fn docker_py_drives_berthd() {
         None => panic!("the docker-py check hung (killed after 180 s):\n{printed}"),
         Some(status) => assert!(status.success(), "docker-py check: {status}\n{printed}"),
     }
-    assert_eq!(printed.matches("ok   ").count(), 12, "{printed}");
+    assert_eq!(printed.matches("ok   ").count(), 13, "{printed}");
 }

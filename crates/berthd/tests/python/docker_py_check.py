@@ -341,6 +341,35 @@ def _():
         net.remove()
 
 
+@check("volumes create, use, list, prune")
+def _():
+    vol = client.volumes.create("py-vol", labels={"team": "py"})
+    expect(vol.attrs["Labels"], {"team": "py"}, "volume labels")
+    client.containers.run("busybox", ["sh", "-c", "echo kept > /v/f"], remove=True,
+                          volumes={"py-vol": {"bind": "/v", "mode": "rw"}})
+    out = client.containers.run("busybox", ["cat", "/v/f"], remove=True,
+                                volumes=["py-vol:/v:ro"])
+    expect(out, b"kept\n", "content across containers")
+    mount = docker.types.Mount("/m", "py-vol", type="volume", read_only=True)
+    holder = client.containers.create("busybox", ["true"], mounts=[mount])
+    try:
+        expect([(m["Name"], m["RW"]) for m in holder.attrs["Mounts"]], [("py-vol", False)],
+               "inspect Mounts")
+        listed = [v.name for v in client.volumes.list(filters={"label": "team=py"})]
+        expect(listed, ["py-vol"], "volumes.list by label")
+        try:
+            vol.remove()
+            raise AssertionError("a volume in use was removed")
+        except docker.errors.APIError as err:
+            expect(err.status_code, 409, "removing a volume in use")
+    finally:
+        holder.remove(v=True)
+    vol.remove()
+    anonymous = client.volumes.create()
+    pruned = client.volumes.prune()
+    expect(pruned["VolumesDeleted"], [anonymous.name], "pruned anonymous volumes")
+
+
 if FAILURES:
     print(f"{len(FAILURES)} failed: {FAILURES}", flush=True)
 sys.exit(min(len(FAILURES), 100))
