@@ -22,6 +22,7 @@ pub mod save;
 pub mod snapshot;
 pub mod store;
 pub mod time;
+pub mod tree_tar;
 
 pub use digest::Digest;
 pub use error::{Error, Result};

@@ -41,10 +41,12 @@ impl From<berth_engine::Error> for ApiError {
             berth_engine::Error::Image(e) => image_kind(e),
             berth_engine::Error::Distribution(e) => distribution_kind(e),
             berth_engine::Error::InvalidParameter { .. }
+            | berth_engine::Error::BadPath(_)
             | berth_engine::Error::UnknownRuntime(_) => ErrorKind::InvalidParameter,
             berth_engine::Error::NoSuchImage(_)
             | berth_engine::Error::NoSuchContainer(_)
             | berth_engine::Error::NoSuchExec(_)
+            | berth_engine::Error::NoSuchPath { .. }
             | berth_engine::Error::NoSuchNetwork(_)
             | berth_engine::Error::NoSuchVolume(_) => ErrorKind::NotFound,
             berth_engine::Error::Forbidden(_) => ErrorKind::Forbidden,
