@@ -262,9 +262,12 @@ fn copy_from(
         io::copy(&mut body, &mut io::stdout().lock()).map_err(|e| Error::io("write stdout", e))?;
         return Ok(());
     }
-    let (_, src_base) = split_dir_entry(&src);
-    let src_base = rebase_name.unwrap_or(src_base);
-    let (into, rename) = destination(&dst, &src_base, file_mode::is_dir(stat.mode))?;
+    // The archive's top entry is named after what was fetched; it lands named after what was
+    // asked for (a followed link keeps the link's name), or after the destination.
+    let (_, archived) = split_dir_entry(&src);
+    let asked = rebase_name.unwrap_or(archived.clone());
+    let (into, rename) = destination(&dst, &asked, file_mode::is_dir(stat.mode))?;
+    let rename = Some(rename.unwrap_or(asked)).filter(|name| *name != archived);
     let dir = nix::fcntl::open(
         &into,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -272,7 +275,7 @@ fn copy_from(
     )
     .map_err(|e| Error::io(format!("open {}", into.display()), e.into()))?;
     let options = Extract {
-        rebase: rename.map(|new| (src_base.clone(), new)),
+        rebase: rename.map(|new| (archived, new)),
         no_chown: true,
         no_overwrite_dir_non_dir: true,
         ..Extract::default()
