@@ -207,6 +207,10 @@ fn unpack(
     let mut stats = Stats::default();
     let mut copy_buffer = vec![0u8; COPY_BUFFER];
     let mut dir_times = Vec::new();
+    // The last parent directory opened: entries mostly come directory by directory. Removing
+    // an entry never removes the parent it is in, so only whiteouts (which can remove a
+    // directory the cache is under) drop it.
+    let mut last_parent: Option<(PathBuf, OwnedFd)> = None;
     for entry in archive.entries().context(|| "read layer")? {
         let mut entry = entry.context(|| "read layer entry")?;
         let raw_path = entry.path().context(|| "read entry path")?.into_owned();
@@ -221,6 +225,7 @@ fn unpack(
         let whiteout = name_str.strip_prefix(WHITEOUT_PREFIX).zip(whiteouts);
         if let Some((hidden, whiteouts)) = whiteout {
             stats.whiteouts += 1;
+            last_parent = None;
             let parent = safepath::open_or_create(root.as_fd(), &parent_path, Leaf::Directory)?;
             let parent = reopen_dir(&parent, &raw_path)?;
             if name_str == OPAQUE_WHITEOUT {
@@ -250,8 +255,14 @@ fn unpack(
             }
             continue;
         }
-        let parent = safepath::open_or_create(root.as_fd(), &parent_path, Leaf::Directory)?;
-        let parent = reopen_dir(&parent, &raw_path)?;
+        let parent = match last_parent.take() {
+            Some((path, fd)) if path == parent_path => fd,
+            _ => {
+                let fd = safepath::open_or_create(root.as_fd(), &parent_path, Leaf::Directory)?;
+                reopen_dir(&fd, &raw_path)?
+            }
+        };
+        let parent = &last_parent.insert((parent_path, parent)).1;
         let header = entry.header().clone();
         let mode = header.mode().context(|| "read entry mode")? & 0o7777;
         // An empty owner field means 0, as Go's archive/tar (which wrote most layers) reads it.

@@ -60,11 +60,12 @@ impl<W: Write> TreeWriter<W> {
     pub fn directory(&mut self, dir: BorrowedFd<'_>, name: &Path) -> Result<()> {
         let dir = reopen_dir(dir).context(|| format!("open {}", self.label.display()))?;
         let stat = fstat(dir.as_fd()).context(|| format!("stat {}", self.label.display()))?;
+        let dir = std::fs::File::from(dir);
         let mut pax = Vec::new();
         file_xattrs(&dir, &mut pax).context(|| format!("list xattrs of {}", self.at(name)))?;
         let mut h = header(&stat, tar::EntryType::Directory);
         self.append(&mut h, name, None, pax, io::empty())?;
-        self.children(&dir, name)
+        self.children(&OwnedFd::from(dir), name)
     }
 
     /// Writes the object `entry` of the directory `parent` (a symlink is stored, not followed)
@@ -106,13 +107,15 @@ impl<W: Write> TreeWriter<W> {
         if kind == SFlag::S_IFSOCK {
             return Ok(()); // A tar cannot hold a socket; Docker leaves them out too.
         }
+        // Regular files and directories: their attributes are read from the descriptor opened
+        // to read them; other entries' through their parent's.
         let mut pax = Vec::new();
-        name_xattrs(&proc_path(&parent).join(entry), &mut pax)
-            .context(|| format!("list xattrs of {}", self.at(name)))?;
+        if kind != SFlag::S_IFDIR && kind != SFlag::S_IFREG {
+            name_xattrs(&proc_path(&parent).join(entry), &mut pax)
+                .context(|| format!("list xattrs of {}", self.at(name)))?;
+        }
         match kind {
             SFlag::S_IFDIR => {
-                let mut h = header(stat, tar::EntryType::Directory);
-                self.append(&mut h, name, None, pax, io::empty())?;
                 let sub = openat(
                     parent,
                     entry,
@@ -120,7 +123,12 @@ impl<W: Write> TreeWriter<W> {
                     Mode::empty(),
                 )
                 .context(|| format!("open {}", self.at(name)))?;
-                self.children(&sub, name)
+                let sub = std::fs::File::from(sub);
+                file_xattrs(&sub, &mut pax)
+                    .context(|| format!("list xattrs of {}", self.at(name)))?;
+                let mut h = header(stat, tar::EntryType::Directory);
+                self.append(&mut h, name, None, pax, io::empty())?;
+                self.children(&OwnedFd::from(sub), name)
             }
             SFlag::S_IFREG => self.file(parent, entry, name, stat, pax),
             SFlag::S_IFLNK => {
@@ -181,6 +189,8 @@ impl<W: Write> TreeWriter<W> {
             entry: self.label.join(name),
             reason: format!("open for archiving: {e}"),
         })?;
+        let mut pax = pax;
+        file_xattrs(&file, &mut pax).context(|| format!("list xattrs of {}", self.at(name)))?;
         let mut h = header(&stat, tar::EntryType::Regular);
         let size = stat.st_size as u64;
         h.set_size(size);
@@ -269,10 +279,9 @@ fn name_xattrs(proc: &Path, records: &mut Records) -> io::Result<()> {
     Ok(())
 }
 
-/// The extended attributes of the open directory `dir`, as [`name_xattrs`].
-fn file_xattrs(dir: &OwnedFd, records: &mut Records) -> io::Result<()> {
+/// The extended attributes of the open file or directory `file`, as [`name_xattrs`].
+fn file_xattrs(file: &std::fs::File, records: &mut Records) -> io::Result<()> {
     use xattr::FileExt;
-    let file = std::fs::File::from(dir.try_clone()?);
     let names: Vec<_> = match file.list_xattr() {
         Ok(names) => names.collect(),
         Err(e) if e.raw_os_error() == Some(nix::libc::ENOTSUP) => return Ok(()),
