@@ -480,3 +480,53 @@ fn symlinks_swapped_in_the_container_during_copies_never_reach_the_host() {
         "copies went through the swapping link: {outcomes:?}"
     );
 }
+
+#[test]
+fn a_running_container_is_copied_through_its_own_mounts() {
+    let daemon = Daemon::start();
+    daemon.load_busybox("busybox:latest");
+    let data = daemon.dir.join("data-bind");
+    let ro = daemon.dir.join("ro-bind");
+    fs::create_dir(&data).unwrap();
+    fs::create_dir(&ro).unwrap();
+    fs::write(data.join("from-host"), b"bound").unwrap();
+    daemon.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "box",
+        "--read-only",
+        "-v",
+        &format!("{}:/data", data.display()),
+        "-v",
+        &format!("{}:/ro:ro", ro.display()),
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let local = daemon.dir.join("local");
+    fs::write(&local, b"copied").unwrap();
+    let l = local.to_str().unwrap();
+    // Into the bind mount: the host directory receives it; out of it: the host's file.
+    daemon.docker_ok(&["cp", l, "box:/data/"]);
+    assert_eq!(fs::read(data.join("local")).unwrap(), b"copied");
+    let (status, _, tar) = request(
+        &daemon.socket,
+        "GET",
+        "/containers/box/archive?path=/data/from-host",
+        b"",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(entries(&tar)["from-host"].data, b"bound");
+    // The read-only root and the read-only bind refuse, as Docker words it.
+    for (dst, wanted) in [
+        ("box:/tmp/", "container rootfs is marked read-only"),
+        ("box:/ro/", "mounted volume is marked read-only"),
+    ] {
+        let out = daemon.docker(&["cp", l, dst]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{dst}: {stderr}");
+        assert!(stderr.contains(wanted), "{dst}: {stderr}");
+    }
+    assert_eq!(fs::read_dir(&ro).unwrap().count(), 0);
+}

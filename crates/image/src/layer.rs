@@ -164,29 +164,6 @@ struct DeferredTimes {
     mtime: u64,
 }
 
-/// How [`extract`] unpacks an archive that is not a layer (`docker cp`): whiteout names are
-/// ordinary names there.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Extract {
-    /// Renames the archive's top entry (`(old, new)`: `old/x` is unpacked as `new/x`), as
-    /// `docker cp` renames what it copies; an `old` of `/` puts everything under `new`.
-    pub rebase: Option<(String, String)>,
-    /// The owner every entry gets instead of the archive's; `None` keeps the archive's.
-    pub owner: Option<(u32, u32)>,
-    /// Leaves owners as the extracting user makes them (a client unpacking on its host).
-    pub no_chown: bool,
-    /// Refuses to replace a directory with a non-directory, or a non-directory with a
-    /// directory.
-    pub no_overwrite_dir_non_dir: bool,
-}
-
-/// Unpacks the plain tar read from `input` into the directory open at `target`, confined to
-/// it as a layer is.
-pub fn extract(target: BorrowedFd<'_>, input: impl Read, options: &Extract) -> Result<Stats> {
-    let root = target.try_clone_to_owned().context(|| "duplicate target")?;
-    unpack(root, input, None, options)
-}
-
 fn apply_tar(target: &Path, input: impl Read, whiteouts: Whiteouts) -> Result<Stats> {
     let root = nix::fcntl::open(
         target,
@@ -194,14 +171,19 @@ fn apply_tar(target: &Path, input: impl Read, whiteouts: Whiteouts) -> Result<St
         Mode::empty(),
     )
     .context(|| format!("open layer target {}", target.display()))?;
-    unpack(root, input, Some(whiteouts), &Extract::default())
+    unpack(
+        root,
+        input,
+        Some(whiteouts),
+        &crate::extract::Extract::default(),
+    )
 }
 
-fn unpack(
+pub(crate) fn unpack(
     root: OwnedFd,
     input: impl Read,
     whiteouts: Option<Whiteouts>,
-    options: &Extract,
+    options: &crate::extract::Extract,
 ) -> Result<Stats> {
     let mut archive = Archive::new(input);
     let mut stats = Stats::default();
@@ -214,7 +196,7 @@ fn unpack(
     for entry in archive.entries().context(|| "read layer")? {
         let mut entry = entry.context(|| "read layer entry")?;
         let raw_path = entry.path().context(|| "read entry path")?.into_owned();
-        let raw_path = rebased(raw_path, &options.rebase);
+        let raw_path = crate::extract::rebased(raw_path, &options.rebase);
         let path = clean(&raw_path);
         stats.entries += 1;
         let Some(name) = path.file_name().map(OsStr::to_owned) else {
@@ -359,7 +341,7 @@ fn unpack(
                     .context(|| "read hardlink target")?
                     .ok_or_else(|| layer_error(&raw_path, "hardlink without a target"))?
                     .into_owned();
-                let link = rebased(link, &options.rebase);
+                let link = crate::extract::rebased(link, &options.rebase);
                 let source =
                     safepath::open_no_follow(root.as_fd(), &clean(&link))?.ok_or_else(|| {
                         layer_error(
@@ -442,23 +424,6 @@ fn unpack(
         }
     }
     Ok(stats)
-}
-
-/// `path` with its first component `old` replaced by `new` (see [`Extract::rebase`]).
-fn rebased(path: PathBuf, rebase: &Option<(String, String)>) -> PathBuf {
-    let Some((old, new)) = rebase else {
-        return path;
-    };
-    if old == "/" || old.is_empty() {
-        return Path::new(new).join(clean(&path));
-    }
-    let mut components = path.components();
-    match components.next() {
-        Some(first) if first.as_os_str() == OsStr::new(old) => {
-            Path::new(new).join(components.as_path())
-        }
-        _ => path,
-    }
 }
 
 /// Opens the O_PATH parent as a real directory descriptor (needed for directory iteration).
@@ -625,17 +590,6 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         result.unwrap();
         assert!(both, "the second member was not read");
-    }
-
-    #[test]
-    fn rebasing_renames_the_top_entry_only() {
-        let re = |p: &str, old: &str, new: &str| {
-            rebased(PathBuf::from(p), &Some((old.into(), new.into())))
-        };
-        assert_eq!(re("./a", ".", "dst"), PathBuf::from("dst/a"));
-        assert_eq!(re("src/x/src", "src", "dst"), PathBuf::from("dst/x/src"));
-        assert_eq!(re("srcx/a", "src", "dst"), PathBuf::from("srcx/a"));
-        assert_eq!(re("/bin/sh", "/", "out"), PathBuf::from("out/bin/sh"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod compress;
 pub mod diff;
 pub mod digest;
 pub mod error;
+pub mod extract;
 pub mod gc;
 pub mod images;
 pub mod inspect;

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use berth_api::archive::{file_mode, ContainerPathStat, PATH_STAT_HEADER};
-use berth_image::layer::Extract;
+use berth_image::extract::Extract;
 use berth_image::tree_tar::TreeWriter;
 use clap::Args;
 use nix::fcntl::OFlag;
@@ -280,7 +280,7 @@ fn copy_from(
         no_overwrite_dir_non_dir: true,
         ..Extract::default()
     };
-    berth_image::layer::extract(dir.as_fd(), &mut body, &options)
+    berth_image::extract::extract(dir.as_fd(), &mut body, &options)
         .map_err(|e| Error::Refused(e.to_string()))?;
     if !quiet {
         eprintln!("Successfully copied {} to {dst}", human_size(body.count));

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use berth_api::archive::{file_mode, ContainerPathStat};
-use berth_image::layer::Extract;
+use berth_image::extract::Extract;
 use berth_image::tree_tar::TreeWriter;
 use nix::fcntl::OFlag;
 use nix::sys::stat::{fstat, fstatat, FileStat, Mode};
@@ -254,12 +254,26 @@ impl ContainerService {
             if stat.st_mode & nix::libc::S_IFMT != nix::libc::S_IFDIR {
                 return Err(Error::BadPath("extraction point is not a directory".into()));
             }
+            // A running container's read-only root or volume shows in the mount it is on.
+            let mount = nix::sys::statvfs::fstatvfs(&dir)
+                .map_err(|e| io(format!("statvfs {}", target.asked), e.into()))?;
+            if mount
+                .flags()
+                .contains(nix::sys::statvfs::FsFlags::ST_RDONLY)
+            {
+                let on_root = fstat(root.root.as_fd()).is_ok_and(|r| r.st_dev == stat.st_dev);
+                return Err(Error::BadPath(if on_root {
+                    "container rootfs is marked read-only".into()
+                } else {
+                    "mounted volume is marked read-only".into()
+                }));
+            }
             let extract = Extract {
                 owner: (!options.copy_uid_gid).then_some((0, 0)),
                 no_overwrite_dir_non_dir: options.no_overwrite_dir_non_dir,
                 ..Extract::default()
             };
-            berth_image::layer::extract(dir.as_fd(), input, &extract)
+            berth_image::extract::extract(dir.as_fd(), input, &extract)
                 .map(drop)
                 .map_err(|e| match e {
                     berth_image::Error::Layer { entry, reason } => Error::BadPath(format!(
