@@ -19,6 +19,7 @@ use berth_image::extract::Extract;
 use berth_image::tree_tar::TreeWriter;
 use nix::fcntl::OFlag;
 use nix::sys::stat::{fstat, fstatat, FileStat, Mode};
+use tokio::sync::oneshot;
 
 use super::archive_path::{self, Target};
 use super::record::ContainerRecord;
@@ -190,27 +191,25 @@ impl ContainerService {
             .map_err(|e| io("set the pipe non-blocking".into(), e.into()))?;
         let reader =
             ArchiveReader::from_owned_fd(read).map_err(|e| io("register the pipe".into(), e))?;
-        let (stat_tx, stat_rx) = tokio::sync::oneshot::channel();
+        let (stat_tx, stat_rx) = oneshot::channel();
+        let stat_tx: StatSender = Arc::new(std::sync::Mutex::new(Some(stat_tx)));
         let service = self.clone();
         let name = key.to_string();
         let id = entry.id.clone();
+        let copy_tx = stat_tx.clone();
         tokio::spawn(async move {
             let copied = service
                 .with_root(&entry, &name, move |root| {
-                    let (stat, dir) = match root.stat(&target) {
-                        Ok(found) => found,
-                        Err(e) => {
-                            let _ = stat_tx.send(Err(e));
-                            return Ok(());
-                        }
-                    };
-                    let _ = stat_tx.send(Ok(stat));
+                    let (stat, dir) = root.stat(&target)?;
+                    let _ = answer(&copy_tx, Ok(stat));
                     write_tar(&dir, &target, std::fs::File::from(write))
                 })
                 .await;
             if let Err(e) = copied {
-                // The status is sent: the client sees a short tar.
-                eprintln!("berthd: archive of {}: {e}", entry.id);
+                if let Some(Err(error)) = answer(&stat_tx, Err(e)) {
+                    // The status is sent: the client sees a short tar.
+                    eprintln!("berthd: archive of {}: {error}", entry.id);
+                }
             }
         });
         let stat = stat_rx.await.map_err(|_| Error::Task {
@@ -344,6 +343,21 @@ impl ContainerService {
         }
         drop(op);
         result?
+    }
+}
+
+/// Where the stat of a `GET` goes: the copy sends it once the path is found, or the failure
+/// to get that far is sent instead.
+type StatSender = Arc<std::sync::Mutex<Option<oneshot::Sender<Result<ContainerPathStat>>>>>;
+
+/// Sends `stat` if nothing was sent yet; gives it back otherwise.
+fn answer(tx: &StatSender, stat: Result<ContainerPathStat>) -> Option<Result<ContainerPathStat>> {
+    match tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        Some(tx) => {
+            let _ = tx.send(stat);
+            None
+        }
+        None => Some(stat),
     }
 }
 
