@@ -104,6 +104,7 @@ fn cp_out_of_a_container_leaves_what_docker_cp_leaves() {
             ("/nope", format!("{o}/x")),
             ("/etc/passwd", format!("{o}/missing/x")),
             ("/etc/passwd", format!("{o}/missing/")),
+            ("/etc/passwd", "/dev/null".to_string()),
         ] {
             same(&daemon, &out, &[&format!("{container}:{src}"), &dst]);
         }
@@ -195,10 +196,13 @@ fn cp_into_a_container_keeps_what_docker_cp_keeps() {
         ours.contains("/TOOL/tree/file 640 0:0 1600000000 5"),
         "{ours}"
     );
-    // Errors: a missing parent, a directory onto a file, stdin to a non-directory.
+    // Errors: a missing parent, a directory onto a file, stdin to a non-directory, a file to
+    // a directory that does not exist.
     let out = daemon.dir.join("unused");
+    let file = format!("{t}/file");
     for args in [
         vec![t.as_str(), "box:/nope/x"],
+        vec![file.as_str(), "box:/tmp/newdir/"],
         vec![t.as_str(), "box:/etc/passwd"],
         vec!["-", "box:/etc/passwd"],
     ] {

@@ -289,7 +289,7 @@ fn copy_from(
 }
 
 /// The docker CLI's `ValidateOutputPath`: the parent directory must exist, and an existing
-/// destination must be a directory or a regular file.
+/// destination may not be a device.
 fn check_output_path(path: &str) -> Result<()> {
     let (dir, _) = split_dir_entry(path.trim_end_matches("/."));
     if !Path::new(&dir).exists() {
@@ -298,9 +298,11 @@ fn check_output_path(path: &str) -> Result<()> {
         )));
     }
     if let Ok(meta) = fs::metadata(path) {
-        if !meta.is_dir() && !meta.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = meta.file_type();
+        if kind.is_block_device() || kind.is_char_device() {
             return Err(Error::Refused(format!(
-                "invalid output path: {path:?} must be a directory or a regular file"
+                "invalid output path: {path:?} must be a directory or a regular file: got a device"
             )));
         }
     }
