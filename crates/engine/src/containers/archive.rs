@@ -123,6 +123,10 @@ impl ContainerRoot {
             let (_, rel) = self.locate(&target.abs);
             let real = berth_safepath::real_path(root, &rel)
                 .map_err(|e| io(format!("resolve {}", target.asked), e.source))?;
+            // Under a mount the path was resolved in its source: put the destination back.
+            let mount = self.mount_of(&archive_path::lexical(&target.abs));
+            let top = mount.map_or(Path::new("/"), |(dest, _)| dest.as_path());
+            let real = top.join(real.strip_prefix("/").unwrap_or(&real));
             link_target = real.display().to_string();
         }
         let mut path_stat = path_stat(&target.name, &stat);
