@@ -5,6 +5,7 @@
 //! Image views (`ImageSummary`, `ImageInspect`, `HistoryResponseItem`) are built by the image
 //! crate in these shapes and re-exported here.
 
+pub mod archive;
 pub mod auth_config;
 pub mod container_inspect;
 pub mod containers;

@@ -64,7 +64,14 @@ fn a_compose_project_comes_up_talks_by_service_name_and_goes_away() {
     compose_ok(
         &daemon,
         &file,
-        &["exec", "-T", "client", "sh", "-c", "echo shared > /shared/f"],
+        &[
+            "exec",
+            "-T",
+            "client",
+            "sh",
+            "-c",
+            "echo shared > /shared/f",
+        ],
     );
     let shared = compose_ok(&daemon, &file, &["exec", "-T", "web", "cat", "/shared/f"]);
     assert_eq!(shared, "shared\n");

@@ -102,6 +102,8 @@ enum Command {
     Logs(commands::ps::LogsArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(commands::lifecycle::ContainersArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(commands::cp::CpArgs),
     /// Execute a command in a running container
     Exec(commands::exec::ExecArgs),
     /// Display the running processes of a container
@@ -223,6 +225,8 @@ enum ContainerCommand {
     Logs(commands::ps::LogsArgs),
     /// Block until one or more containers stop, then print their exit codes
     Wait(commands::lifecycle::ContainersArgs),
+    /// Copy files/folders between a container and the local filesystem
+    Cp(commands::cp::CpArgs),
     /// Display detailed information on one or more containers
     Inspect(InspectArgs),
     /// Execute a command in a running container
@@ -366,6 +370,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Ps(args) => ps::ps(cx, &args),
         Command::Logs(args) => ps::logs(cx, &args),
         Command::Wait(args) => lifecycle::wait(cx, &args),
+        Command::Cp(args) => commands::cp::cp(cx, &args),
         Command::Exec(args) => exec::exec(cx, &args),
         Command::Top(args) => lifecycle::top(cx, &args),
         Command::Port(args) => lifecycle::port(cx, &args),
@@ -431,6 +436,7 @@ fn container(cx: &Context, command: ContainerCommand) -> Result<()> {
         ContainerCommand::Ls(args) => ps::ps(cx, &args),
         ContainerCommand::Logs(args) => ps::logs(cx, &args),
         ContainerCommand::Wait(args) => lifecycle::wait(cx, &args),
+        ContainerCommand::Cp(args) => commands::cp::cp(cx, &args),
         ContainerCommand::Inspect(args) => images::inspect(cx, &args, Some("container")),
         ContainerCommand::Exec(args) => exec::exec(cx, &args),
         ContainerCommand::Top(args) => lifecycle::top(cx, &args),

@@ -44,6 +44,10 @@ pub enum Error {
     /// No network has this name, id or id prefix.
     #[error("network {0} not found")]
     NoSuchNetwork(String),
+    /// `docker cp`: the path is not in the container (Docker's wording; `container` as the
+    /// client named it).
+    #[error("Could not find the file {path} in container {container}")]
+    NoSuchPath { path: String, container: String },
     /// No volume has this name (Docker's wording).
     #[error("get {0}: no such volume")]
     NoSuchVolume(String),

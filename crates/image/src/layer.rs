@@ -55,7 +55,7 @@ pub struct Stats {
 
 /// Reduces an entry path to components inside the root: `.` and the root are dropped, `..`
 /// removes the previous component and never climbs above the root.
-fn clean(path: &Path) -> PathBuf {
+pub fn clean(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in path.components() {
         match c {
@@ -171,13 +171,32 @@ fn apply_tar(target: &Path, input: impl Read, whiteouts: Whiteouts) -> Result<St
         Mode::empty(),
     )
     .context(|| format!("open layer target {}", target.display()))?;
+    unpack(
+        root,
+        input,
+        Some(whiteouts),
+        &crate::extract::Extract::default(),
+    )
+}
+
+pub(crate) fn unpack(
+    root: OwnedFd,
+    input: impl Read,
+    whiteouts: Option<Whiteouts>,
+    options: &crate::extract::Extract,
+) -> Result<Stats> {
     let mut archive = Archive::new(input);
     let mut stats = Stats::default();
     let mut copy_buffer = vec![0u8; COPY_BUFFER];
     let mut dir_times = Vec::new();
+    // The last parent directory opened: entries mostly come directory by directory. Removing
+    // an entry never removes the parent it is in, so only whiteouts (which can remove a
+    // directory the cache is under) drop it.
+    let mut last_parent: Option<(PathBuf, OwnedFd)> = None;
     for entry in archive.entries().context(|| "read layer")? {
         let mut entry = entry.context(|| "read layer entry")?;
         let raw_path = entry.path().context(|| "read entry path")?.into_owned();
+        let raw_path = crate::extract::rebased(raw_path, &options.rebase);
         let path = clean(&raw_path);
         stats.entries += 1;
         let Some(name) = path.file_name().map(OsStr::to_owned) else {
@@ -185,8 +204,10 @@ fn apply_tar(target: &Path, input: impl Read, whiteouts: Whiteouts) -> Result<St
         };
         let parent_path = path.parent().unwrap_or(Path::new("")).to_path_buf();
         let name_str = name.to_string_lossy();
-        if let Some(hidden) = name_str.strip_prefix(WHITEOUT_PREFIX) {
+        let whiteout = name_str.strip_prefix(WHITEOUT_PREFIX).zip(whiteouts);
+        if let Some((hidden, whiteouts)) = whiteout {
             stats.whiteouts += 1;
+            last_parent = None;
             let parent = safepath::open_or_create(root.as_fd(), &parent_path, Leaf::Directory)?;
             let parent = reopen_dir(&parent, &raw_path)?;
             if name_str == OPAQUE_WHITEOUT {
@@ -216,13 +237,22 @@ fn apply_tar(target: &Path, input: impl Read, whiteouts: Whiteouts) -> Result<St
             }
             continue;
         }
-        let parent = safepath::open_or_create(root.as_fd(), &parent_path, Leaf::Directory)?;
-        let parent = reopen_dir(&parent, &raw_path)?;
+        let parent = match last_parent.take() {
+            Some((path, fd)) if path == parent_path => fd,
+            _ => {
+                let fd = safepath::open_or_create(root.as_fd(), &parent_path, Leaf::Directory)?;
+                reopen_dir(&fd, &raw_path)?
+            }
+        };
+        let parent = &last_parent.insert((parent_path, parent)).1;
         let header = entry.header().clone();
         let mode = header.mode().context(|| "read entry mode")? & 0o7777;
         // An empty owner field means 0, as Go's archive/tar (which wrote most layers) reads it.
-        let uid = header.uid().unwrap_or(0) as u32;
-        let gid = header.gid().unwrap_or(0) as u32;
+        let (uid, gid) = options.owner.unwrap_or((
+            header.uid().unwrap_or(0) as u32,
+            header.gid().unwrap_or(0) as u32,
+        ));
+        let owner = (!options.no_chown).then_some((uid, gid));
         let mtime = header.mtime().unwrap_or(0);
         let kind = header.entry_type();
         let existing = fstatat(
@@ -234,7 +264,18 @@ fn apply_tar(target: &Path, input: impl Read, whiteouts: Whiteouts) -> Result<St
         let existing_is_dir = existing.is_some_and(|st| {
             SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR
         });
-        if existing.is_some() && !(kind == EntryType::Directory && existing_is_dir) {
+        let is_dir = kind == EntryType::Directory;
+        if options.no_overwrite_dir_non_dir && existing.is_some() && existing_is_dir != is_dir {
+            return Err(layer_error(
+                &raw_path,
+                if existing_is_dir {
+                    "cannot overwrite a directory with a non-directory"
+                } else {
+                    "cannot overwrite a non-directory with a directory"
+                },
+            ));
+        }
+        if existing.is_some() && !(is_dir && existing_is_dir) {
             remove_at(parent.as_fd(), &name, &raw_path)?;
         }
         let c_name =
@@ -255,7 +296,7 @@ fn apply_tar(target: &Path, input: impl Read, whiteouts: Whiteouts) -> Result<St
                 let mut file = File::from(fd);
                 stats.bytes += copy_in_large_writes(&mut entry, &mut file, &mut copy_buffer)
                     .context(|| format!("write {}", raw_path.display()))?;
-                set_owner_mode(file.as_fd(), uid, gid, mode, &raw_path)?;
+                set_owner_mode(file.as_fd(), owner, mode, &raw_path)?;
                 set_xattrs(file.as_fd(), &mut entry, &raw_path)?;
                 set_times(parent.as_fd(), &c_name, mtime, &raw_path)?;
             }
@@ -275,7 +316,7 @@ fn apply_tar(target: &Path, input: impl Read, whiteouts: Whiteouts) -> Result<St
                     Mode::empty(),
                 )
                 .context(|| format!("open {}", raw_path.display()))?;
-                set_owner_mode(fd.as_fd(), uid, gid, mode, &raw_path)?;
+                set_owner_mode(fd.as_fd(), owner, mode, &raw_path)?;
                 set_xattrs(fd.as_fd(), &mut entry, &raw_path)?;
                 dir_times.push(DeferredTimes {
                     path: path.clone(),
@@ -291,7 +332,7 @@ fn apply_tar(target: &Path, input: impl Read, whiteouts: Whiteouts) -> Result<St
                 // The target is only text: nothing here ever follows it.
                 nix::unistd::symlinkat(link.as_path(), parent.as_fd(), c_name.as_c_str())
                     .context(|| format!("symlink {}", raw_path.display()))?;
-                chown_no_follow(parent.as_fd(), &c_name, uid, gid, &raw_path)?;
+                chown_no_follow(parent.as_fd(), &c_name, owner, &raw_path)?;
                 set_times(parent.as_fd(), &c_name, mtime, &raw_path)?;
             }
             EntryType::Link => {
@@ -300,6 +341,7 @@ fn apply_tar(target: &Path, input: impl Read, whiteouts: Whiteouts) -> Result<St
                     .context(|| "read hardlink target")?
                     .ok_or_else(|| layer_error(&raw_path, "hardlink without a target"))?
                     .into_owned();
+                let link = crate::extract::rebased(link, &options.rebase);
                 let source =
                     safepath::open_no_follow(root.as_fd(), &clean(&link))?.ok_or_else(|| {
                         layer_error(
@@ -337,7 +379,7 @@ fn apply_tar(target: &Path, input: impl Read, whiteouts: Whiteouts) -> Result<St
                     nix::sys::stat::makedev(major.into(), minor.into()),
                 )
                 .context(|| format!("mknod {}", raw_path.display()))?;
-                chown_no_follow(parent.as_fd(), &c_name, uid, gid, &raw_path)?;
+                chown_no_follow(parent.as_fd(), &c_name, owner, &raw_path)?;
                 nix::sys::stat::fchmodat(
                     parent.as_fd(),
                     c_name.as_c_str(),
@@ -394,9 +436,16 @@ fn reopen_dir(parent: &OwnedFd, entry: &Path) -> Result<OwnedFd> {
     .context(|| format!("open parent directory of {}", entry.display()))
 }
 
-fn set_owner_mode(fd: BorrowedFd<'_>, uid: u32, gid: u32, mode: u32, entry: &Path) -> Result<()> {
-    nix::unistd::fchown(fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
-        .context(|| format!("chown {}", entry.display()))?;
+fn set_owner_mode(
+    fd: BorrowedFd<'_>,
+    owner: Option<(u32, u32)>,
+    mode: u32,
+    entry: &Path,
+) -> Result<()> {
+    if let Some((uid, gid)) = owner {
+        nix::unistd::fchown(fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
+            .context(|| format!("chown {}", entry.display()))?;
+    }
     // After chown: changing the owner clears setuid/setgid bits.
     fchmod(fd, Mode::from_bits_truncate(mode)).context(|| format!("chmod {}", entry.display()))
 }
@@ -405,10 +454,12 @@ fn set_owner_mode(fd: BorrowedFd<'_>, uid: u32, gid: u32, mode: u32, entry: &Pat
 fn chown_no_follow(
     parent: BorrowedFd<'_>,
     name: &CString,
-    uid: u32,
-    gid: u32,
+    owner: Option<(u32, u32)>,
     entry: &Path,
 ) -> Result<()> {
+    let Some((uid, gid)) = owner else {
+        return Ok(());
+    };
     let (uid, gid) = (Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
     fchownat(
         parent,

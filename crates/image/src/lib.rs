@@ -7,6 +7,7 @@ pub mod compress;
 pub mod diff;
 pub mod digest;
 pub mod error;
+pub mod extract;
 pub mod gc;
 pub mod images;
 pub mod inspect;
@@ -22,6 +23,7 @@ pub mod save;
 pub mod snapshot;
 pub mod store;
 pub mod time;
+pub mod tree_tar;
 pub mod usage;
 
 pub use digest::Digest;

@@ -9,22 +9,10 @@ use std::path::Path;
 use berth_image::inspect::{history, inspect, LayerSizes};
 use berth_image::rootfs_tar::{export, import};
 use berth_image::{layer, ImageStore};
+use berth_testkit::files::set_mtime;
 use berth_testkit::TempDir;
-use nix::sys::stat::{makedev, mknod, utimensat, Mode, SFlag, UtimensatFlags};
-use nix::sys::time::TimeSpec;
+use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use nix::unistd::{chown, mkfifo, Gid, Uid};
-
-fn set_mtime(path: &Path, secs: i64) {
-    let t = TimeSpec::new(secs, 0);
-    utimensat(
-        nix::fcntl::AT_FDCWD,
-        path,
-        &t,
-        &t,
-        UtimensatFlags::NoFollowSymlink,
-    )
-    .unwrap();
-}
 
 /// A tree with every kind of entry a root file system holds.
 fn build_tree(root: &Path) {

@@ -151,6 +151,64 @@ fn open_or_create_following(
     Ok(parent)
 }
 
+/// How many symlinks [`real_path`] follows before giving up, as Go's `filepath.EvalSymlinks`.
+const MAX_LINKS_FOLLOWED: u32 = 255;
+
+/// The path inside the root that `path` leads to, every symlink on the way (the last one too)
+/// followed as a process whose root is `root` sees it; from the first part that does not
+/// exist on, the rest is joined as written (a dangling link's target). For reporting only
+/// (`docker cp`'s link target): access goes through [`open`], since the tree may change
+/// between the two.
+pub fn real_path(root: BorrowedFd<'_>, path: &Path) -> Result<PathBuf> {
+    let mut resolved = PathBuf::from("/");
+    let mut pending: Vec<std::ffi::OsString> = Vec::new();
+    let push = |pending: &mut Vec<std::ffi::OsString>, path: &Path| {
+        for c in path.components().rev() {
+            match c {
+                Component::Normal(n) => pending.push(n.to_owned()),
+                Component::ParentDir => pending.push("..".into()),
+                _ => {}
+            }
+        }
+    };
+    push(&mut pending, path);
+    let mut followed = 0;
+    let mut missing = false;
+    while let Some(name) = pending.pop() {
+        if name == ".." {
+            resolved.pop();
+            continue;
+        }
+        let candidate = resolved.join(&name);
+        let found = match open_no_follow(root, &candidate) {
+            Err(e) if e.source.raw_os_error() == Some(Errno::ENOTDIR as i32) => None,
+            other => other?,
+        };
+        let Some(fd) = found.filter(|_| !missing) else {
+            missing = true;
+            resolved = candidate;
+            continue;
+        };
+        let stat = nix::sys::stat::fstat(fd.as_fd()).map_err(|e| fail("stat", &candidate, e))?;
+        if stat.st_mode & nix::libc::S_IFMT != nix::libc::S_IFLNK {
+            resolved = candidate;
+            continue;
+        }
+        followed += 1;
+        if followed > MAX_LINKS_FOLLOWED {
+            return Err(fail("resolve", path, Errno::ELOOP));
+        }
+        let target = nix::fcntl::readlinkat(fd.as_fd(), Path::new(""))
+            .map_err(|e| fail("read link", &candidate, e))?;
+        let target = PathBuf::from(target);
+        if target.is_absolute() {
+            resolved = PathBuf::from("/");
+        }
+        push(&mut pending, &target);
+    }
+    Ok(resolved)
+}
+
 /// The `/proc/self/fd/N` path of a descriptor, for syscalls that only take paths (`mount`).
 pub fn proc_path(fd: &impl AsRawFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
@@ -223,6 +281,22 @@ mod tests {
         symlink("/a", dir.join("root/b")).unwrap();
         let root = open_dir(&dir.join("root"));
         assert!(open_or_create(root.as_fd(), Path::new("/a/x"), Leaf::Directory).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn real_paths_follow_links_inside_the_root() {
+        let dir = temp_root("real");
+        fs::create_dir_all(dir.join("root/a/b")).unwrap();
+        symlink("/a", dir.join("root/abs")).unwrap();
+        symlink("../../../a/b", dir.join("root/a/b/up")).unwrap();
+        symlink("/", dir.join("root/top")).unwrap();
+        let root = open_dir(&dir.join("root"));
+        let real = |p: &str| real_path(root.as_fd(), Path::new(p)).unwrap();
+        assert_eq!(real("/abs/b"), PathBuf::from("/a/b"));
+        assert_eq!(real("/a/b/up"), PathBuf::from("/a/b"));
+        assert_eq!(real("/top/../abs"), PathBuf::from("/a"));
+        assert_eq!(real("/abs/missing/../x"), PathBuf::from("/a/x"));
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -6,6 +6,7 @@
 
 mod bpf;
 mod mount;
+mod pidfd;
 mod process;
 mod sched;
 mod seccomp;
@@ -15,6 +16,7 @@ mod xattr;
 
 pub use bpf::{attach_device_program, BpfInsn};
 pub use mount::{clone_detached_readonly_bind, MountFd};
+pub use pidfd::{pidfd_alive, pidfd_open};
 pub use process::{
     close_fds_on_exec_from, default_sigpipe, duplicate_raw_fd, fork_into, setdomainname, ForkResult,
 };

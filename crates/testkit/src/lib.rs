@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod engine;
+pub mod files;
 pub mod forward;
 pub mod leftovers;
 pub mod loopfs;

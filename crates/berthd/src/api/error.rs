@@ -46,6 +46,7 @@ impl From<berth_engine::Error> for ApiError {
             berth_engine::Error::NoSuchImage(_)
             | berth_engine::Error::NoSuchContainer(_)
             | berth_engine::Error::NoSuchExec(_)
+            | berth_engine::Error::NoSuchPath { .. }
             | berth_engine::Error::NoSuchNetwork(_)
             | berth_engine::Error::NoSuchVolume(_) => ErrorKind::NotFound,
             berth_engine::Error::Forbidden(_) => ErrorKind::Forbidden,

@@ -2,6 +2,7 @@
 //! hand (image names in paths contain `/`, which path-pattern routers cannot split), and
 //! stamps the headers Docker sends on every response.
 
+pub mod archive;
 pub mod auth;
 pub mod containers;
 pub mod error;
@@ -263,6 +264,9 @@ async fn container_route(
         (&Method::GET, "logs") => containers::logs(daemon, id, query).await,
         (&Method::GET, "top") => containers::top(daemon, id, query).await,
         (&Method::GET, "stats") => containers::stats(daemon, id, query).await,
+        (&Method::GET, "archive") => archive::get(daemon, id, query).await,
+        (&Method::HEAD, "archive") => archive::head(daemon, id, query).await,
+        (&Method::PUT, "archive") => archive::put(daemon, id, query, body).await,
         _ => return None,
     })
 }

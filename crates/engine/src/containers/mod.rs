@@ -7,6 +7,8 @@
 //! shim's socket `<exec-root>/s/<id>` (short: a socket path must fit in 108 bytes); the
 //! runtime's state under `<exec-root>/runtime`.
 
+mod archive;
+mod archive_path;
 mod attach;
 mod config;
 mod exec;
@@ -43,6 +45,7 @@ use crate::volumes::VolumeService;
 use record::{ContainerRecord, LogSettings, RunState, ZERO_TIME};
 use table::{Entry, Table};
 
+pub use archive::{ArchiveReader, PutOptions};
 pub use attach::Attachment;
 pub use exec::frame_header;
 pub use exec::ExecStart;
