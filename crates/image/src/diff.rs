@@ -56,7 +56,7 @@ pub fn copy_diff(container: &Path, layers: &[PathBuf], out: impl Write) -> Resul
 /// descriptor per level and reach each entry as `/proc/self/fd/<dir>/<name>`: the kernel
 /// resolves only that last name, never a path a container could swap a symlink into while
 /// it is walked.
-fn open_dir(path: &Path) -> Result<OwnedFd> {
+pub(crate) fn open_dir(path: &Path) -> Result<OwnedFd> {
     nix::fcntl::open(
         path,
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
@@ -66,7 +66,7 @@ fn open_dir(path: &Path) -> Result<OwnedFd> {
 }
 
 /// Names in a directory, sorted by their bytes.
-fn sorted_names(dir: &Path) -> Result<Vec<OsString>> {
+pub(crate) fn sorted_names(dir: &Path) -> Result<Vec<OsString>> {
     let mut names = Vec::new();
     for entry in fs::read_dir(dir).context(|| format!("read {}", dir.display()))? {
         names.push(
@@ -79,7 +79,7 @@ fn sorted_names(dir: &Path) -> Result<Vec<OsString>> {
     Ok(names)
 }
 
-fn lstat(path: &Path) -> Result<Option<Metadata>> {
+pub(crate) fn lstat(path: &Path) -> Result<Option<Metadata>> {
     match fs::symlink_metadata(path) {
         Ok(m) => Ok(Some(m)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -133,7 +133,7 @@ fn xattr(path: &Path, name: &OsStr) -> Result<Option<Vec<u8>>> {
     Ok(Some(value))
 }
 
-fn is_opaque(dir: &Path) -> Result<bool> {
+pub(crate) fn is_opaque(dir: &Path) -> Result<bool> {
     Ok(xattr(dir, OsStr::new(OPAQUE_XATTR))?.as_deref() == Some(b"y"))
 }
 
@@ -160,13 +160,13 @@ fn walk_overlay<W: Write>(w: &mut LayerWriter<W>, dir_fd: &OwnedFd, rel: &Path) 
 
 /// The layers a copied root file system was made from, looked up as overlayfs would merge
 /// them (whiteouts and opaque directories hide what is below).
-struct Lower<'a> {
-    layers: &'a [PathBuf],
+pub(crate) struct Lower<'a> {
+    pub(crate) layers: &'a [PathBuf],
 }
 
 impl Lower<'_> {
     /// Where `rel` lives in the merged view of the layers, if it is there.
-    fn lookup(&self, rel: &Path) -> Result<Option<(PathBuf, Metadata)>> {
+    pub(crate) fn lookup(&self, rel: &Path) -> Result<Option<(PathBuf, Metadata)>> {
         let depth = rel.components().count();
         'layers: for layer in self.layers.iter().rev() {
             let mut cur = layer.clone();
@@ -187,7 +187,7 @@ impl Lower<'_> {
     }
 
     /// Every name any layer has in the directory `rel` (visible or not).
-    fn names(&self, rel: &Path) -> Result<Vec<OsString>> {
+    pub(crate) fn names(&self, rel: &Path) -> Result<Vec<OsString>> {
         let mut all = Vec::new();
         for layer in self.layers {
             let dir = layer.join(rel);
