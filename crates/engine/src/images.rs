@@ -369,6 +369,59 @@ impl ImageService {
         .await
     }
 
+    /// `POST /images/create?fromSrc=-`: stores the root file system tar read from `input`
+    /// (plain or compressed) as a one-layer image shaped by `changes`, names it `reference`
+    /// if given, and returns its id. Nothing is named or kept if the input is not a tar.
+    pub async fn import(
+        &self,
+        input: impl Read + Send + 'static,
+        reference: Option<Reference>,
+        changes: Vec<String>,
+        message: String,
+    ) -> Result<Digest> {
+        self.run("import", move |inner, state| {
+            let _lock = DataLock::writer(&inner.images_root)?;
+            let changes: Vec<&str> = changes.iter().map(String::as_str).collect();
+            let id = berth_image::rootfs_tar::import(&mut state.store, input, &changes, &message)?;
+            if let Some(reference) = reference {
+                state.store.tag(&id.to_string(), &reference)?;
+            }
+            Ok(id)
+        })
+        .await
+    }
+
+    /// The image side of `POST /commit`: the container's changes become a layer over its
+    /// image, with `options`' config and history; named `reference` if given.
+    pub async fn commit(
+        &self,
+        options: berth_image::commit::CommitOptions,
+        reference: Option<Reference>,
+    ) -> Result<Digest> {
+        self.run("commit", move |inner, state| {
+            let _lock = DataLock::writer(&inner.images_root)?;
+            let State {
+                store, snapshots, ..
+            } = state;
+            let names: Vec<Reference> = reference.into_iter().collect();
+            Ok(berth_image::commit::commit(
+                store, snapshots, &options, &names,
+            )?)
+        })
+        .await
+    }
+
+    /// `GET /containers/{id}/changes`: what container `id` changed in its root file system.
+    pub async fn container_changes(
+        &self,
+        id: String,
+    ) -> Result<Vec<berth_image::fs_changes::Change>> {
+        self.run("container changes", move |_, state| {
+            Ok(state.snapshots.container_changes(&id)?)
+        })
+        .await
+    }
+
     /// Runs `work` with the store locked, on the blocking pool.
     async fn run<T: Send + 'static>(
         &self,

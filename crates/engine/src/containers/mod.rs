@@ -8,6 +8,7 @@
 //! runtime's state under `<exec-root>/runtime`.
 
 mod attach;
+pub mod commit;
 mod config;
 mod exec;
 mod external;
