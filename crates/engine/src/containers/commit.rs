@@ -95,6 +95,23 @@ impl ContainerService {
                     .await
             }
         };
+        if let Ok(id) = &committed {
+            let reference = options
+                .reference
+                .as_ref()
+                .map(Reference::familiar)
+                .unwrap_or_default();
+            // Docker logs the commit before it unpauses.
+            self.publish_with(
+                "commit",
+                &entry.id,
+                &[
+                    ("comment", options.comment),
+                    ("imageID", id.to_string()),
+                    ("imageRef", reference),
+                ],
+            );
+        }
         if pause {
             if let Err(e) = self.pause(&entry.id, false).await {
                 eprintln!(
@@ -103,22 +120,7 @@ impl ContainerService {
                 );
             }
         }
-        let id = committed?;
-        let reference = options
-            .reference
-            .as_ref()
-            .map(Reference::familiar)
-            .unwrap_or_default();
-        self.publish_with(
-            "commit",
-            &entry.id,
-            &[
-                ("comment", options.comment),
-                ("imageID", id.to_string()),
-                ("imageRef", reference),
-            ],
-        );
-        Ok(id)
+        committed
     }
 
     /// `GET /containers/{id}/export`: writes the container's root file system to `out` as a
