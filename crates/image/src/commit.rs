@@ -11,7 +11,7 @@ use std::io;
 use serde_json::{json, Map, Value};
 
 use crate::digest::Digest;
-use crate::error::{Context, Error, Result};
+use crate::error::{Error, Result};
 use crate::images::{ImageRecord, ImageStore};
 use crate::inspect::ContainerConfig;
 use crate::reference::Reference;
@@ -94,22 +94,13 @@ pub fn commit(
     Ok(id)
 }
 
-/// Streams the container's diff into the blob store; returns its digest, which is its diff id.
+/// Writes the container's diff straight into the blob store; returns its digest, which is
+/// its diff id (the diff hashes what it writes).
 fn store_diff(store: &ImageStore, snapshots: &Snapshotter, container: &str) -> Result<Digest> {
-    let (reader, writer) =
-        io::pipe().context(|| format!("create a pipe for the diff of container {container}"))?;
-    std::thread::scope(|scope| {
-        let producer = scope.spawn(move || snapshots.diff_container(container, writer));
-        let mut reader = reader;
-        let stored = store.blobs().put_stream(&mut reader);
-        drop(reader);
-        let produced = producer.join().expect("diff thread does not panic");
-        // A failed store explains a diff's broken pipe, so it comes first; a diff that failed
-        // leaves a short blob nothing refers to, which garbage collection removes.
-        let (digest, _) = stored?;
-        produced?;
-        Ok(digest)
-    })
+    let (digest, _) = store
+        .blobs()
+        .put_produced(|out| Ok(snapshots.diff_container(container, out)?.diff_id))?;
+    Ok(digest)
 }
 
 /// The new image's config: the parent's platform, the new run configuration, the parent's
