@@ -77,8 +77,11 @@ done
 driver=$($D info --format '{{.Driver}}')
 berth_driver=$($B info --format '{{.Driver}}' 2>/dev/null || echo "?")
 
+load_before=$(cut -d' ' -f1 /proc/loadavg)
 echo "## Commit of a container that wrote $CHANGE_MIB MiB, $RUNS runs each"
 echo
+echo "$(date -u +%F), Linux $(uname -r), $(nproc) cores; dockerd $(dockerd --version | cut -d' ' -f3 | tr -d ,)"
+echo "with containerd; berth at commit \`$(git -C "$repo_root" rev-parse --short HEAD 2>/dev/null || echo unknown)\`."
 echo "Storage: dockerd $driver, berthd $berth_driver, on the same file system."
 echo
 hyperfine --warmup 1 --runs "$RUNS" --export-json "$work/commit.json" \
@@ -97,6 +100,8 @@ print("|---|---|---|---|")
 for r in results:
     print(f"| {r['command']} | {r['median']*1000:.1f} ms | {r['mean']*1000:.1f} ± {r['stddev']*1000:.1f} ms | {r['median']/base:.3f}× |")
 EOT
+echo
+echo "Load average (1 min): $load_before before, $(cut -d' ' -f1 /proc/loadavg) after."
 echo
 # The committed image runs and holds the change.
 for client in "$D" "$B"; do

@@ -341,6 +341,87 @@ mod tests {
         assert_eq!(Kind::Added.letter(), 'A');
     }
 
+    /// A temp directory removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn scratch(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("berth-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    /// Writes `files` under `root`, every one with the same mtime.
+    fn tree(root: &Path, files: &[(&str, &str)]) {
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        for (path, content) in files {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, content).unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(when)
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn a_copied_tree_is_compared_with_its_layers() {
+        let dir = scratch("fs-changes-copy");
+        let (layer, container) = (dir.0.join("layer"), dir.0.join("container"));
+        let image = [
+            ("bin/sh", "sh"),
+            ("etc/passwd", "root"),
+            ("etc/group", "root"),
+        ];
+        tree(&layer, &image);
+        tree(&container, &image[..2]);
+        tree(
+            &container,
+            &[
+                ("etc/passwd", "root\nme"),
+                ("new", "x"),
+                ("d/e/f", "y"),
+                ("etc/hosts", ""),
+            ],
+        );
+        std::fs::create_dir(container.join("proc")).unwrap();
+        let layers = [layer];
+        let mut out = Vec::new();
+        let lower = Lower { layers: &layers };
+        walk_copy(
+            &open_dir(&container).unwrap(),
+            &lower,
+            Path::new(""),
+            &mut out,
+        )
+        .unwrap();
+        let listed: Vec<String> = out
+            .iter()
+            .map(|c| format!("{} {}", c.kind.letter(), c.path))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                "A /d",
+                "A /d/e",
+                "A /d/e/f",
+                "C /etc",
+                "D /etc/group",
+                "C /etc/passwd",
+                "A /new"
+            ]
+        );
+    }
+
     #[test]
     fn layer_lookups_stop_at_files_and_never_climb() {
         let dir = std::env::temp_dir().join(format!("berth-fs-changes-{}", std::process::id()));
