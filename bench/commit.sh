@@ -9,7 +9,9 @@
 # /etc); hyperfine then times `commit big bench/commit:1` through each daemon (`docker` for
 # dockerd, `berth` and `docker` for berthd). Before each run the previous commit's image is
 # removed and its storage freed (`rmi`, then `image prune` for berthd, which frees blobs only
-# when collecting garbage), so every run writes its layer anew.
+# when collecting garbage), so every run writes its layer anew. A second table times a commit
+# followed by the new image's first `run --rm … true`: berthd unpacks a committed layer when a
+# container first needs it, dockerd while committing.
 #
 # Prints markdown for docs/benchmarks.md. Environment: RUNS (hyperfine --runs, default 10),
 # CHANGE_MIB (default 100), BERTH_BIN (directory of berth, berthd, berth-shim, berth-runtime;
@@ -92,6 +94,25 @@ hyperfine --warmup 1 --runs "$RUNS" --export-json "$work/commit.json" \
     -n "docker → berthd" --prepare "$B rmi -f bench/commit:1 >/dev/null 2>&1; $B image prune -f >/dev/null" \
     "$DB commit big bench/commit:1" >&2
 python3 - "$work/commit.json" <<'EOT'
+import json, sys
+results = json.load(open(sys.argv[1]))["results"]
+base = results[0]["median"]
+print("| command | median | mean ± σ | ratio to docker → dockerd |")
+print("|---|---|---|---|")
+for r in results:
+    print(f"| {r['command']} | {r['median']*1000:.1f} ms | {r['mean']*1000:.1f} ± {r['stddev']*1000:.1f} ms | {r['median']/base:.3f}× |")
+EOT
+echo
+# berthd unpacks a committed layer when a container first needs it, dockerd while committing:
+# a commit followed by the image's first run counts both.
+echo "### Commit, then the new image's first \`run --rm … true\`, $RUNS runs each"
+echo
+hyperfine --warmup 1 --runs "$RUNS" --export-json "$work/commit-run.json" \
+    -n "docker → dockerd" --prepare "$D rmi -f bench/commit:1 >/dev/null 2>&1 || true" \
+    "$D commit big bench/commit:1 && $D run --rm --network none bench/commit:1 true" \
+    -n "berth → berthd" --prepare "$B rmi -f bench/commit:1 >/dev/null 2>&1; $B image prune -f >/dev/null" \
+    "$B commit big bench/commit:1 && $B run --rm --network none bench/commit:1 true" >&2
+python3 - "$work/commit-run.json" <<'EOT'
 import json, sys
 results = json.load(open(sys.argv[1]))["results"]
 base = results[0]["median"]

@@ -152,6 +152,15 @@ fn a_running_container_is_paused_for_its_commit_and_runs_on() {
     daemon.berth_ok(&["commit", "--pause=false", "live", "live:2"]);
     let state = daemon.berth_ok(&["inspect", "--format", "{{.State.Status}}", "live"]);
     assert_eq!(state, "running\n");
+    let tar = daemon.dir.join("live.tar");
+    daemon.berth_ok(&["container", "export", "-o", tar.to_str().unwrap(), "live"]);
+    let listed = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(&tar)
+        .output()
+        .unwrap();
+    let names = String::from_utf8(listed.stdout).unwrap();
+    assert!(names.lines().any(|l| l == "tmp/one"), "{names}");
     for image in ["live:1", "live:2"] {
         let out = daemon.berth_ok(&["run", "--rm", "--entrypoint", "cat", image, "/tmp/one"]);
         assert_eq!(out, "1\n", "{image}");
@@ -232,7 +241,19 @@ fn export_then_import_gives_the_same_files() {
     );
     let docker_id = daemon.docker_ok(&["import", theirs.to_str().unwrap(), "imp:3"]);
     assert!(is_image_id(&docker_id), "{docker_id}");
-    for image in ["imp:1", "imp:2", "imp:3"] {
+    let gzipped = daemon.dir.join("ours.tar.gz");
+    let gzip = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "gzip -c {} > {}",
+            ours.display(),
+            gzipped.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(gzip.success());
+    daemon.berth_ok(&["import", gzipped.to_str().unwrap(), "imp:4"]);
+    for image in ["imp:1", "imp:2", "imp:3", "imp:4"] {
         let again = daemon.berth_ok(&["run", "--rm", image, "sh", "-c", LIST]);
         assert_eq!(again, listing, "{image}");
     }
