@@ -3,6 +3,8 @@
 
 mod common;
 
+use berth_testkit::archive::busybox_image_layer;
+use berth_testkit::{docker_archive, Engine, EngineOptions};
 use common::berthd::Berthd;
 
 /// Adds, changes and deletes files (and directories) in a busybox container.
@@ -348,4 +350,72 @@ fn bad_input_gets_clear_errors_and_leaves_the_images() {
     );
 
     assert_eq!(daemon.berth_ok(&images), before);
+}
+
+/// Entries of a tar as `tar -tv` lists them, sorted (the order is the writer's business).
+fn tar_listing(path: &std::path::Path) -> Vec<String> {
+    let out = std::process::Command::new("tar")
+        .args(["--numeric-owner", "-tvf"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "tar -tvf {}", path.display());
+    let mut lines: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn against_dockerd_berth_shows_what_docker_shows() {
+    let engine = Engine::start("cli-commit-dockerd", EngineOptions::default());
+    let archive = engine.dir.join("box.tar");
+    docker_archive(&archive, &[busybox_image_layer()], Some("box:1"));
+    engine.docker_ok(&["load", "-i", archive.to_str().unwrap()]);
+    engine.docker_ok(&["run", "--name", "c1", "box:1", "sh", "-c", CHANGES]);
+
+    // dockerd lists changes in no fixed order (Go map iteration): compare them sorted.
+    let sorted = |text: String| {
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        lines.sort();
+        lines
+    };
+    let diff = common::berth_ok(&engine, &["diff", "c1"]);
+    assert_eq!(
+        sorted(diff.clone()),
+        sorted(engine.docker_ok(&["diff", "c1"]))
+    );
+    assert!(
+        diff.contains("A /added\n") && diff.contains("D /etc/group\n"),
+        "{diff}"
+    );
+
+    let id = common::berth_ok(
+        &engine,
+        &["commit", "-m", "m", "-c", "ENV A=1", "c1", "x:1"],
+    );
+    assert!(is_image_id(&id), "{id}");
+    let seen = engine.docker_ok(&["run", "--rm", "x:1", "sh", "-c", "echo $A; cat /added"]);
+    assert_eq!(seen, "1\nnew\n");
+
+    let (ours, theirs) = (engine.dir.join("ours.tar"), engine.dir.join("theirs.tar"));
+    common::berth_ok(&engine, &["export", "-o", ours.to_str().unwrap(), "c1"]);
+    engine.docker_ok(&["export", "-o", theirs.to_str().unwrap(), "c1"]);
+    assert_eq!(tar_listing(&ours), tar_listing(&theirs));
+    let imported = common::berth_ok(&engine, &["import", ours.to_str().unwrap(), "y:1"]);
+    assert!(is_image_id(&imported), "{imported}");
+
+    for args in [
+        &["commit", "nope"][..],
+        &["diff", "nope"],
+        &["export", "-o", "x", "nope"],
+    ] {
+        let ours = common::berth(&engine, args);
+        let theirs = engine.docker(args);
+        assert_eq!(ours.code(), theirs.code(), "{}", ours.describe());
+        assert_eq!(ours.stderr, theirs.stderr, "{}", ours.describe());
+    }
 }
