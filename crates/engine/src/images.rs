@@ -392,23 +392,29 @@ impl ImageService {
     }
 
     /// The image side of `POST /commit`: the container's changes become a layer over its
-    /// image, with `options`' config and history; named `reference` if given.
+    /// image, with `options`' config and history; named `reference` if given. The layer is
+    /// written without holding the store, so other image operations are not held up by it.
     pub async fn commit(
         &self,
         options: berth_image::commit::CommitOptions,
         reference: Option<Reference>,
     ) -> Result<Digest> {
-        self.run("commit", move |inner, state| {
+        let inner = self.inner.clone();
+        blocking("commit", move || -> Result<Digest> {
             let _lock = DataLock::writer(&inner.images_root)?;
-            let State {
-                store, snapshots, ..
-            } = state;
+            let blobs = lock(&inner.state).store.blobs().clone();
+            let snapshots = Snapshotter::open(&inner.snapshots_root)?;
+            let diff_id = berth_image::commit::write_layer(&blobs, &snapshots, &options.container)?;
             let names: Vec<Reference> = reference.into_iter().collect();
-            Ok(berth_image::commit::commit(
-                store, snapshots, &options, &names,
+            let mut state = lock(&inner.state);
+            Ok(berth_image::commit::add_image(
+                &mut state.store,
+                &options,
+                diff_id,
+                &names,
             )?)
         })
-        .await
+        .await?
     }
 
     /// `GET /containers/{id}/changes`: what container `id` changed in its root file system.

@@ -16,6 +16,7 @@ use crate::images::{ImageRecord, ImageStore};
 use crate::inspect::ContainerConfig;
 use crate::reference::Reference;
 use crate::snapshot::Snapshotter;
+use crate::store::BlobStore;
 
 /// The diff id of a layer without changes (an empty tar: two zero blocks). Docker leaves such
 /// a layer out of the image and marks its history entry `empty_layer`.
@@ -55,12 +56,22 @@ pub fn apply_changes(config: &mut ContainerConfig, changes: &[String]) -> Result
     Ok(())
 }
 
-/// Writes container `options.container`'s changes as a new layer over `options.parent`, stores
-/// the image and points `names` at it. Returns the new image's id.
-pub fn commit(
+/// Writes container `container`'s changes into `blobs` as an uncompressed layer and returns
+/// its digest, which is its diff id (the diff hashes what it writes). Needs no image store:
+/// the long part of a commit runs while other image operations go on. Hold
+/// [`crate::lock::DataLock::writer`] until [`add_image`] refers to the blob.
+pub fn write_layer(blobs: &BlobStore, snapshots: &Snapshotter, container: &str) -> Result<Digest> {
+    let (digest, _) =
+        blobs.put_produced(|out| Ok(snapshots.diff_container(container, out)?.diff_id))?;
+    Ok(digest)
+}
+
+/// Stores the image made of `options.parent` and the layer `diff_id` (left out if empty), and
+/// points `names` at it. Returns the new image's id.
+pub fn add_image(
     store: &mut ImageStore,
-    snapshots: &Snapshotter,
     options: &CommitOptions,
+    diff_id: Digest,
     names: &[Reference],
 ) -> Result<Digest> {
     let parent_id = options.parent.to_string();
@@ -73,7 +84,6 @@ pub fn commit(
             context: format!("parse the config of image {parent_id}"),
             source: io::Error::new(io::ErrorKind::InvalidData, e),
         })?;
-    let diff_id = store_diff(store, snapshots, &options.container)?;
     let empty = diff_id.to_string() == EMPTY_LAYER;
     let mut record = ImageRecord {
         id: parent.id.clone(),
@@ -92,15 +102,6 @@ pub fn commit(
     let id = record.id.clone();
     store.add(record, names)?;
     Ok(id)
-}
-
-/// Writes the container's diff straight into the blob store; returns its digest, which is
-/// its diff id (the diff hashes what it writes).
-fn store_diff(store: &ImageStore, snapshots: &Snapshotter, container: &str) -> Result<Digest> {
-    let (digest, _) = store
-        .blobs()
-        .put_produced(|out| Ok(snapshots.diff_container(container, out)?.diff_id))?;
-    Ok(digest)
 }
 
 /// The new image's config: the parent's platform, the new run configuration, the parent's
