@@ -130,15 +130,20 @@ fn commit_keeps_the_changes_the_config_and_the_history() {
 fn a_running_container_is_paused_for_its_commit_and_runs_on() {
     let daemon = Berthd::start("cli-cr");
     daemon.load_busybox("busybox:latest");
+    let volume = daemon.dir.join("volume");
+    std::fs::create_dir(&volume).unwrap();
+    let bind = format!("{}:/data", volume.display());
     daemon.berth_ok(&[
         "run",
         "-d",
         "--name",
         "live",
+        "-v",
+        &bind,
         "busybox",
         "sh",
         "-c",
-        "echo 1 > /tmp/one; sleep 600",
+        "echo v > /data/v; echo 1 > /tmp/one; sleep 600",
     ]);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while daemon.berth(&["exec", "live", "cat", "/tmp/one"]).stdout != "1\n" {
@@ -148,8 +153,10 @@ fn a_running_container_is_paused_for_its_commit_and_runs_on() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    assert_eq!(daemon.berth_ok(&["diff", "live"]), "C /tmp\nA /tmp/one\n");
-    assert_eq!(daemon.docker_ok(&["diff", "live"]), "C /tmp\nA /tmp/one\n");
+    // The volume's mount point is the container's change (Docker lists it too), not its files.
+    let changes = "A /data\nC /tmp\nA /tmp/one\n";
+    assert_eq!(daemon.berth_ok(&["diff", "live"]), changes);
+    assert_eq!(daemon.docker_ok(&["diff", "live"]), changes);
     daemon.berth_ok(&["commit", "live", "live:1"]);
     daemon.berth_ok(&["commit", "--pause=false", "live", "live:2"]);
     let state = daemon.berth_ok(&["inspect", "--format", "{{.State.Status}}", "live"]);
@@ -163,6 +170,9 @@ fn a_running_container_is_paused_for_its_commit_and_runs_on() {
         .unwrap();
     let names = String::from_utf8(listed.stdout).unwrap();
     assert!(names.lines().any(|l| l == "tmp/one"), "{names}");
+    // Volumes are not part of the container's file system, as in Docker.
+    assert!(volume.join("v").exists());
+    assert!(!names.lines().any(|l| l == "data/v"), "{names}");
     for image in ["live:1", "live:2"] {
         let out = daemon.berth_ok(&["run", "--rm", "--entrypoint", "cat", image, "/tmp/one"]);
         assert_eq!(out, "1\n", "{image}");
