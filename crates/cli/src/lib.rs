@@ -80,6 +80,14 @@ enum Command {
     Save(commands::transfer::SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(commands::transfer::LoadArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(commands::commit::ImportArgs),
+    /// Create a new image from a container's changes
+    Commit(commands::commit::CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(commands::commit::ExportArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(commands::commit::DiffArgs),
     /// Create and run a new container from an image
     Run(commands::run::RunArgs),
     /// Create a new container
@@ -183,6 +191,8 @@ enum ImageCommand {
     Save(commands::transfer::SaveArgs),
     /// Load an image from a tar archive or STDIN
     Load(commands::transfer::LoadArgs),
+    /// Import the contents from a tarball to create a filesystem image
+    Import(commands::commit::ImportArgs),
 }
 
 /// `berth system …`.
@@ -247,6 +257,12 @@ enum ContainerCommand {
     Stats(commands::stats::StatsArgs),
     /// Remove all stopped containers
     Prune(commands::lifecycle::PruneArgs),
+    /// Create a new image from a container's changes
+    Commit(commands::commit::CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(commands::commit::ExportArgs),
+    /// Inspect changes to files or directories on a container's filesystem
+    Diff(commands::commit::DiffArgs),
 }
 
 /// What every command gets: where the daemon and the credentials are.
@@ -403,6 +419,13 @@ fn run(cli: Cli) -> Result<()> {
         | Command::Image {
             command: ImageCommand::Load(args),
         } => transfer::load(cx, &args),
+        Command::Import(args)
+        | Command::Image {
+            command: ImageCommand::Import(args),
+        } => commands::commit::import(cx, &args),
+        Command::Commit(args) => commands::commit::commit(cx, &args),
+        Command::Export(args) => commands::commit::export(cx, &args),
+        Command::Diff(args) => commands::commit::diff(cx, &args),
         Command::Network { command } => commands::network::network(cx, command),
         Command::Volume { command } => commands::volume::volume(cx, command),
         Command::System { command } => match command {
@@ -447,5 +470,8 @@ fn container(cx: &Context, command: ContainerCommand) -> Result<()> {
         ContainerCommand::Update(args) => lifecycle::update(cx, &args),
         ContainerCommand::Stats(args) => stats::stats(cx, &args),
         ContainerCommand::Prune(args) => lifecycle::prune(cx, &args),
+        ContainerCommand::Commit(args) => commands::commit::commit(cx, &args),
+        ContainerCommand::Export(args) => commands::commit::export(cx, &args),
+        ContainerCommand::Diff(args) => commands::commit::diff(cx, &args),
     }
 }

@@ -378,6 +378,28 @@ impl ImageService {
         .await
     }
 
+    /// `POST /images/create?fromSrc=-`: stores the root file system tar read from `input`
+    /// (plain or compressed) as a one-layer image shaped by `changes`, names it `reference`
+    /// if given, and returns its id. Nothing is named or kept if the input is not a tar.
+    pub async fn import(
+        &self,
+        input: impl Read + Send + 'static,
+        reference: Option<Reference>,
+        changes: Vec<String>,
+        message: String,
+    ) -> Result<Digest> {
+        self.run("import", move |inner, state| {
+            let _lock = DataLock::writer(&inner.images_root)?;
+            let changes: Vec<&str> = changes.iter().map(String::as_str).collect();
+            let id = berth_image::rootfs_tar::import(&mut state.store, input, &changes, &message)?;
+            if let Some(reference) = reference {
+                state.store.tag(&id.to_string(), &reference)?;
+            }
+            Ok(id)
+        })
+        .await
+    }
+
     /// The bytes container `id` wrote over its image (`SizeRw`). Measured without holding the
     /// store, so a large container does not hold up pulls and removals meanwhile.
     pub async fn container_size(&self, id: String) -> Result<u64> {
@@ -386,6 +408,43 @@ impl ImageService {
             Ok(Snapshotter::open(&root)?.container_size(&id)?)
         })
         .await?
+    }
+
+    /// The image side of `POST /commit`: the container's changes become a layer over its
+    /// image, with `options`' config and history; named `reference` if given. The layer is
+    /// written without holding the store, so other image operations are not held up by it.
+    pub async fn commit(
+        &self,
+        options: berth_image::commit::CommitOptions,
+        reference: Option<Reference>,
+    ) -> Result<Digest> {
+        let inner = self.inner.clone();
+        blocking("commit", move || -> Result<Digest> {
+            let _lock = DataLock::writer(&inner.images_root)?;
+            let blobs = lock(&inner.state).store.blobs().clone();
+            let snapshots = Snapshotter::open(&inner.snapshots_root)?;
+            let diff_id = berth_image::commit::write_layer(&blobs, &snapshots, &options.container)?;
+            let names: Vec<Reference> = reference.into_iter().collect();
+            let mut state = lock(&inner.state);
+            Ok(berth_image::commit::add_image(
+                &mut state.store,
+                &options,
+                diff_id,
+                &names,
+            )?)
+        })
+        .await?
+    }
+
+    /// `GET /containers/{id}/changes`: what container `id` changed in its root file system.
+    pub async fn container_changes(
+        &self,
+        id: String,
+    ) -> Result<Vec<berth_image::fs_changes::Change>> {
+        self.run("container changes", move |_, state| {
+            Ok(state.snapshots.container_changes(&id)?)
+        })
+        .await
     }
 
     /// Runs `work` with the store locked, on the blocking pool.

@@ -1,5 +1,6 @@
-//! The Dockerfile instructions `docker import --change` accepts, applied to an image's
-//! container config: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR.
+//! The Dockerfile instructions `docker import --change` and `docker commit --change` accept,
+//! applied to an image's container config: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD,
+//! STOPSIGNAL, USER, VOLUME, WORKDIR.
 
 use serde_json::Value;
 
@@ -127,11 +128,21 @@ pub fn apply(config: &mut ContainerConfig, change: &str) -> Result<()> {
                 format!("{}/{args}", config.working_dir.trim_end_matches('/'))
             }
         }
-        "USER" | "WORKDIR" => return Err(bad(change, "needs an argument")),
+        "ONBUILD" if !args.is_empty() => {
+            let trigger = args.split_whitespace().next().unwrap_or("");
+            if ["ONBUILD", "FROM", "MAINTAINER"].contains(&trigger.to_ascii_uppercase().as_str()) {
+                return Err(bad(change, format!("{trigger} isn't allowed as an ONBUILD trigger")));
+            }
+            config.on_build.get_or_insert_with(Vec::new).push(args.to_string());
+        }
+        "STOPSIGNAL" if !args.is_empty() => config.stop_signal = Some(args.to_string()),
+        "USER" | "WORKDIR" | "ONBUILD" | "STOPSIGNAL" => {
+            return Err(bad(change, "needs an argument"))
+        }
         _ => {
             return Err(bad(
                 change,
-                format!("{instruction} is not one of CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, VOLUME, WORKDIR"),
+                format!("{instruction} is not one of CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR"),
             ))
         }
     }
@@ -163,6 +174,8 @@ mod tests {
             "WORKDIR /srv",
             "WORKDIR app",
             "VOLUME /data",
+            "ONBUILD RUN make",
+            "STOPSIGNAL SIGINT",
         ]);
         assert_eq!(c.cmd.unwrap(), ["/bin/echo", "hi"]);
         assert_eq!(c.entrypoint.unwrap(), ["/bin/sh", "-c", "exec me"]);
@@ -177,6 +190,8 @@ mod tests {
         assert_eq!(c.user, "1000:1000");
         assert_eq!(c.working_dir, "/srv/app");
         assert!(c.volumes.unwrap().contains_key("/data"));
+        assert_eq!(c.on_build.unwrap(), ["RUN make"]);
+        assert_eq!(c.stop_signal.as_deref(), Some("SIGINT"));
     }
 
     #[test]
@@ -188,6 +203,7 @@ mod tests {
             ("ENV", "needs KEY=VALUE"),
             ("LABEL a=\"open", "unterminated quote"),
             ("USER", "needs an argument"),
+            ("ONBUILD FROM x", "isn't allowed as an ONBUILD trigger"),
         ] {
             let err = apply(&mut config, change).unwrap_err().to_string();
             assert!(

@@ -56,7 +56,7 @@ pub fn copy_diff(container: &Path, layers: &[PathBuf], out: impl Write) -> Resul
 /// descriptor per level and reach each entry as `/proc/self/fd/<dir>/<name>`: the kernel
 /// resolves only that last name, never a path a container could swap a symlink into while
 /// it is walked.
-fn open_dir(path: &Path) -> Result<OwnedFd> {
+pub(crate) fn open_dir(path: &Path) -> Result<OwnedFd> {
     nix::fcntl::open(
         path,
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
@@ -66,7 +66,7 @@ fn open_dir(path: &Path) -> Result<OwnedFd> {
 }
 
 /// Names in a directory, sorted by their bytes.
-fn sorted_names(dir: &Path) -> Result<Vec<OsString>> {
+pub(crate) fn sorted_names(dir: &Path) -> Result<Vec<OsString>> {
     let mut names = Vec::new();
     for entry in fs::read_dir(dir).context(|| format!("read {}", dir.display()))? {
         names.push(
@@ -79,7 +79,7 @@ fn sorted_names(dir: &Path) -> Result<Vec<OsString>> {
     Ok(names)
 }
 
-fn lstat(path: &Path) -> Result<Option<Metadata>> {
+pub(crate) fn lstat(path: &Path) -> Result<Option<Metadata>> {
     match fs::symlink_metadata(path) {
         Ok(m) => Ok(Some(m)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -133,7 +133,7 @@ fn xattr(path: &Path, name: &OsStr) -> Result<Option<Vec<u8>>> {
     Ok(Some(value))
 }
 
-fn is_opaque(dir: &Path) -> Result<bool> {
+pub(crate) fn is_opaque(dir: &Path) -> Result<bool> {
     Ok(xattr(dir, OsStr::new(OPAQUE_XATTR))?.as_deref() == Some(b"y"))
 }
 
@@ -160,13 +160,13 @@ fn walk_overlay<W: Write>(w: &mut LayerWriter<W>, dir_fd: &OwnedFd, rel: &Path) 
 
 /// The layers a copied root file system was made from, looked up as overlayfs would merge
 /// them (whiteouts and opaque directories hide what is below).
-struct Lower<'a> {
-    layers: &'a [PathBuf],
+pub(crate) struct Lower<'a> {
+    pub(crate) layers: &'a [PathBuf],
 }
 
 impl Lower<'_> {
     /// Where `rel` lives in the merged view of the layers, if it is there.
-    fn lookup(&self, rel: &Path) -> Result<Option<(PathBuf, Metadata)>> {
+    pub(crate) fn lookup(&self, rel: &Path) -> Result<Option<(PathBuf, Metadata)>> {
         let depth = rel.components().count();
         'layers: for layer in self.layers.iter().rev() {
             let mut cur = layer.clone();
@@ -187,7 +187,7 @@ impl Lower<'_> {
     }
 
     /// Every name any layer has in the directory `rel` (visible or not).
-    fn names(&self, rel: &Path) -> Result<Vec<OsString>> {
+    pub(crate) fn names(&self, rel: &Path) -> Result<Vec<OsString>> {
         let mut all = Vec::new();
         for layer in self.layers {
             let dir = layer.join(rel);
@@ -297,22 +297,88 @@ fn walk_copy<W: Write>(
     Ok(())
 }
 
-/// Counts and hashes what goes through it.
+/// Bytes hashed at a time by [`Hashing`]'s thread.
+const HASH_CHUNK: usize = 1 << 20;
+
+/// Counts and hashes what goes through it, a chunk at a time: each chunk is written, then
+/// hashed on a thread of its own while the next one is made (hashing a layer costs about as
+/// much as reading and writing it).
 struct Hashing<W> {
     inner: W,
-    hasher: Hasher,
+    chunk: Vec<u8>,
+    to_hasher: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    /// Chunks the hasher is done with, to be filled again.
+    recycled: std::sync::mpsc::Receiver<Vec<u8>>,
+    hasher: Option<std::thread::JoinHandle<Digest>>,
     size: u64,
+}
+
+impl<W: Write> Hashing<W> {
+    fn new(inner: W) -> Self {
+        let (to_hasher, chunks) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        let (give_back, recycled) = std::sync::mpsc::channel();
+        let hasher = std::thread::spawn(move || {
+            let mut hasher = Hasher::new(Algorithm::Sha256);
+            for mut chunk in chunks {
+                hasher.update(&chunk);
+                chunk.clear();
+                let _ = give_back.send(chunk);
+            }
+            hasher.finish()
+        });
+        Hashing {
+            inner,
+            chunk: Vec::with_capacity(HASH_CHUNK),
+            to_hasher: Some(to_hasher),
+            recycled,
+            hasher: Some(hasher),
+            size: 0,
+        }
+    }
+
+    /// Writes the chunk and hands it to the hasher.
+    fn pass_on(&mut self) -> io::Result<()> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        self.inner.write_all(&self.chunk)?;
+        let next = self
+            .recycled
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(HASH_CHUNK));
+        let full = std::mem::replace(&mut self.chunk, next);
+        self.to_hasher
+            .as_ref()
+            .expect("the hasher runs until finish")
+            .send(full)
+            .map_err(|_| io::Error::other("the layer hasher stopped"))
+    }
+
+    /// Passes on what is left and returns the digest of everything written.
+    fn finish(&mut self) -> io::Result<Digest> {
+        self.pass_on()?;
+        self.to_hasher = None;
+        Ok(self
+            .hasher
+            .take()
+            .expect("finished once")
+            .join()
+            .expect("the hasher does not panic"))
+    }
 }
 
 impl<W: Write> Write for Hashing<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
+        self.chunk.extend_from_slice(buf);
+        self.size += buf.len() as u64;
+        if self.chunk.len() >= HASH_CHUNK {
+            self.pass_on()?;
+        }
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        self.pass_on()?;
         self.inner.flush()
     }
 }
@@ -328,11 +394,7 @@ pub(crate) struct LayerWriter<W: Write> {
 impl<W: Write> LayerWriter<W> {
     pub(crate) fn new(out: W) -> Self {
         LayerWriter {
-            tar: tar::Builder::new(Hashing {
-                inner: out,
-                hasher: Hasher::new(Algorithm::Sha256),
-                size: 0,
-            }),
+            tar: tar::Builder::new(Hashing::new(out)),
             links: HashMap::new(),
         }
     }
@@ -458,9 +520,10 @@ impl<W: Write> LayerWriter<W> {
     /// Ends the stream and returns its diff id and size.
     pub(crate) fn finish(self) -> Result<LayerDiff> {
         let mut out = self.tar.into_inner().context(|| "finish layer")?;
-        out.flush().context(|| "flush layer")?;
+        let diff_id = out.finish().context(|| "finish layer")?;
+        out.inner.flush().context(|| "flush layer")?;
         Ok(LayerDiff {
-            diff_id: out.hasher.finish(),
+            diff_id,
             size: out.size,
         })
     }
@@ -502,11 +565,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_diff_id_is_the_digest_of_the_stream() {
+        let dir = std::env::temp_dir().join(format!("berth-diff-id-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("d")).unwrap();
+        // Larger than a hashing chunk, and not a multiple of one.
+        let big: Vec<u8> = (0..3 * HASH_CHUNK + 777).map(|i| (i % 251) as u8).collect();
+        fs::write(dir.join("d/big"), &big).unwrap();
+        fs::write(dir.join("small"), b"x").unwrap();
+        let mut out = Vec::new();
+        let diff = overlay_diff(&dir, &mut out).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(diff.size, out.len() as u64);
+        assert_eq!(diff.diff_id, crate::digest::sha256(&out));
+        let mut archive = tar::Archive::new(&out[..]);
+        let sizes: Vec<u64> = archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().header().size().unwrap())
+            .collect();
+        assert_eq!(sizes, [0, big.len() as u64, 1]);
+    }
+
+    #[test]
     fn whiteout_names_follow_the_oci_spec() {
         let mut w = LayerWriter::new(Vec::new());
         w.whiteout(Path::new("etc"), OsStr::new("motd")).unwrap();
         w.whiteout(Path::new("var"), OsStr::new(".wh.")).unwrap();
-        let bytes = w.tar.into_inner().unwrap().inner;
+        let mut out = w.tar.into_inner().unwrap();
+        out.flush().unwrap();
+        let bytes = out.inner;
         let mut archive = tar::Archive::new(&bytes[..]);
         let names: Vec<String> = archive
             .entries()

@@ -3,11 +3,13 @@
 
 pub mod archive;
 mod changes;
+pub mod commit;
 pub mod compress;
 pub mod diff;
 pub mod digest;
 pub mod error;
 pub mod extract;
+pub mod fs_changes;
 pub mod gc;
 pub mod images;
 pub mod inspect;

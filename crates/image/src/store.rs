@@ -98,18 +98,8 @@ impl BlobStore {
     /// Stores whatever `input` yields under its sha256 digest (content whose digest is not known
     /// in advance, such as the files of an image archive). Returns the digest and size.
     pub fn put_stream(&self, input: &mut impl Read) -> Result<(Digest, u64)> {
-        let tmp = self.root.join("ingest").join(format!(
-            "unnamed-{}-{}",
-            std::process::id(),
-            INGEST_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
+        let (tmp, mut file) = self.ingest_file()?;
         let guard = RemoveOnDrop(&tmp);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .context(|| format!("create {}", tmp.display()))?;
         let mut hasher = Hasher::new(Algorithm::Sha256);
         let mut buf = vec![0u8; 1 << 16];
         let mut size = 0u64;
@@ -124,17 +114,63 @@ impl BlobStore {
             size += n as u64;
         }
         let digest = hasher.finish();
+        self.install(&tmp, file, &digest)?;
+        std::mem::forget(guard);
+        Ok((digest, size))
+    }
+
+    /// Stores what `produce` writes under the digest it returns, which is trusted: for
+    /// content berth makes itself and hashes as it writes it (a container's diff), so that
+    /// it is neither piped nor hashed a second time. Returns the digest and size.
+    pub fn put_produced(
+        &self,
+        produce: impl FnOnce(&mut dyn Write) -> Result<Digest>,
+    ) -> Result<(Digest, u64)> {
+        let (tmp, file) = self.ingest_file()?;
+        let guard = RemoveOnDrop(&tmp);
+        let mut out = io::BufWriter::with_capacity(1 << 20, file);
+        let digest = produce(&mut out)?;
+        let file = out
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .context(|| format!("write {}", tmp.display()))?;
+        let size = file
+            .metadata()
+            .context(|| format!("stat {}", tmp.display()))?
+            .len();
+        self.install(&tmp, file, &digest)?;
+        std::mem::forget(guard);
+        Ok((digest, size))
+    }
+
+    /// A new file in `ingest/` for a blob whose digest is not known yet.
+    fn ingest_file(&self) -> Result<(PathBuf, File)> {
+        let tmp = self.root.join("ingest").join(format!(
+            "unnamed-{}-{}",
+            std::process::id(),
+            INGEST_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .context(|| format!("create {}", tmp.display()))?;
+        Ok((tmp, file))
+    }
+
+    /// Makes the ingested `file` durable and moves it into place as the blob `digest`.
+    fn install(&self, tmp: &Path, file: File, digest: &Digest) -> Result<()> {
         file.sync_all().context(|| format!("fsync blob {digest}"))?;
         drop(file);
-        let target = self.path(&digest);
-        fs::rename(&tmp, &target).context(|| format!("store blob {digest}"))?;
-        std::mem::forget(guard);
+        let target = self.path(digest);
+        fs::rename(tmp, &target).context(|| format!("store blob {digest}"))?;
         if let Some(dir) = target.parent() {
             File::open(dir)
                 .and_then(|d| d.sync_all())
                 .context(|| format!("fsync {}", dir.display()))?;
         }
-        Ok((digest, size))
+        Ok(())
     }
 
     /// Opens a stored blob for reading.

@@ -153,8 +153,12 @@ async fn forward(
     }
 }
 
-/// `POST /images/create?fromImage=&tag=&platform=`: a pull, streamed.
-pub async fn create(daemon: &Daemon, query: &Query, headers: &HeaderMap) -> Response {
+/// `POST /images/create?fromImage=&tag=&platform=`: a pull, streamed; with `fromSrc`, an
+/// import of the body.
+pub async fn create(daemon: &Daemon, query: &Query, headers: &HeaderMap, body: Body) -> Response {
+    if query.get("fromSrc").is_some() {
+        return super::import::import(daemon, query, body).await;
+    }
     match start_pull(daemon, query, headers) {
         Ok(rx) => stream::respond(rx).await,
         Err(e) => e.into_response(),
@@ -167,7 +171,7 @@ fn start_pull(
     headers: &HeaderMap,
 ) -> Result<mpsc::UnboundedReceiver<stream::Item>, ApiError> {
     let from = query.get("fromImage").ok_or_else(|| {
-        ApiError::invalid("images/create: only pulls (fromImage=) are supported; fromSrc is not")
+        ApiError::invalid("images/create: fromImage (a pull) or fromSrc (an import) is required")
     })?;
     let name = match query.get("tag") {
         Some(t) if t.contains(':') => format!("{from}@{t}"),

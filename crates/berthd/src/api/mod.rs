@@ -4,12 +4,14 @@
 
 pub mod archive;
 pub mod auth;
+pub mod commit;
 pub mod containers;
 pub mod error;
 pub mod events;
 pub mod hijack;
 pub mod image_filters;
 pub mod images;
+pub mod import;
 pub mod networks;
 pub mod query;
 pub mod stream;
@@ -154,11 +156,12 @@ async fn route(daemon: &Daemon, request: Request) -> Result<Response, ApiError> 
         (&Method::POST, "/auth") => login(daemon, body).await,
         (&Method::GET, "/images/json") => images::list(daemon, &query).await,
         (&Method::POST, "/images/create") => {
-            Ok(images::create(daemon, &query, &parts.headers).await)
+            Ok(images::create(daemon, &query, &parts.headers, body).await)
         }
         (&Method::POST, "/images/load") => Ok(images::load(daemon, body).await),
         (&Method::POST, "/images/prune") => images::prune(daemon, &query).await,
         (&Method::GET, "/images/get") => images::save(daemon, query.all("names")).await,
+        (&Method::POST, "/commit") => commit::commit(daemon, &query, body).await,
         (&Method::GET, "/events") => events::events(daemon, &query).await,
         (&Method::POST, "/containers/create") => containers::create(daemon, &query, body).await,
         (&Method::GET, "/containers/json") => containers::list(daemon, &query).await,
@@ -267,6 +270,8 @@ async fn container_route(
         (&Method::GET, "archive") => archive::get(daemon, id, query).await,
         (&Method::HEAD, "archive") => archive::head(daemon, id, query).await,
         (&Method::PUT, "archive") => archive::put(daemon, id, query, body).await,
+        (&Method::GET, "export") => commit::export(daemon, id).await,
+        (&Method::GET, "changes") => commit::changes(daemon, id).await,
         _ => return None,
     })
 }

@@ -148,11 +148,16 @@ pub fn save(cx: &Context, args: &SaveArgs) -> Result<()> {
         .collect();
     let path = format!("/images/get?{}", names.join("&"));
     let mut response = daemon.request("GET", &path, &[], Body::Empty)?;
-    match &args.output {
-        Some(output) => write_atomically(output, &mut response.body),
+    write_output(args.output.as_deref(), &mut response.body)
+}
+
+/// Writes an archive streamed from the daemon to `output` (atomically) or to stdout.
+pub(crate) fn write_output(output: Option<&Path>, from: &mut dyn io::Read) -> Result<()> {
+    match output {
+        Some(output) => write_atomically(output, from),
         None => {
             let mut stdout = io::stdout().lock();
-            io::copy(&mut response.body, &mut stdout)
+            io::copy(from, &mut stdout)
                 .and_then(|_| stdout.flush())
                 .map(|_| ())
                 .map_err(|e| Error::io("writing the archive to stdout", e))

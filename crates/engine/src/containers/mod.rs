@@ -10,6 +10,7 @@
 mod archive;
 mod archive_path;
 mod attach;
+pub mod commit;
 mod config;
 mod exec;
 mod external;
