@@ -562,3 +562,37 @@ fn bind_propagation_behaves_as_requested() {
     daemon.docker_ok(&["rm", "-f", "sees", "slave", "blind"]);
     drop(sub);
 }
+
+#[test]
+fn cp_reaches_a_stopped_container_s_volumes_and_binds() {
+    let daemon = Daemon::start();
+    daemon.load_busybox("busybox:latest");
+    let host = host_dir("cp-binds");
+    let src = host.path().display().to_string();
+    daemon.docker_ok(&[
+        "create",
+        "--name",
+        "stopped",
+        "-v",
+        "cpvol:/v",
+        "-v",
+        &format!("{src}:/b:ro"),
+        "busybox",
+        "true",
+    ]);
+    let input = TempDir::new("cp-input");
+    std::fs::write(input.join("note"), "into the volume\n").unwrap();
+    let note = input.join("note").display().to_string();
+    daemon.docker_ok(&["cp", &note, "stopped:/v/"]);
+    assert_eq!(
+        daemon.docker_ok(&["run", "--rm", "-v", "cpvol:/v", "busybox", "cat", "/v/note"]),
+        "into the volume\n"
+    );
+    let out = input.join("from-bind");
+    daemon.docker_ok(&["cp", "stopped:/b/file", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "on the host\n");
+    let (_, err) = failing(&daemon, &["cp", &note, "stopped:/b/"]);
+    assert!(err.contains("mounted volume is marked read-only"), "{err}");
+    assert!(!host.join("note").exists(), "a read-only bind was written");
+    daemon.docker_ok(&["rm", "stopped"]);
+}

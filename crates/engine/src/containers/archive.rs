@@ -22,6 +22,7 @@ use nix::sys::stat::{fstat, fstatat, FileStat, Mode};
 use tokio::sync::oneshot;
 
 use super::archive_path::{self, Target};
+use super::mount_plan::Source;
 use super::record::ContainerRecord;
 use super::table::Entry;
 use super::{blocking, io, ContainerService};
@@ -39,28 +40,43 @@ pub struct PutOptions {
 /// The tar of a `GET`, read as the daemon writes it.
 pub type ArchiveReader = tokio::net::unix::pipe::Receiver;
 
-/// The mounts of a stopped container that `docker cp` sees through: (destination in the
-/// container, source on the host). A running container's are seen through its own root.
-fn mount_sources(_record: &ContainerRecord) -> Vec<(PathBuf, PathBuf)> {
-    Vec::new()
+impl ContainerService {
+    /// The mounts of a stopped container that `docker cp` sees through: (destination in the
+    /// container, directory on the host, read-only). A running container's are seen through
+    /// its own root.
+    fn mount_sources(&self, record: &ContainerRecord) -> Vec<(PathBuf, PathBuf, bool)> {
+        record
+            .mount_points
+            .iter()
+            .map(|point| {
+                let source = match &point.source {
+                    Source::Volume(name) => self.inner.volumes.mountpoint(name),
+                    Source::Bind(path) => path.clone(),
+                };
+                (PathBuf::from(&point.destination), source, point.read_only)
+            })
+            // A bind of a single file is copied as the root file system holds it.
+            .filter(|(_, source, _)| source.is_dir())
+            .collect()
+    }
 }
 
 /// A container's file system opened for one copy.
 struct ContainerRoot {
     root: OwnedFd,
-    /// A stopped container's mounts, opened: (destination, source directory).
-    mounts: Vec<(PathBuf, OwnedFd)>,
+    /// A stopped container's mounts, opened: (destination, source directory, read-only).
+    mounts: Vec<(PathBuf, OwnedFd, bool)>,
     /// What the client called the container, for errors.
     name: String,
 }
 
 impl ContainerRoot {
     /// The mount (destination, source) `path` is under, the deepest one.
-    fn mount_of(&self, path: &Path) -> Option<&(PathBuf, OwnedFd)> {
+    fn mount_of(&self, path: &Path) -> Option<&(PathBuf, OwnedFd, bool)> {
         self.mounts
             .iter()
-            .filter(|(dest, _)| path.starts_with(dest))
-            .max_by_key(|(dest, _)| dest.components().count())
+            .filter(|(dest, _, _)| path.starts_with(dest))
+            .max_by_key(|(dest, _, _)| dest.components().count())
     }
 
     /// The root to resolve `path` in, and `path` relative to it: a path under a mount
@@ -68,7 +84,7 @@ impl ContainerRoot {
     fn locate<'a>(&'a self, path: &Path) -> (BorrowedFd<'a>, PathBuf) {
         let clean = archive_path::lexical(path);
         match self.mount_of(&clean) {
-            Some((dest, source)) => {
+            Some((dest, source, _)) => {
                 let rest = clean.strip_prefix(dest).unwrap_or(Path::new(""));
                 (source.as_fd(), Path::new("/").join(rest))
             }
@@ -128,7 +144,7 @@ impl ContainerRoot {
                 .map_err(|e| io(format!("resolve {}", target.asked), e.source))?;
             // Under a mount the path was resolved in its source: put the destination back.
             let mount = self.mount_of(&archive_path::lexical(&target.abs));
-            let top = mount.map_or(Path::new("/"), |(dest, _)| dest.as_path());
+            let top = mount.map_or(Path::new("/"), |(dest, _, _)| dest.as_path());
             let real = top.join(real.strip_prefix("/").unwrap_or(&real));
             link_target = real.display().to_string();
         }
@@ -243,10 +259,20 @@ impl ContainerService {
         let readonly = record.host_config.readonly_rootfs;
         self.with_root(&entry, key, move |root| {
             let (into, rel) = root.locate(&target.abs);
-            if readonly && !running && root.mount_of(&target.abs).is_none() {
-                return Err(Error::BadRequest(
-                    "container rootfs is marked read-only".into(),
-                ));
+            if !running {
+                match root.mount_of(&target.abs) {
+                    None if readonly => {
+                        return Err(Error::BadRequest(
+                            "container rootfs is marked read-only".into(),
+                        ))
+                    }
+                    Some((_, _, true)) => {
+                        return Err(Error::BadRequest(
+                            "mounted volume is marked read-only".into(),
+                        ))
+                    }
+                    _ => {}
+                }
             }
             let dir = match berth_safepath::open(into, &rel) {
                 Ok(Some(fd)) => fd,
@@ -325,7 +351,7 @@ impl ContainerService {
             return blocking("copy", move || work(&root)).await?;
         }
         let mounted = self.inner.images.mount_rootfs(entry.id.clone()).await?;
-        let sources = mount_sources(&record);
+        let sources = self.mount_sources(&record);
         let result = blocking("copy", move || {
             let open = |path: &Path| {
                 nix::fcntl::open(
@@ -336,8 +362,8 @@ impl ContainerService {
                 .map_err(|e| io(format!("open {}", path.display()), e.into()))
             };
             let mut mounts = Vec::new();
-            for (dest, source) in sources {
-                mounts.push((archive_path::lexical(&dest), open(&source)?));
+            for (dest, source, read_only) in sources {
+                mounts.push((archive_path::lexical(&dest), open(&source)?, read_only));
             }
             let root = ContainerRoot {
                 root: open(&mounted)?,
