@@ -78,12 +78,53 @@ fn prefix_and_suffix_removal_with_globs() {
     assert_eq!(word("${PATH_#nomatch}"), "/usr/local/bin/app.tar.gz");
     assert_eq!(word("${A#[a-b]?}"), "ple");
     assert_eq!(word("${A%\\*}"), "apple", "an escaped star is literal");
-    assert_eq!(word("${A%\"p*\"}"), "apple", "a quoted star is literal");
+    assert_eq!(
+        word("${A%\"p*\"}"),
+        "ap",
+        "quotes do not make glob characters literal (BuildKit)"
+    );
     assert_eq!(word("${A%p*}"), "ap");
     assert_eq!(word("${A%%p*}"), "a");
     assert_eq!(word("${UNSET#x}"), "");
     assert!(err("${A#[}").ends_with("invalid pattern ([) in substitution"));
     assert!(err("${A:#x}").ends_with("unsupported modifier (:#) in substitution"));
+}
+
+#[test]
+fn patterns_from_variables_are_globs() {
+    let env: HashMap<String, String> = [
+        ("F", "/foo*/*/*.txt"),
+        ("N", "\\*/"),
+        ("Q", "a?c"),
+        ("E", ""),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.into(), v.into()))
+    .collect();
+    let w = |s: &str| Lexer::new('\\').process_word(s, &env).unwrap();
+    assert_eq!(w("${F#$Q}"), "/foo*/*/*.txt");
+    assert_eq!(w("${F#/f?o}"), "*/*/*.txt");
+    assert_eq!(
+        w("${F/$N/.}"),
+        "/foo.*/*.txt",
+        "an escaped star in a value is literal"
+    );
+    assert_eq!(w("${F//$N/.}"), "/foo..*.txt");
+    assert_eq!(
+        w("${F//\\//\\/}"),
+        "\\/foo*\\/*\\/*.txt",
+        "escapes stay in the replacement"
+    );
+    assert_eq!(
+        w("${F/$E/x}"),
+        "x/foo*/*/*.txt",
+        "an empty pattern matches at the start"
+    );
+    assert_eq!(w("${F///}"), "/foo*/*/*.txt");
+    assert_eq!(w("${UNSET/a/b}"), "");
+    assert_eq!(w("${Q//[ac]/-}"), "-?-");
+    let e = Lexer::new('\\').process_word("${F//x}", &env).unwrap_err();
+    assert_eq!(e.message, "syntax error: missing '/' in ${}");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The word lexer Docker applies to instruction arguments (BuildKit's `shell.Lex`): quotes,
 //! the escape token, and `$VAR` / `${VAR…}` substitution with the POSIX modifiers.
 
-use super::pattern::{trim_prefix, trim_suffix};
+use super::pattern::{replace, trim_prefix, trim_suffix};
 use super::{Env, ExpandError};
 
 /// Expands and unquotes words as Docker's builder does. `escape` is the Dockerfile's escape
@@ -122,10 +122,11 @@ impl Scanner<'_> {
         c
     }
 
-    /// Reads up to `stop` (consumed) or the end. In `pattern` mode escapes are kept, as
-    /// `\x`, and quoted text is escaped character by character, so the caller can tell
-    /// literal characters from glob operators.
-    fn until(&mut self, stop: Option<char>, pattern: bool) -> Res<(String, Vec<String>)> {
+    /// Reads up to `stop` (consumed) or the end. In `raw` mode (the pattern and replacement
+    /// of `${VAR#…}`, `${VAR/…/…}`) an escaped character is kept as `\x`, so that a pattern can
+    /// tell a literal `\*` from the glob `*`; quoted text and variable values are used as they
+    /// are, glob characters included, as BuildKit does.
+    fn until(&mut self, stop: Option<char>, raw: bool) -> Res<(String, Vec<String>)> {
         let mut out = String::new();
         let mut words = Words::default();
         while let Some(c) = self.peek() {
@@ -137,11 +138,7 @@ impl Scanner<'_> {
                 '$' => {
                     let v = self.dollar()?;
                     v.chars().for_each(|c| words.push(c));
-                    if pattern {
-                        v.chars().for_each(|c| push_literal(&mut out, c));
-                    } else {
-                        out.push_str(&v);
-                    }
+                    out.push_str(&v);
                 }
                 '\'' | '"' if self.lex.quotes => {
                     let v = if c == '\'' {
@@ -151,22 +148,17 @@ impl Scanner<'_> {
                     };
                     words.in_word = true;
                     words.word.push_str(&v);
-                    if pattern {
-                        v.chars().for_each(|c| push_literal(&mut out, c));
-                    } else {
-                        out.push_str(&v);
-                    }
+                    out.push_str(&v);
                 }
                 _ => {
                     self.pos += 1;
                     if c == self.lex.escape {
                         let Some(e) = self.next() else { break };
                         words.push_raw(e);
-                        if pattern {
-                            push_literal(&mut out, e);
-                        } else {
-                            out.push(e);
+                        if raw {
+                            out.push('\\');
                         }
+                        out.push(e);
                     } else {
                         words.push(c);
                         out.push(c);
@@ -331,6 +323,32 @@ impl Scanner<'_> {
                     }
                 })
             }
+            '/' => {
+                let all = self.peek() == Some('/');
+                self.pos += usize::from(all);
+                let missing = |sc: &Self, e: String, what: &str| {
+                    if sc.peek().is_none() {
+                        format!("syntax error: missing '{what}' in ${{}}")
+                    } else {
+                        e
+                    }
+                };
+                let (pattern, _) = self
+                    .until(Some('/'), true)
+                    .map_err(|e| missing(self, e, "/"))?;
+                let (replacement, _) = self
+                    .until(Some('}'), true)
+                    .map_err(|e| missing(self, e, "}"))?;
+                match value {
+                    None if self.lex.skip_unset => {
+                        let slashes = if all { "//" } else { "/" };
+                        Ok(format!("${{{name}{slashes}{pattern}/{replacement}}}"))
+                    }
+                    None => Ok(String::new()),
+                    Some(v) => replace(&pattern, &v, &replacement, all)
+                        .map_err(|()| format!("invalid pattern ({pattern}) in substitution")),
+                }
+            }
             o => Err(format!("unsupported modifier ({o}) in substitution")),
         }
     }
@@ -358,12 +376,4 @@ impl Scanner<'_> {
         }
         name
     }
-}
-
-/// Appends `c` to a pattern so that it only ever matches itself.
-fn push_literal(out: &mut String, c: char) {
-    if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-        out.push('\\');
-    }
-    out.push(c);
 }

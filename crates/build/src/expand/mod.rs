@@ -34,7 +34,7 @@ impl Env for BTreeMap<String, String> {
 }
 
 /// An ordered list such as a stage's environment: the last definition of a name wins.
-impl Env for [(String, String)] {
+impl Env for Vec<(String, String)> {
     fn lookup(&self, name: &str) -> Option<String> {
         self.iter()
             .rev()

@@ -52,3 +52,46 @@ pub(crate) fn trim_suffix(pattern: &str, value: &str, greedy: bool) -> Result<St
     };
     Ok(found.map_or_else(|| value.to_string(), |n| chars[..n].iter().collect()))
 }
+
+/// `${VAR/pattern/replacement}` (first match) and `${VAR//pattern/replacement}` (every
+/// match): at the leftmost position where `pattern` matches, its longest match is replaced.
+/// An empty match right after a replaced one is skipped, as Go's `ReplaceAllString` does.
+pub(crate) fn replace(
+    pattern: &str,
+    value: &str,
+    replacement: &str,
+    all: bool,
+) -> Result<String, ()> {
+    let tokens = compile(pattern)?;
+    let chars: Vec<char> = value.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    let mut after_match = false;
+    while i <= chars.len() {
+        let longest = (i..=chars.len())
+            .rev()
+            .find(|&j| glob::matches(&tokens, &chars[i..j]));
+        match longest {
+            Some(j) if !(j == i && after_match) => {
+                out.push_str(replacement);
+                if !all {
+                    out.extend(&chars[j..]);
+                    return Ok(out);
+                }
+                after_match = j > i;
+                if j == i {
+                    out.extend(chars.get(i));
+                    i += 1;
+                } else {
+                    i = j;
+                }
+            }
+            _ => {
+                after_match = false;
+                out.extend(chars.get(i));
+                i += 1;
+            }
+        }
+    }
+    Ok(out)
+}

@@ -78,13 +78,14 @@ fn is_comment(raw: &str) -> bool {
     trim_newline(raw).trim_start().starts_with('#')
 }
 
-/// Removes a trailing escape token (followed only by spaces and tabs). True when the line
-/// does not continue.
+/// Removes a trailing escape token (followed only by spaces and tabs, and not itself preceded
+/// by the escape token). True when the line does not continue.
 fn trim_continuation(line: &str, escape: char) -> (&str, bool) {
     let t = line.trim_end_matches([' ', '\t']);
     match t.strip_suffix(escape) {
-        Some(head) => (head, false),
-        None => (line, true),
+        // A doubled escape token is an escaped escape, not a continuation.
+        Some(head) if !head.ends_with(escape) => (head, false),
+        _ => (line, true),
     }
 }
 
@@ -218,5 +219,11 @@ mod tests {
         assert_eq!(trim_continuation("a \\  \t", '\\'), ("a ", false));
         assert_eq!(trim_continuation("a \\ x", '\\'), ("a \\ x", true));
         assert_eq!(trim_continuation("a `", '`'), ("a ", false));
+        assert_eq!(
+            trim_continuation("a\\\\", '\\'),
+            ("a\\\\", true),
+            "an escaped escape ends the line"
+        );
+        assert_eq!(trim_continuation("\\", '\\'), ("", false));
     }
 }
