@@ -74,6 +74,18 @@ fn wildcards_classes_and_escapes() {
 }
 
 #[test]
+fn malformed_classes_are_refused_as_go_refuses_them() {
+    for bad in ["[]a]", "[-x]", "[x-]", "[a-b-c]", "[^", "x\\", "[z-a]"] {
+        assert!(
+            Matcher::new(&[bad.to_string()]).is_err(),
+            "{bad} must be refused"
+        );
+    }
+    let m = Matcher::new(&["[\\]a]".to_string(), "[x\\-]".to_string()]).unwrap();
+    assert!(m.excludes("]") && m.excludes("-") && m.excludes("x") && !m.excludes("z"));
+}
+
+#[test]
 fn reading_cleans_patterns() {
     let p = read_patterns(b"\xEF\xBB\xBF# c\n  /a/../b//  \n\n! ./keep/\n #not-a-comment\n/\n");
     assert_eq!(p, ["b", "!keep", "#not-a-comment", "/"]);

@@ -14,7 +14,8 @@ pub enum IgnoreError {
     /// A line holding only `!`.
     #[error("illegal exclusion pattern: \"!\"")]
     BareExclusion,
-    /// An unterminated or reversed `[...]` class.
+    /// A pattern Go's `filepath.Match` refuses: a trailing `\\`, an unclosed `[`, a class
+    /// bound that is empty, `-` or `]`, or a reversed range.
     #[error("syntax error in pattern: {0:?}")]
     BadPattern(String),
 }
@@ -103,8 +104,9 @@ impl Matcher {
                 }
                 p.remove(0);
             }
-            let tokens = pattern::compile(&p)
-                .map_err(|glob::BadPattern| IgnoreError::BadPattern(p.clone()))?;
+            let bad = |glob::BadPattern| IgnoreError::BadPattern(p.clone());
+            pattern::validate(&p).map_err(bad)?;
+            let tokens = pattern::compile(&p).map_err(bad)?;
             out.push(Pattern {
                 text: p,
                 exclusion,

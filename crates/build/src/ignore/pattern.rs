@@ -28,6 +28,44 @@ pub(crate) fn clean(path: &str) -> String {
     }
 }
 
+/// Refuses what Go's `filepath.Match` calls a bad pattern (moby checks every pattern with it):
+/// a trailing `\`, an unclosed class, and a class with an empty, `-` or `]` bound (`[]a]`,
+/// `[-x]`, `[x-]`, `[a-b-c]`; escape them as `[\]a]`, `[\-x]`).
+pub(crate) fn validate(pattern: &str) -> Result<(), glob::BadPattern> {
+    let p: Vec<char> = pattern.chars().collect();
+    // One class bound starting at `i`; the index after it.
+    let bound = |i: usize| match p.get(i) {
+        None | Some('-') | Some(']') => Err(glob::BadPattern),
+        Some('\\') if i + 1 < p.len() => Ok(i + 2),
+        Some('\\') => Err(glob::BadPattern),
+        Some(_) => Ok(i + 1),
+    };
+    let mut i = 0;
+    while i < p.len() {
+        match p[i] {
+            '\\' if i + 1 == p.len() => return Err(glob::BadPattern),
+            '\\' => i += 2,
+            '[' => {
+                i += 1 + usize::from(p.get(i + 1) == Some(&'^'));
+                let mut ranges = 0;
+                loop {
+                    if p.get(i) == Some(&']') && ranges > 0 {
+                        i += 1;
+                        break;
+                    }
+                    i = bound(i)?;
+                    if p.get(i) == Some(&'-') {
+                        i = bound(i + 1)?;
+                    }
+                    ranges += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    Ok(())
+}
+
 /// Compiles a cleaned pattern. `*` and `?` stay within one path element; `**` spans any number
 /// of them (a trailing `**` matches everything below); `\` escapes; `[...]` is a class.
 pub(crate) fn compile(pattern: &str) -> Result<Vec<Token>, glob::BadPattern> {
