@@ -46,7 +46,7 @@ pub fn expand_from(
 
 /// `instruction` with its expandable arguments substituted from `env` (the stage's ENV and
 /// declared ARGs): each argument is one word — quotes removed, escapes applied, whitespace
-/// kept. The bodies of COPY/ADD heredocs with an unquoted delimiter are expanded with
+/// kept. `COPY --from` is not expanded: the parser refuses variables there, as BuildKit does. The bodies of COPY/ADD heredocs with an unquoted delimiter are expanded with
 /// [`Lexer::heredoc`]; `RUN --mount` specs are parsed once expanded. `original` and the
 /// location are kept, so a cache key can use either form.
 pub fn expand_instruction(
@@ -97,7 +97,6 @@ pub fn expand_instruction(
             c.sources = words(&c.sources)?;
             c.heredocs = heredocs(&c.heredocs)?;
             c.dest = word(&c.dest)?;
-            c.from = opt(&c.from)?;
             c.chown = opt(&c.chown)?;
             c.chmod = opt(&c.chmod)?;
         }

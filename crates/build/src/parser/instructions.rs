@@ -234,6 +234,14 @@ fn copy(node: &Node) -> Result<Command, String> {
         ],
     )?;
     let (sources, heredocs, dest) = sources(node, "COPY")?;
+    let empty: std::collections::HashMap<String, String> = Default::default();
+    let lexer = crate::expand::Lexer::new('\\');
+    if flags
+        .string("from")
+        .is_some_and(|f| lexer.process_word(&f, &empty).as_ref() != Ok(&f))
+    {
+        return Err("variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround".into());
+    }
     Ok(Command::Copy(Copy {
         sources,
         heredocs,

@@ -9,10 +9,12 @@ mod instructions;
 mod mount;
 mod node;
 mod scanner;
+mod stages;
 mod words;
 
 pub use ast::*;
 pub use mount::parse_mount;
+pub use stages::StageRef;
 
 /// A Dockerfile that Docker would refuse, with where and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,6 +28,18 @@ pub struct ParseError {
     pub column: usize,
     /// Docker's message, e.g. `unknown instruction: FOO`.
     pub message: String,
+}
+
+impl ParseError {
+    /// An error about the instruction at `location`, e.g. a failed expansion at build time.
+    pub fn at(file: &str, location: Location, message: impl Into<String>) -> Self {
+        ParseError {
+            file: file.to_string(),
+            line: location.start_line,
+            column: location.column,
+            message: message.into(),
+        }
+    }
 }
 
 /// Parses the Dockerfile `source`, read from `file` (the name is only used in errors).
