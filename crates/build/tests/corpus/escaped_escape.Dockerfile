@@ -1,0 +1,5 @@
+FROM a
+ENV C=trailing\\
+ENV D=separate
+RUN echo \\ \
+  continued
