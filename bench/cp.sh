@@ -6,7 +6,10 @@
 # bytes. Both daemons run inside a network namespace of their own with roots under a temp
 # dir, each with a busybox container running `sleep`; the copies are timed with hyperfine:
 #   into   `cp TREE CONTAINER:/tmp/` (files overwritten from the second run on)
-#   out    `cp CONTAINER:/tmp/tree DIR` into a directory removed before each run
+#   out    `cp CONTAINER:/tmp/tree DIR` into a new directory each run (the previous one is moved
+#          aside, not deleted: ext4 skips inodes freed in the last seconds when it allocates, so
+#          deleting 10,000 files right before a run makes every create of that run scan for
+#          free inodes, for both tools alike, and hides what cp itself costs)
 #
 # Prints markdown for docs/benchmarks.md. Environment: RUNS (hyperfine --runs, default 10),
 # BERTH_BIN (directory of berth, berthd, berth-shim, berth-runtime, berth-init; default the
@@ -83,7 +86,7 @@ hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$work/into.json" \
     -n "docker cp → dockerd (into)" "$D cp -q $work/tree cpbench:/tmp/" \
     -n "berth cp → berthd (into)" "$B cp -q $work/tree cpbench:/tmp/" >&2
 hyperfine -N --warmup 1 --runs "$RUNS" --export-json "$work/out.json" \
-    --prepare "rm -rf $work/out" \
+    --prepare "bash -c 'mkdir -p $work/old && if [ -d $work/out ]; then mv $work/out $work/old/\$RANDOM\$RANDOM; fi; sync'" \
     -n "docker cp → dockerd (out)" "$D cp -q cpbench:/tmp/tree $work/out" \
     -n "berth cp → berthd (out)" "$B cp -q cpbench:/tmp/tree $work/out" >&2
 python3 - "$work/into.json" "$work/out.json" <<'EOT'
