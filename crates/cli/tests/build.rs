@@ -450,6 +450,17 @@ fn quiet_iidfile_and_outputs() {
         "{iid:?}"
     );
 
+    // On a terminal, the context's upload is counted as docker counts it.
+    let shown = common::berth_on_terminal(&engine, &["build", path_str(&ctx)]);
+    assert!(shown.success(), "{}", shown.describe());
+    assert!(
+        shown
+            .stdout
+            .contains("Sending build context to Docker daemon  3.072kB"),
+        "{}",
+        shown.describe()
+    );
+
     // -q prints only the id; with --iidfile the file holds what -q printed, newline included,
     // as docker writes it.
     let (ours, theirs) = both_ok(

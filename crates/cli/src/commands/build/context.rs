@@ -245,7 +245,7 @@ impl Sending {
         let end = if last { "\n" } else { "" };
         let _ = write!(
             out,
-            "\rSending build context to Docker daemon  {:>8}{end}",
+            "\rSending build context to Docker daemon {:>8}{end}",
             human_size_4(self.sent)
         );
         let _ = out.flush();
