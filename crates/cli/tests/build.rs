@@ -681,6 +681,15 @@ fn large_contexts_stream() {
         peak_kb < 30 * 1024,
         "berth held the context in memory: {peak_kb} kB"
     );
+    // A daemon that refuses the build before reading the context: its words, not a broken
+    // pipe.
+    fails_alike(
+        &engine,
+        &ctx,
+        &["--isolation", "hyperv", "."],
+        1,
+        "Error response from daemon: Unsupported isolation: \"hyperv\"",
+    );
     let sum = engine.docker_ok(&["run", "--rm", "big", "cat", "/sum"]);
     let ours = String::from_utf8(
         Command::new("md5sum")

@@ -227,6 +227,8 @@ pub struct Sending {
     sent: u64,
     terminal: bool,
     shown: Option<Instant>,
+    /// Why the context could not be read (not why the upload broke).
+    failure: Option<String>,
 }
 
 impl Sending {
@@ -237,7 +239,13 @@ impl Sending {
             sent: 0,
             terminal: terminal && io::stdout().is_terminal(),
             shown: None,
+            failure: None,
         }
+    }
+
+    /// The error that stopped the context from being read, if one did.
+    pub fn failure(&mut self) -> Option<String> {
+        self.failure.take()
     }
 
     fn show(&mut self, last: bool) {
@@ -262,7 +270,10 @@ impl Sending {
 
 impl Read for Sending {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let n = self
+            .inner
+            .read(buf)
+            .inspect_err(|e| self.failure = Some(e.to_string()))?;
         self.sent += n as u64;
         if self.terminal
             && self

@@ -199,6 +199,9 @@ pub fn build(cx: &Context, args: &BuildArgs) -> Result<()> {
                 reader: &mut sending,
             };
             let response = daemon.request("POST", &path, &[], body);
+            if let Some(failure) = sending.failure() {
+                return Err(Error::Refused(failure));
+            }
             sending.finish();
             response?
         }

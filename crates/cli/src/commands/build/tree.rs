@@ -288,6 +288,22 @@ mod tests {
     }
 
     #[test]
+    fn a_context_that_cannot_be_read_is_an_error_not_a_short_archive() {
+        let plan = Plan {
+            root: "/nonexistent/berth-context".into(),
+            dockerfile: "Dockerfile".into(),
+            matcher: Matcher::new(&[]).unwrap(),
+            added: None,
+        };
+        let mut bytes = Vec::new();
+        let err = spawn(plan).read_to_end(&mut bytes).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "error checking context: can't stat '/nonexistent/berth-context': no such file or directory"
+        );
+    }
+
+    #[test]
     fn ignored_files_stay_home_and_exceptions_come_back() {
         let dir = std::env::temp_dir().join(format!("berth-build-tree-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
