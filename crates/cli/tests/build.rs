@@ -343,6 +343,23 @@ fn dockerfiles_from_elsewhere_and_contexts_from_stdin() {
     assert_eq!(listing(&quiet_id(&ours)), listing(&quiet_id(&theirs)));
     assert!(listing(&quiet_id(&ours)).contains("/ctx/sub/Dockerfile.dev\n"));
 
+    // A .dockerignore that excludes the Dockerfile does not keep it from the builder.
+    fs::write(ctx.join(".dockerignore"), "ignored\nsub\n").unwrap();
+    let (ours, theirs) = both_ok(
+        &engine,
+        &ctx,
+        &["-q", "--no-cache", "-f", "sub/Dockerfile.dev", "."],
+        None,
+    );
+    let hidden = listing(&quiet_id(&ours));
+    assert_eq!(hidden, listing(&quiet_id(&theirs)));
+    // The daemon read it, then took it out of the context as .dockerignore asks.
+    assert_eq!(
+        hidden,
+        "/ctx\n/ctx/.dockerignore\n/ctx/data.txt\n/ctx/sub\n"
+    );
+    fs::write(ctx.join(".dockerignore"), "ignored\n").unwrap();
+
     // -f outside the context: sent under a random name that .dockerignore hides.
     let outside_arg = path_str(&outside);
     let (ours, theirs) = both_ok(
