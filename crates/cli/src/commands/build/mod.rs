@@ -108,7 +108,8 @@ pub struct BuildArgs {
     #[arg(short, long, value_name = "stringArray")]
     output: Vec<String>,
     /// PATH | URL | -
-    context: String,
+    #[arg(value_name = "PATH | URL | -")]
+    context: Option<String>,
 }
 
 /// Where the context comes from, as the docker CLI tells them apart.
@@ -143,9 +144,15 @@ fn classify(context: &str) -> Result<Source> {
 
 /// Builds an image from a context.
 pub fn build(cx: &Context, args: &BuildArgs) -> Result<()> {
+    let Some(context) = args.context.as_deref() else {
+        return Err(Error::Coded {
+            code: 1,
+            message: "berth: 'berth build' requires 1 argument\n\nUsage:  berth build [OPTIONS] PATH | URL | -\n\nRun 'berth build --help' for more information".into(),
+        });
+    };
     let mut query = query::Query::from_args(args)?;
     let outputs = output::parse_all(&args.output)?;
-    if args.file.as_deref() == Some("-") && args.context == "-" {
+    if args.file.as_deref() == Some("-") && context == "-" {
         return Err(Error::Refused(
             "invalid argument: can't use stdin for both build context and dockerfile".into(),
         ));
@@ -161,7 +168,7 @@ pub fn build(cx: &Context, args: &BuildArgs) -> Result<()> {
             _ => {}
         }
     }
-    let prepared = match classify(&args.context)? {
+    let prepared = match classify(context)? {
         Source::Remote(url) => {
             query.remote(&url, args.file.as_deref());
             None
