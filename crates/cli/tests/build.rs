@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use berth_testkit::engine::{find_in_path, path_str, run_command_with_timeout, tool, Outcome};
-use berth_testkit::{busybox_image_layer, docker_archive, Engine, EngineOptions};
+use berth_testkit::{busybox_image_layer, docker_archive, Engine, EngineOptions, LocalRegistry};
 
 const BASE: &str = "busybox:latest";
 
@@ -718,5 +718,41 @@ fn large_contexts_stream() {
     assert_eq!(
         sum.split_whitespace().next(),
         ours.split_whitespace().next()
+    );
+}
+
+/// A base image on a registry that wants a password: the builder pulls it with the
+/// credentials `berth login` stored (sent as `X-Registry-Config`).
+#[test]
+fn base_images_are_pulled_with_stored_credentials() {
+    let Some(engine) = engine("cli-build-auth") else {
+        return;
+    };
+    let registry = LocalRegistry::start();
+    let name = common::busybox_in(&registry);
+    let _served = common::serve_with_password(&engine, &registry, "bob", "b1lder");
+    let ctx = engine.dir.join("ctx");
+    write_tree(
+        &ctx,
+        &[(
+            "Dockerfile",
+            0o644,
+            &format!(
+                "FROM {name}\nRUN [\"/bin/busybox\", \"cp\", \"/etc/greeting\", \"/copied\"]\n"
+            ),
+        )],
+    );
+    let denied = build(&engine, Client::Berth, &ctx, &["."], None, &[]);
+    assert_eq!(denied.code(), Some(1), "{}", denied.describe());
+    let login = common::berth_with_stdin(
+        &engine,
+        &["login", "-u", "bob", "--password-stdin", &registry.address],
+        b"b1lder\n",
+    );
+    assert!(login.success(), "{}", login.describe());
+    build_ok(&engine, Client::Berth, &ctx, &["-t", "pulled", "."]);
+    assert_eq!(
+        engine.docker_ok(&["run", "--rm", "pulled", "/bin/busybox", "cat", "/copied"]),
+        "hi\n"
     );
 }

@@ -2,6 +2,7 @@
 //! `.dockerignore` applied, a tar or a Dockerfile on stdin) is streamed to `POST /build` as a
 //! chunked tar while it is written; the daemon's JSON messages are shown as they arrive.
 
+mod auth;
 mod context;
 mod messages;
 mod output;
@@ -196,6 +197,7 @@ pub fn build(cx: &Context, args: &BuildArgs) -> Result<()> {
     };
     let daemon = cx.daemon()?;
     let path = format!("/build?{}", query.encode());
+    let headers = [("X-Registry-Config", auth::registry_config(&cx.config_dir)?)];
     let terminal = io::stdout().is_terminal() && !args.quiet;
     let response = match prepared {
         Some(reader) => {
@@ -205,7 +207,7 @@ pub fn build(cx: &Context, args: &BuildArgs) -> Result<()> {
                 len: None,
                 reader: &mut sending,
             };
-            let response = daemon.request("POST", &path, &[], body);
+            let response = daemon.request("POST", &path, &headers, body);
             if let Some(failure) = sending.failure() {
                 return Err(Error::Refused(failure));
             }
@@ -215,7 +217,7 @@ pub fn build(cx: &Context, args: &BuildArgs) -> Result<()> {
         None => daemon.request(
             "POST",
             &path,
-            &[],
+            &headers,
             Body::Stream {
                 content_type: "application/x-tar",
                 len: None,
