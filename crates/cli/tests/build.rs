@@ -537,6 +537,29 @@ fn quiet_iidfile_and_outputs() {
             "{wanted} not in {names:?}"
         );
     }
+    // A tar on stdout: the build's messages go to stderr.
+    let piped_tar = engine.dir.join("piped.tar");
+    let mut cmd = Command::new("sh");
+    cmd.current_dir(&ctx)
+        .env("PIPED_TAR", &piped_tar)
+        .args(["-c", "exec \"$0\" \"$@\" > \"$PIPED_TAR\""])
+        .arg(env!("CARGO_BIN_EXE_berth"))
+        .args(["-H", &format!("unix://{}", path_str(&engine.docker_sock))])
+        .args(["build", "-o", "-", "."]);
+    let piped = run_command_with_timeout(&mut cmd, &engine.dir, Duration::from_secs(120));
+    assert!(piped.success(), "{}", piped.describe());
+    assert!(
+        piped.stderr.contains("Successfully built "),
+        "{}",
+        piped.describe()
+    );
+    let mut archive = tar::Archive::new(fs::File::open(&piped_tar).unwrap());
+    let piped_names: Vec<String> = archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert!(piped_names.iter().any(|n| n == "d/made"), "{piped_names:?}");
     // The container made for the export is gone.
     assert_eq!(engine.docker_ok(&["ps", "-aq"]), "");
 }

@@ -3,7 +3,7 @@
 //! stdin added under a random name that `.dockerignore` then lists, a tar or a Dockerfile on
 //! stdin told apart by their first bytes.
 
-use std::io::{self, IsTerminal, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -237,7 +237,7 @@ impl Sending {
         Sending {
             inner,
             sent: 0,
-            terminal: terminal && io::stdout().is_terminal(),
+            terminal,
             shown: None,
             failure: None,
         }

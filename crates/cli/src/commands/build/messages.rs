@@ -46,15 +46,19 @@ pub struct Outcome {
     pub quiet_id: String,
 }
 
-/// Shows the messages of `body` on stdout (with `quiet`, keeps them: they are the image id,
-/// or shown on stderr if the build fails); a failure ends with [`Error::Coded`].
-pub fn show(body: Box<dyn BufRead>, quiet: bool) -> Result<Outcome> {
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
+/// Shows the messages of `body` on stdout, or on stderr when stdout carries an `--output`
+/// tar (with `quiet`, keeps them: they are the image id, or shown on stderr if the build
+/// fails); a failure ends with [`Error::Coded`].
+pub fn show(body: Box<dyn BufRead>, quiet: bool, stdout_taken: bool) -> Result<Outcome> {
     let mut kept = Vec::new();
-    let sink: &mut dyn Write = if quiet { &mut kept } else { &mut out };
+    let (mut stdout, mut stderr) = (io::stdout().lock(), io::stderr().lock());
+    let sink: &mut dyn Write = match (quiet, stdout_taken) {
+        (true, _) => &mut kept,
+        (false, true) => &mut stderr,
+        (false, false) => &mut stdout,
+    };
     let result = render(body, sink);
-    drop(out);
+    drop((stdout, stderr));
     match result {
         Ok(aux_id) => Ok(Outcome {
             aux_id,

@@ -225,9 +225,14 @@ pub fn build(cx: &Context, args: &BuildArgs) -> Result<()> {
             },
         )?,
     };
-    let outcome = messages::show(response.body, args.quiet)?;
+    let stdout_taken = outputs.contains(&output::Output::Tar(None));
+    let outcome = messages::show(response.body, args.quiet, stdout_taken)?;
     if args.quiet {
-        write_out(outcome.quiet_id.as_bytes())?;
+        if stdout_taken {
+            eprint!("{}", outcome.quiet_id);
+        } else {
+            write_out(outcome.quiet_id.as_bytes())?;
+        }
     }
     let image_id = if args.quiet {
         outcome.quiet_id.clone()
