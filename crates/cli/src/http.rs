@@ -81,18 +81,35 @@ pub fn request(
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;
+    if let Err(e) = send_body(body, &mut stream).and_then(|()| stream.flush()) {
+        // A server may answer (an error status) and close before it reads the whole body:
+        // its answer says more than the broken pipe.
+        if matches!(
+            e.kind(),
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+        ) {
+            if let Ok(response) = read_response(BufReader::new(stream)) {
+                return Ok(response);
+            }
+        }
+        return Err(e);
+    }
+    read_response(BufReader::new(stream))
+}
+
+fn send_body(body: Body<'_>, stream: &mut UnixStream) -> io::Result<()> {
     match body {
         Body::Empty => {}
         Body::Json(data) => stream.write_all(&data)?,
         Body::Stream {
             len: None, reader, ..
-        } => send_chunked(reader, &mut stream)?,
+        } => send_chunked(reader, stream)?,
         Body::Stream {
             len: Some(len),
             reader,
             ..
         } => {
-            let copied = io::copy(&mut reader.take(len), &mut stream)?;
+            let copied = io::copy(&mut reader.take(len), stream)?;
             if copied != len {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
@@ -101,8 +118,7 @@ pub fn request(
             }
         }
     }
-    stream.flush()?;
-    read_response(BufReader::new(stream))
+    Ok(())
 }
 
 /// Sends everything `reader` gives as chunks of at most 64 KiB, then the last chunk.

@@ -84,6 +84,8 @@ enum Command {
     Import(commands::commit::ImportArgs),
     /// Create a new image from a container's changes
     Commit(commands::commit::CommitArgs),
+    /// Build an image from a Dockerfile
+    Build(commands::build::BuildArgs),
     /// Export a container's filesystem as a tar archive
     Export(commands::commit::ExportArgs),
     /// Inspect changes to files or directories on a container's filesystem
@@ -193,6 +195,8 @@ enum ImageCommand {
     Load(commands::transfer::LoadArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(commands::commit::ImportArgs),
+    /// Build an image from a Dockerfile
+    Build(Box<commands::build::BuildArgs>),
 }
 
 /// `berth system …`.
@@ -424,6 +428,10 @@ fn run(cli: Cli) -> Result<()> {
             command: ImageCommand::Import(args),
         } => commands::commit::import(cx, &args),
         Command::Commit(args) => commands::commit::commit(cx, &args),
+        Command::Build(args) => commands::build::build(cx, &args),
+        Command::Image {
+            command: ImageCommand::Build(args),
+        } => commands::build::build(cx, &args),
         Command::Export(args) => commands::commit::export(cx, &args),
         Command::Diff(args) => commands::commit::diff(cx, &args),
         Command::Network { command } => commands::network::network(cx, command),

@@ -1,6 +1,7 @@
 //! One module per group of commands; each command is a function of the parsed flags.
 
 pub mod auth;
+pub mod build;
 pub mod commit;
 pub mod cp;
 pub mod create_flags;
