@@ -436,6 +436,23 @@ impl ImageService {
         .await?
     }
 
+    /// A new image of `options.parent` with `options.config` and one more history entry
+    /// (`empty_layer`): a build step that changes only the configuration. `options.container`
+    /// is recorded as is and need not exist.
+    pub async fn derive(&self, options: berth_image::commit::CommitOptions) -> Result<Digest> {
+        self.run("derive image", move |inner, state| {
+            let _lock = DataLock::writer(&inner.images_root)?;
+            let empty: Digest = berth_image::commit::EMPTY_LAYER.parse()?;
+            Ok(berth_image::commit::add_image(
+                &mut state.store,
+                &options,
+                empty,
+                &[],
+            )?)
+        })
+        .await
+    }
+
     /// `GET /containers/{id}/changes`: what container `id` changed in its root file system.
     pub async fn container_changes(
         &self,
