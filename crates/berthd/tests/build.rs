@@ -275,3 +275,21 @@ fn multi_stage_builds_only_what_the_target_needs_and_ignores_what_dockerignore_l
     let listing = daemon.docker_ok(&["run", "--rm", "raw", "ls", "-A", "/ctx"]);
     assert_eq!(listing, ".dockerignore\nDockerfile\nkept.txt\n");
 }
+
+#[test]
+fn a_scratch_stage_holds_only_what_is_copied_into_it() {
+    let daemon = daemon();
+    let ctx = TempDir::new("build-scratch");
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM busybox AS tools\nRUN echo from-tools > /x\n\
+         FROM scratch\nCOPY --from=tools /bin/busybox /busybox\nCOPY --from=tools /x /x\n\
+         CMD [\"/busybox\", \"cat\", \"/x\"]\n",
+    );
+    build_ok(&daemon, &["-t", "tiny", ctx.path().to_str().unwrap()]);
+    assert_eq!(daemon.docker_ok(&["run", "--rm", "tiny"]), "from-tools\n");
+    assert_eq!(daemon.inspect("{{len .RootFS.Layers}}", "tiny"), "2");
+    let history = daemon.docker_ok(&["history", "-q", "--no-trunc", "tiny"]);
+    assert_eq!(history.lines().count(), 3, "{history}");
+}

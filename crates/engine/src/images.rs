@@ -453,6 +453,33 @@ impl ImageService {
         .await
     }
 
+    /// The image without layers or configuration that a build's `FROM scratch` starts from
+    /// (always the same id: its config has no time stamp).
+    pub async fn scratch(&self) -> Result<Digest> {
+        self.run("scratch image", move |inner, state| {
+            let _lock = DataLock::writer(&inner.images_root)?;
+            let config = serde_json::json!({
+                "architecture": berth_distribution::Platform::default().architecture,
+                "os": "linux",
+                "config": {},
+                "rootfs": { "type": "layers", "diff_ids": [] },
+            });
+            let bytes = serde_json::to_vec(&config).expect("JSON values serialise");
+            let id = state.store.blobs().put_new(&bytes)?;
+            if state.store.get(&id.to_string()).is_none() {
+                let record = berth_image::ImageRecord {
+                    id: id.clone(),
+                    layers: Vec::new(),
+                    diff_ids: Vec::new(),
+                    repo_digests: Vec::new(),
+                };
+                state.store.add(record, &[])?;
+            }
+            Ok(id)
+        })
+        .await
+    }
+
     /// `GET /containers/{id}/changes`: what container `id` changed in its root file system.
     pub async fn container_changes(
         &self,

@@ -159,12 +159,11 @@ impl<'a> Run<'a> {
 
     /// The image `name`, pulled when missing or when the build asks to.
     pub(super) async fn base_image(&self, name: &str) -> BuildResult<(Digest, ImageConfig)> {
-        if name.eq_ignore_ascii_case("scratch") {
-            return Err(BuildError::Invalid(
-                "FROM scratch is not supported by berthd's builder yet".into(),
-            ));
-        }
         let images = &self.service.images;
+        if name.eq_ignore_ascii_case("scratch") {
+            let id = images.scratch().await?;
+            return Ok((id, ImageConfig::default()));
+        }
         let local = images.for_container(name.to_string()).await;
         if let (Ok(found), false) = (&local, self.options.pull) {
             return Ok((found.id.clone(), found.config.clone()));
