@@ -178,6 +178,16 @@ fn the_cache_reuses_steps_until_a_copied_file_changes() {
     let dir = ctx.path().to_str().unwrap();
     let first = build_ok(&daemon, &["-t", "cached", dir]);
     assert_eq!(first.matches("Using cache").count(), 0, "{first}");
+    let listed = |all: &[&str]| {
+        let args = [&["images", "-q"], all].concat();
+        daemon.docker_ok(&args).lines().count()
+    };
+    assert_eq!(listed(&[]), 2, "busybox and the build, not its steps");
+    assert_eq!(
+        listed(&["-a"]),
+        4,
+        "with the two steps' images before the last"
+    );
     let id = daemon.inspect("{{.Id}}", "cached");
 
     // Rewriting a file with the same content changes only its mtime.

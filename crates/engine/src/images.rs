@@ -458,14 +458,7 @@ impl ImageService {
     pub async fn scratch(&self) -> Result<Digest> {
         self.run("scratch image", move |inner, state| {
             let _lock = DataLock::writer(&inner.images_root)?;
-            let config = serde_json::json!({
-                "architecture": berth_distribution::Platform::default().architecture,
-                "os": "linux",
-                "config": {},
-                "rootfs": { "type": "layers", "diff_ids": [] },
-            });
-            let bytes = serde_json::to_vec(&config).expect("JSON values serialise");
-            let id = state.store.blobs().put_new(&bytes)?;
+            let id = state.store.blobs().put_new(&scratch_config())?;
             if state.store.get(&id.to_string()).is_none() {
                 let record = berth_image::ImageRecord {
                     id: id.clone(),
@@ -534,6 +527,22 @@ impl Inner {
         };
         Ok((config, dir))
     }
+}
+
+/// The config of [`ImageService::scratch`]'s image.
+fn scratch_config() -> Vec<u8> {
+    let config = serde_json::json!({
+        "architecture": berth_distribution::Platform::default().architecture,
+        "os": "linux",
+        "config": {},
+        "rootfs": { "type": "layers", "diff_ids": [] },
+    });
+    serde_json::to_vec(&config).expect("JSON values serialise")
+}
+
+/// The id of [`ImageService::scratch`]'s image.
+pub fn scratch_id() -> Digest {
+    berth_image::digest::sha256(&scratch_config())
 }
 
 fn create_private_dir(path: &Path) -> Result<()> {

@@ -189,6 +189,19 @@ impl BuildService {
         self.cache().entries()
     }
 
+    /// The images a build made along the way (those its cache holds, and the base of
+    /// `FROM scratch`), which `docker images` shows only with `--all`, as dockerd hides the
+    /// intermediate images of its legacy builder.
+    pub fn intermediate_images(&self) -> std::collections::HashSet<String> {
+        let mut ids: std::collections::HashSet<String> = self
+            .cache_entries()
+            .into_iter()
+            .map(|e| e.image.to_string())
+            .collect();
+        ids.insert(crate::images::scratch_id().to_string());
+        ids
+    }
+
     /// The cache's entries as `GET /system/df` lists them.
     pub fn cache_records(&self) -> Vec<berth_api::disk_usage::BuildCacheRecord> {
         let time = |secs: u64| berth_image::time::format(secs as i64);
