@@ -73,6 +73,9 @@ COPY a.txt ./
 COPY --chown=1000:1000 --chmod=640 dir/ /data/
 ADD archive.tar /unpacked/
 RUN echo "$GREETING $VERSION" > /app/out && cat /app/out
+WORKDIR /made/by/workdir
+RUN test -d /made/by/workdir && [ "$(pwd)" = /made/by/workdir ]
+WORKDIR /app
 SHELL ["/bin/sh", "-ec"]
 USER 1000
 EXPOSE 8080 53/udp
@@ -94,8 +97,8 @@ CMD ["cat /app/out /app/a.txt /data/b.txt /unpacked/inside.txt"]
             ctx.path().to_str().unwrap(),
         ],
     );
-    assert!(out.contains("Step 1/19 : FROM busybox"), "{out}");
-    assert!(out.contains("Step 19/19 : CMD"), "{out}");
+    assert!(out.contains("Step 1/22 : FROM busybox"), "{out}");
+    assert!(out.contains("Step 22/22 : CMD"), "{out}");
     assert!(
         out.contains("hello 2\n"),
         "the RUN's output is streamed: {out}"

@@ -226,6 +226,9 @@ impl<'a> Run<'a> {
                 let created_by =
                     format!("{} #(nop){spacing}{comment}", current.state.shell.join(" "));
                 current.config = config;
+                if matches!(command, Command::Workdir { .. }) {
+                    return self.workdir_step(current, created_by).await;
+                }
                 self.metadata_step(current, created_by).await
             }
         }

@@ -225,16 +225,61 @@ impl Run<'_> {
         let result = async {
             let input =
                 File::open(&tar.0).map_err(io_error(format!("open {}", tar.0.display())))?;
-            let options = PutOptions {
-                no_overwrite_dir_non_dir: false,
-                copy_uid_gid: true,
-            };
-            self.service
-                .containers
-                .put_archive(&id, "/", input, options)
-                .await?;
-            let options = self.commit_options(current, id.clone(), created_by.clone());
-            Ok::<_, BuildError>(self.service.images.commit(options, None).await?)
+            self.put_and_commit(current, &id, input, created_by.clone())
+                .await
+        }
+        .await;
+        self.remove_container(&id).await;
+        self.made(current, &key, result?, created_by)
+    }
+
+    /// Unpacks the tar `input` at `/` of container `id` and commits it.
+    async fn put_and_commit(
+        &self,
+        current: &Current,
+        id: &str,
+        input: impl std::io::Read + Send + 'static,
+        created_by: String,
+    ) -> BuildResult<Digest> {
+        let options = PutOptions {
+            no_overwrite_dir_non_dir: false,
+            copy_uid_gid: true,
+        };
+        self.service
+            .containers
+            .put_archive(id, "/", input, options)
+            .await?;
+        let options = self.commit_options(current, id.to_string(), created_by);
+        Ok(self.service.images.commit(options, None).await?)
+    }
+
+    /// WORKDIR: the directory is made (root's, 0755) when the image lacks it, as a layer.
+    pub(super) async fn workdir_step(
+        &mut self,
+        current: &mut Current,
+        created_by: String,
+    ) -> BuildResult<()> {
+        let key = self.key(current, &created_by, &json!("workdir"));
+        if self.cached(current, &key).await? {
+            return Ok(());
+        }
+        let dir = current.config.working_dir.clone();
+        let mut cmd = current.state.shell.clone();
+        cmd.push(format!("#(nop) WORKDIR {dir}"));
+        let id = self.create_container(current, cmd, Vec::new()).await?;
+        let result = async {
+            match self.service.containers.stat_path(&id, &dir).await {
+                Ok(_) => {
+                    let options = self.commit_options(current, String::new(), created_by.clone());
+                    Ok(self.service.images.derive(options).await?)
+                }
+                Err(crate::Error::NoSuchPath { .. }) => {
+                    let tar = directory_tar(&dir)?;
+                    self.put_and_commit(current, &id, std::io::Cursor::new(tar), created_by.clone())
+                        .await
+                }
+                Err(e) => Err(e.into()),
+            }
         }
         .await;
         self.remove_container(&id).await;
@@ -309,6 +354,23 @@ impl Run<'_> {
         }
         result
     }
+}
+
+/// A tar of the one directory `path`, root's, mode 0755.
+fn directory_tar(path: &str) -> BuildResult<Vec<u8>> {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Directory);
+    header.set_mode(0o755);
+    header.set_size(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    header.set_mtime(now);
+    let mut tar = tar::Builder::new(Vec::new());
+    let name = format!("{}/", path.trim_matches('/'));
+    tar.append_data(&mut header, &name, std::io::empty())
+        .and_then(|()| tar.into_inner())
+        .map_err(io_error(format!("make the tar of {path}")))
 }
 
 fn write_to<T>(path: &Path, write: impl FnOnce(File) -> BuildResult<T>) -> BuildResult<T> {
