@@ -179,7 +179,15 @@ fn the_cache_reuses_steps_until_a_copied_file_changes() {
         "FROM busybox\nRUN echo first > /first\nCOPY a.txt /a.txt\nRUN cat /a.txt\n",
     );
     let dir = ctx.path().to_str().unwrap();
-    let first = build_ok(&daemon, &["-t", "cached", dir]);
+    // A gzip context (`--compress`); an argument no ARG declares is reported.
+    let first = build_ok(
+        &daemon,
+        &["--compress", "--build-arg", "UNUSED=1", "-t", "cached", dir],
+    );
+    assert!(
+        first.contains("[Warning] One or more build-args [UNUSED] were not consumed"),
+        "{first}"
+    );
     assert_eq!(first.matches("Using cache").count(), 0, "{first}");
     let listed = |all: &[&str]| {
         let args = [&["images", "-q"], all].concat();
@@ -200,6 +208,9 @@ fn the_cache_reuses_steps_until_a_copied_file_changes() {
     assert_eq!(again.matches("Using cache").count(), 3, "{again}");
     assert!(!again.contains("Running in"), "nothing runs: {again}");
     assert_eq!(daemon.inspect("{{.Id}}", "cached"), id);
+    let quiet = build_ok(&daemon, &["-q", dir]);
+    assert_eq!(quiet.lines().next(), Some(id.as_str()), "{quiet}");
+    assert!(!quiet.contains("Step"), "-q prints only the id: {quiet}");
 
     write(ctx.path(), "a.txt", "two\n");
     let changed = build_ok(&daemon, &["-t", "cached", dir]);

@@ -169,6 +169,13 @@ impl BuildService {
         let id = last
             .and_then(|i| built[i].clone())
             .ok_or_else(|| BuildError::Invalid("the Dockerfile has no stage to build".into()))?;
+        let unused = run.unused_args();
+        if !unused.is_empty() {
+            let _ = out.send(Output::Stream(format!(
+                "[Warning] One or more build-args [{}] were not consumed\n",
+                unused.join(" ")
+            )));
+        }
         let _ = out.send(Output::ImageId(id.clone()));
         let _ = out.send(Output::Stream(format!(
             "Successfully built {}\n",

@@ -42,6 +42,8 @@ pub(super) struct Run<'a> {
     pub(super) total_steps: usize,
     step: usize,
     globals: Vec<(String, String)>,
+    /// The names ARG instructions declared.
+    declared: std::collections::HashSet<String>,
 }
 
 /// A stage between two steps.
@@ -72,6 +74,7 @@ impl<'a> Run<'a> {
             total_steps: 0,
             step: 0,
             globals: Vec::new(),
+            declared: Default::default(),
         }
     }
 
@@ -83,6 +86,7 @@ impl<'a> Run<'a> {
                 .map_err(|e| BuildError::Invalid(e.to_string()))?;
             if let Command::Arg { args } = expanded.command {
                 for arg in args {
+                    self.declared.insert(arg.name.clone());
                     if let Some(value) = self.build_arg(&arg.name).or(arg.default) {
                         globals.push((arg.name, value));
                     }
@@ -91,6 +95,16 @@ impl<'a> Run<'a> {
         }
         self.globals = globals.clone();
         Ok(globals)
+    }
+
+    /// The build args no ARG declared (the proxy variables need none), for dockerd's warning.
+    pub(super) fn unused_args(&self) -> Vec<String> {
+        self.options
+            .build_args
+            .keys()
+            .filter(|k| !self.declared.contains(*k) && !PROXY_ARGS.contains(&k.as_str()))
+            .cloned()
+            .collect()
     }
 
     fn build_arg(&self, name: &str) -> Option<String> {
@@ -202,6 +216,7 @@ impl<'a> Run<'a> {
             command => {
                 if let Command::Arg { args } = command {
                     for arg in args {
+                        self.declared.insert(arg.name.clone());
                         let global = self
                             .globals
                             .iter()
