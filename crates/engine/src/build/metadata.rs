@@ -7,6 +7,9 @@ use serde_json::{json, Value};
 
 use super::{BuildError, BuildResult};
 
+/// The `PATH` of a stage whose base image sets none.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// What a stage carries between instructions besides its image's configuration.
 #[derive(Debug, Clone)]
 pub struct StageState {
@@ -19,8 +22,13 @@ pub struct StageState {
 }
 
 impl StageState {
-    /// The state at a stage's FROM, from its base image's configuration.
-    pub fn from_base(config: &ImageConfig) -> Self {
+    /// The state at a stage's FROM, from its base image's configuration, which gets the
+    /// default `PATH` if it has none (as dockerd's builder gives it).
+    pub fn from_base(config: &mut ImageConfig) -> Self {
+        let env = config.env.get_or_insert_with(Vec::new);
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.push(format!("PATH={DEFAULT_PATH}"));
+        }
         StageState {
             shell: config
                 .shell
@@ -123,7 +131,10 @@ pub fn apply(
                     exposed.insert(key, json!({}));
                 }
             }
-            format!("EXPOSE {}", ports.join(" "))
+            // dockerd's history lists the ports as written, sorted as strings.
+            let mut words = ports.clone();
+            words.sort();
+            format!("EXPOSE {}", words.join(" "))
         }
         Command::Volume { paths } => {
             let volumes = config.volumes.get_or_insert_with(Default::default);

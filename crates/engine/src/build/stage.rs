@@ -142,9 +142,10 @@ impl<'a> Run<'a> {
             StageRef::Image(name) => self.base_image(&name).await?,
         };
         self.say(format!(" ---> {}\n", image.short()));
+        let mut config = config;
         let mut current = Current {
             image,
-            state: StageState::from_base(&config),
+            state: StageState::from_base(&mut config),
             config,
             args: Vec::new(),
         };

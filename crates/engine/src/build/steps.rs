@@ -206,7 +206,7 @@ impl Run<'_> {
             }
         };
         let created_by = format!(
-            "{} #(nop) {instruction} {}:{} in {abs} ",
+            "{} #(nop) {instruction} {}:{} in {dest} ",
             current.state.shell.join(" "),
             written.kind,
             written.hash.hex()
