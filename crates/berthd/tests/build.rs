@@ -261,7 +261,13 @@ fn multi_stage_builds_only_what_the_target_needs_and_ignores_what_dockerignore_l
     let ctx = TempDir::new("build-stages");
     write(ctx.path(), "kept.txt", "kept\n");
     write(ctx.path(), "secret.txt", "secret\n");
-    write(ctx.path(), ".dockerignore", "secret.txt\n");
+    write(ctx.path(), "logs/a.log", "a\n");
+    write(ctx.path(), "logs/keep.log", "keep\n");
+    write(
+        ctx.path(),
+        ".dockerignore",
+        "secret.txt\nlogs\n!logs/keep.log\n",
+    );
     write(
         ctx.path(),
         "Dockerfile",
@@ -279,16 +285,24 @@ fn multi_stage_builds_only_what_the_target_needs_and_ignores_what_dockerignore_l
         "staged",
         "sh",
         "-c",
-        "cat /artifact; ls -A /ctx",
+        "cat /artifact; ls -A /ctx /ctx/logs",
     ]);
-    assert_eq!(listing, "built\n.dockerignore\nDockerfile\nkept.txt\n");
+    let expected = "/ctx:\n.dockerignore\nDockerfile\nkept.txt\nlogs\n\n/ctx/logs:\nkeep.log\n";
+    assert_eq!(listing, format!("built\n{expected}"));
 
     let target = build_ok(&daemon, &["--target", "builder", "-t", "first", dir]);
     assert!(target.contains("Step 2/2 : RUN echo built"), "{target}");
 
     // A raw context with the ignored file in it: the daemon applies .dockerignore itself.
     let mut tar = tar::Builder::new(Vec::new());
-    for name in ["Dockerfile", ".dockerignore", "kept.txt", "secret.txt"] {
+    for name in [
+        "Dockerfile",
+        ".dockerignore",
+        "kept.txt",
+        "secret.txt",
+        "logs/a.log",
+        "logs/keep.log",
+    ] {
         tar.append_path_with_name(ctx.join(name), name).unwrap();
     }
     let body = tar.into_inner().unwrap();
@@ -296,8 +310,8 @@ fn multi_stage_builds_only_what_the_target_needs_and_ignores_what_dockerignore_l
     assert_eq!(status, 200, "{response}");
     assert!(response.contains(r#"{"aux":{"ID":"sha256:"#), "{response}");
     assert!(!response.contains("errorDetail"), "{response}");
-    let listing = daemon.docker_ok(&["run", "--rm", "raw", "ls", "-A", "/ctx"]);
-    assert_eq!(listing, ".dockerignore\nDockerfile\nkept.txt\n");
+    let listing = daemon.docker_ok(&["run", "--rm", "raw", "ls", "-A", "/ctx", "/ctx/logs"]);
+    assert_eq!(listing, expected);
 }
 
 #[test]
