@@ -253,6 +253,20 @@ fn a_failing_run_reports_the_command_and_leaves_nothing_behind() {
     assert!(!out.contains("never"), "{out}");
     assert_eq!(daemon.docker_ok(&["ps", "-a", "-q"]), "");
     assert_eq!(daemon.mounts(), mounts);
+
+    let (ok, out) = build(
+        &daemon,
+        &["--target", "nowhere", ctx.path().to_str().unwrap()],
+    );
+    assert!(!ok);
+    assert!(
+        out.contains("failed to reach build target nowhere in Dockerfile"),
+        "{out}"
+    );
+    write(ctx.path(), "Dockerfile", "FROM busybox\nFOO bar\n");
+    let (ok, out) = build(&daemon, &[ctx.path().to_str().unwrap()]);
+    assert!(!ok);
+    assert!(out.contains("unknown instruction: FOO"), "{out}");
 }
 
 #[test]
