@@ -75,7 +75,7 @@ pub struct UsageData {
     pub ref_count: i64,
 }
 
-/// One build cache record (berth has no builder yet: it lists none).
+/// One build cache record: a cached step of a Dockerfile build.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct BuildCacheRecord {

@@ -94,9 +94,16 @@ pub fn run(config: Config) -> Result<()> {
             eprintln!("berthd: volumes: {e}");
         }
         let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+        let builds = berth_engine::build::BuildService::open(
+            &config.data_root,
+            containers.clone(),
+            images.clone(),
+        )
+        .with_context(|| format!("open the build cache under {}", config.data_root.display()))?;
         let daemon = Daemon {
             images,
             volumes,
+            builds,
             containers,
             events,
             identity,

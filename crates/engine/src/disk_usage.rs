@@ -1,6 +1,7 @@
 //! Disk usage (`GET /system/df`, and the sizes of `ps -s` and `inspect -s`): images with the
 //! layers they share and the containers using them, containers with what they wrote, volumes
-//! with their content and users, and the build cache (berth has no builder yet: none).
+//! with their content and users; the build cache's entries are added by the API from
+//! [`crate::build::BuildService::cache_records`].
 
 use std::collections::HashMap;
 

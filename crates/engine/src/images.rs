@@ -436,6 +436,43 @@ impl ImageService {
         .await?
     }
 
+    /// A new image of `options.parent` with `options.config` and one more history entry
+    /// (`empty_layer`): a build step that changes only the configuration. `options.container`
+    /// is recorded as is and need not exist.
+    pub async fn derive(&self, options: berth_image::commit::CommitOptions) -> Result<Digest> {
+        self.run("derive image", move |inner, state| {
+            let _lock = DataLock::writer(&inner.images_root)?;
+            let empty: Digest = berth_image::commit::EMPTY_LAYER.parse()?;
+            Ok(berth_image::commit::add_image(
+                &mut state.store,
+                &options,
+                empty,
+                &[],
+            )?)
+        })
+        .await
+    }
+
+    /// The image without layers or configuration that a build's `FROM scratch` starts from
+    /// (always the same id: its config has no time stamp).
+    pub async fn scratch(&self) -> Result<Digest> {
+        self.run("scratch image", move |inner, state| {
+            let _lock = DataLock::writer(&inner.images_root)?;
+            let id = state.store.blobs().put_new(&scratch_config())?;
+            if state.store.get(&id.to_string()).is_none() {
+                let record = berth_image::ImageRecord {
+                    id: id.clone(),
+                    layers: Vec::new(),
+                    diff_ids: Vec::new(),
+                    repo_digests: Vec::new(),
+                };
+                state.store.add(record, &[])?;
+            }
+            Ok(id)
+        })
+        .await
+    }
+
     /// `GET /containers/{id}/changes`: what container `id` changed in its root file system.
     pub async fn container_changes(
         &self,
@@ -490,6 +527,22 @@ impl Inner {
         };
         Ok((config, dir))
     }
+}
+
+/// The config of [`ImageService::scratch`]'s image.
+fn scratch_config() -> Vec<u8> {
+    let config = serde_json::json!({
+        "architecture": berth_distribution::Platform::default().architecture,
+        "os": "linux",
+        "config": {},
+        "rootfs": { "type": "layers", "diff_ids": [] },
+    });
+    serde_json::to_vec(&config).expect("JSON values serialise")
+}
+
+/// The id of [`ImageService::scratch`]'s image.
+pub fn scratch_id() -> Digest {
+    berth_image::digest::sha256(&scratch_config())
 }
 
 fn create_private_dir(path: &Path) -> Result<()> {

@@ -3,6 +3,7 @@
 //! [`containers::ContainerService`] (containers run under their shims), [`events::Events`], and
 //! [`spec`], which turns a container's configuration into an OCI runtime spec.
 
+pub mod build;
 pub mod containers;
 pub mod disk_usage;
 mod durable;

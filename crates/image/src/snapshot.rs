@@ -294,11 +294,17 @@ pub(crate) fn mount_overlay(layers: &[PathBuf], work: &Path, target: &Path) -> R
             .context(|| format!("create {}", work.join(d).display()))?;
     }
     fs::create_dir_all(target).context(|| format!("create {}", target.display()))?;
-    let lower: Vec<String> = layers
+    let mut lower: Vec<String> = layers
         .iter()
         .rev()
         .map(|p| p.display().to_string())
         .collect();
+    if lower.is_empty() {
+        // An image without layers (a build's `FROM scratch`): overlay needs a lower directory.
+        let empty = work.join("empty");
+        fs::create_dir_all(&empty).context(|| format!("create {}", empty.display()))?;
+        lower.push(empty.display().to_string());
+    }
     let options = format!(
         "lowerdir={},upperdir={},workdir={}",
         lower.join(":"),

@@ -49,7 +49,12 @@ fn removed(removals: Vec<Removal>) -> Vec<Removed> {
 /// `GET /images/json`.
 pub async fn list(daemon: &Daemon, query: &Query) -> Result<Response, ApiError> {
     let filters = ImageFilters::parse(&query.filters()?)?;
-    Ok(Json(filters.apply(daemon.images.list().await?)).into_response())
+    let mut images = daemon.images.list().await?;
+    if !query.flag("all")? {
+        let intermediate = daemon.builds.intermediate_images();
+        images.retain(|i| !i.repo_tags.is_empty() || !intermediate.contains(&i.id));
+    }
+    Ok(Json(filters.apply(images)).into_response())
 }
 
 /// `GET /images/{name}/json`.

@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod auth;
+pub mod build;
 pub mod commit;
 pub mod containers;
 pub mod error;
@@ -42,6 +43,7 @@ pub struct Daemon {
     pub images: ImageService,
     pub volumes: berth_engine::volumes::VolumeService,
     pub containers: ContainerService,
+    pub builds: berth_engine::build::BuildService,
     pub events: Events,
     /// Turns true when the daemon begins to shut down: open response streams then end.
     pub stopping: tokio::sync::watch::Receiver<bool>,
@@ -152,7 +154,8 @@ async fn route(daemon: &Daemon, request: Request) -> Result<Response, ApiError> 
         (&Method::GET, "/version") => Ok(system::version()),
         (&Method::GET, "/info") => system::info(daemon).await,
         (&Method::GET, "/system/df") => system::df(daemon, &query).await,
-        (&Method::POST, "/build/prune") => Ok(system::build_prune()),
+        (&Method::POST, "/build") => build::build(daemon, &query, body).await,
+        (&Method::POST, "/build/prune") => system::build_prune(daemon).await,
         (&Method::POST, "/auth") => login(daemon, body).await,
         (&Method::GET, "/images/json") => images::list(daemon, &query).await,
         (&Method::POST, "/images/create") => {

@@ -129,11 +129,19 @@ pub async fn df(daemon: &Daemon, query: &Query) -> Result<Response, ApiError> {
         containers: &daemon.containers,
         volumes: &daemon.volumes,
     };
-    Ok(Json(usage.report(kinds).await?).into_response())
+    let mut report = usage.report(kinds).await?;
+    if kinds.build_cache {
+        report.build_cache = Some(daemon.builds.cache_records());
+    }
+    Ok(Json(report).into_response())
 }
 
-/// `POST /build/prune`: berth has no builder yet, so no build cache to remove (the docker
-/// CLI's `system prune` asks for it).
-pub fn build_prune() -> Response {
-    Json(BuildCachePruneResponse::default()).into_response()
+/// `POST /build/prune`: empties the build cache (and removes the untagged images it held).
+pub async fn build_prune(daemon: &Daemon) -> Result<Response, ApiError> {
+    let removed = daemon.builds.prune_cache().await?;
+    Ok(Json(BuildCachePruneResponse {
+        caches_deleted: (!removed.is_empty()).then_some(removed),
+        space_reclaimed: 0,
+    })
+    .into_response())
 }

@@ -1,0 +1,331 @@
+//! `docker build` as dockerd's legacy builder runs it (`DOCKER_BUILDKIT=0`): the context
+//! arrives as a tar, the Dockerfile's stages that the target needs run one after the other,
+//! every instruction yields an image (a RUN or COPY through a container committed as a layer,
+//! the others as a configuration change with an `empty_layer` history entry), and a
+//! content-based [`cache`] lets an unchanged step reuse the image it made before.
+//!
+//! Cached images are ordinary untagged images: `image prune` may remove them, and a cache
+//! entry whose image is gone is dropped when it is next looked up (so the cache never
+//! resurrects or pins an image); `builder prune` empties the index and removes the untagged
+//! images it held.
+
+mod cache;
+mod context;
+mod files;
+mod metadata;
+mod stage;
+mod steps;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use berth_build::expand::{expand_from, Lexer};
+use berth_build::parser::{Command, Dockerfile, StageRef};
+use berth_image::{Digest, Reference};
+use tokio::sync::mpsc::UnboundedSender;
+
+pub use cache::CacheEntry;
+
+use crate::containers::ContainerService;
+use crate::images::ImageService;
+use cache::Cache;
+
+/// What `POST /build` asks for besides the context.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// `dockerfile`: the Dockerfile's path in the context (`Dockerfile` when empty).
+    pub dockerfile: String,
+    /// `t`: the names the final image gets.
+    pub tags: Vec<Reference>,
+    /// `buildargs`: a `None` value takes the variable from the client's environment, which
+    /// the CLI has already done; such an argument counts as unset.
+    pub build_args: BTreeMap<String, Option<String>>,
+    /// `labels`: added to the final image.
+    pub labels: BTreeMap<String, String>,
+    /// `nocache`: run every step.
+    pub no_cache: bool,
+    /// `pull`: pull base images even when present.
+    pub pull: bool,
+    /// `target`: the stage to build (the last one when empty).
+    pub target: String,
+    /// `networkmode`: the network of RUN containers (`default` when empty).
+    pub network_mode: String,
+}
+
+/// What a build reports while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Text for the user (`Step 1/3 : FROM busybox\n`, a RUN's output).
+    Stream(String),
+    /// The id of the image built, before the final lines.
+    ImageId(Digest),
+}
+
+/// Where a build's output goes; a client that went away does not stop the build.
+pub type Sink = UnboundedSender<Output>;
+
+/// Why a build failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The Dockerfile, an argument or the context is not usable; Docker's words.
+    #[error("{0}")]
+    Invalid(String),
+    /// A RUN exited non-zero.
+    #[error("The command '{command}' returned a non-zero code: {code}")]
+    CommandFailed { command: String, code: i64 },
+    /// An engine operation failed.
+    #[error(transparent)]
+    Engine(#[from] crate::Error),
+    /// Reading the context or writing a build's files failed.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+}
+
+impl BuildError {
+    /// The `errorDetail.code` dockerd reports: a RUN's exit code, else 1.
+    pub fn code(&self) -> i64 {
+        match self {
+            BuildError::CommandFailed { code, .. } => *code,
+            _ => 1,
+        }
+    }
+}
+
+impl From<berth_image::Error> for BuildError {
+    fn from(e: berth_image::Error) -> Self {
+        BuildError::Engine(e.into())
+    }
+}
+
+type BuildResult<T> = std::result::Result<T, BuildError>;
+
+fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
+    let context = context.into();
+    move |source| BuildError::Io { context, source }
+}
+
+/// Builds images from Dockerfiles over the container and image services of one data root.
+#[derive(Clone)]
+pub struct BuildService {
+    containers: ContainerService,
+    images: ImageService,
+    /// `<data_root>/build`: the cache index and, while builds run, their contexts.
+    root: PathBuf,
+    cache: Arc<Mutex<Cache>>,
+}
+
+impl BuildService {
+    /// The builder of `data_root`: its cache index is `<data_root>/build/cache.json`.
+    pub fn open(
+        data_root: &Path,
+        containers: ContainerService,
+        images: ImageService,
+    ) -> crate::Result<Self> {
+        let root = data_root.join("build");
+        let cache = Cache::open(&root)?;
+        // Contexts of builds a crash interrupted.
+        let _ = std::fs::remove_dir_all(root.join("tmp"));
+        Ok(BuildService {
+            containers,
+            images,
+            root,
+            cache: Arc::new(Mutex::new(cache)),
+        })
+    }
+
+    /// `POST /build`: builds the Dockerfile of the context tar read from `context` (plain or
+    /// compressed), reporting on `out`; returns the final image's id once it is tagged.
+    pub async fn build(
+        &self,
+        context: impl Read + Send + 'static,
+        options: BuildOptions,
+        out: Sink,
+    ) -> BuildResult<Digest> {
+        let context = context::Context::unpack(&self.root.join("tmp"), context).await?;
+        let name = if options.dockerfile.is_empty() {
+            "Dockerfile"
+        } else {
+            options.dockerfile.as_str()
+        };
+        let source = context.dockerfile(name)?;
+        let dockerfile = berth_build::parse(name, &source)
+            .map_err(|e| BuildError::Invalid(format!("failed to parse dockerfile: {e}")))?;
+        let mut run = stage::Run::new(self, &dockerfile, &context, &options, out.clone());
+        let plan = plan(&dockerfile, &options, &run.global_args()?)?;
+        run.total_steps =
+            plan.iter().map(|p| p.steps).sum::<usize>() + usize::from(!options.labels.is_empty());
+        let mut built: Vec<Option<Digest>> = vec![None; dockerfile.stages.len()];
+        let last = plan.last().map(|p| p.index);
+        for planned in &plan {
+            let labels = (Some(planned.index) == last).then_some(&options.labels);
+            let id = run.stage(planned, &built, labels).await?;
+            built[planned.index] = Some(id);
+        }
+        let id = last
+            .and_then(|i| built[i].clone())
+            .ok_or_else(|| BuildError::Invalid("the Dockerfile has no stage to build".into()))?;
+        let unused = run.unused_args();
+        if !unused.is_empty() {
+            let _ = out.send(Output::Stream(format!(
+                "[Warning] One or more build-args [{}] were not consumed\n",
+                unused.join(" ")
+            )));
+        }
+        let _ = out.send(Output::ImageId(id.clone()));
+        let _ = out.send(Output::Stream(format!(
+            "Successfully built {}\n",
+            id.short()
+        )));
+        for tag in &options.tags {
+            self.images.tag(id.to_string(), tag.clone()).await?;
+            let _ = out.send(Output::Stream(format!(
+                "Successfully tagged {}\n",
+                tag.familiar()
+            )));
+        }
+        Ok(id)
+    }
+
+    /// The cache's entries.
+    pub fn cache_entries(&self) -> Vec<CacheEntry> {
+        self.cache().entries()
+    }
+
+    /// The images a build made along the way (those its cache holds, and the base of
+    /// `FROM scratch`), which `docker images` shows only with `--all`, as dockerd hides the
+    /// intermediate images of its legacy builder.
+    pub fn intermediate_images(&self) -> std::collections::HashSet<String> {
+        let mut ids: std::collections::HashSet<String> = self
+            .cache_entries()
+            .into_iter()
+            .map(|e| e.image.to_string())
+            .collect();
+        ids.insert(crate::images::scratch_id().to_string());
+        ids
+    }
+
+    /// The cache's entries as `GET /system/df` lists them.
+    pub fn cache_records(&self) -> Vec<berth_api::disk_usage::BuildCacheRecord> {
+        let time = |secs: u64| berth_image::time::format(secs as i64);
+        self.cache_entries()
+            .into_iter()
+            .map(|e| berth_api::disk_usage::BuildCacheRecord {
+                id: e.id,
+                r#type: "regular".into(),
+                description: e.description,
+                in_use: false,
+                shared: false,
+                size: 0,
+                created_at: time(e.created),
+                last_used_at: Some(time(e.last_used)),
+                usage_count: e.usage_count as i64,
+            })
+            .collect()
+    }
+
+    /// `POST /build/prune`: empties the cache and removes the untagged images it held.
+    /// Returns the ids of the entries removed.
+    pub async fn prune_cache(&self) -> crate::Result<Vec<String>> {
+        let entries = self.cache().clear()?;
+        let mut removed = Vec::new();
+        for entry in entries {
+            if let Ok(image) = self.images.inspect(entry.image.to_string()).await {
+                if image.repo_tags.is_empty() {
+                    // An image a container uses stays; the entry is gone either way.
+                    let _ = self.images.remove(entry.image.to_string(), false).await;
+                }
+            }
+            removed.push(entry.id);
+        }
+        Ok(removed)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A stage used before it was built: the plan orders stages, so this is a bug.
+fn plan_error(index: usize) -> BuildError {
+    BuildError::Invalid(format!("stage {index} was needed before it was built"))
+}
+
+/// A stage to build, with how many steps it counts.
+#[derive(Debug, Clone)]
+struct Planned {
+    index: usize,
+    /// Its base image (expanded FROM word).
+    base: String,
+    steps: usize,
+}
+
+/// The stages the target needs, in Dockerfile order.
+fn plan(
+    dockerfile: &Dockerfile,
+    options: &BuildOptions,
+    global_args: &dyn berth_build::expand::Env,
+) -> BuildResult<Vec<Planned>> {
+    if dockerfile.stages.is_empty() {
+        return Err(BuildError::Invalid(
+            "the Dockerfile has no stage to build".into(),
+        ));
+    }
+    let target = if options.target.is_empty() {
+        dockerfile.stages.len() - 1
+    } else {
+        dockerfile.stage_by_name(&options.target).ok_or_else(|| {
+            BuildError::Invalid(format!(
+                "failed to reach build target {} in Dockerfile",
+                options.target
+            ))
+        })?
+    };
+    let lexer = Lexer::new(dockerfile.directives.escape);
+    let mut bases = Vec::new();
+    for stage in &dockerfile.stages {
+        let (base, _) = expand_from(stage, &lexer, global_args)
+            .map_err(|e| BuildError::Invalid(e.to_string()))?;
+        bases.push(base);
+    }
+    let mut needed = vec![false; dockerfile.stages.len()];
+    let mut todo = vec![target];
+    while let Some(index) = todo.pop() {
+        if std::mem::replace(&mut needed[index], true) {
+            continue;
+        }
+        let mut refs = vec![dockerfile.base_of(index, &bases[index])];
+        for instruction in &dockerfile.stages[index].instructions {
+            if let Command::Copy(copy) = &instruction.command {
+                if let Some(from) = &copy.from {
+                    refs.push(dockerfile.copy_source(from).map_err(BuildError::Invalid)?);
+                }
+            }
+        }
+        for reference in refs {
+            if let StageRef::Stage(i) = reference {
+                if i >= index {
+                    return Err(BuildError::Invalid(format!(
+                        "stage {} refers to itself or a later stage",
+                        index
+                    )));
+                }
+                todo.push(i);
+            }
+        }
+    }
+    Ok(needed
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n)
+        .map(|(index, _)| Planned {
+            index,
+            base: bases[index].clone(),
+            steps: 1 + dockerfile.stages[index].instructions.len(),
+        })
+        .collect())
+}
