@@ -156,6 +156,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::volume::VolumeCommand,
     },
+    /// Manage builds
+    Builder {
+        #[command(subcommand)]
+        command: commands::builder::BuilderCommand,
+    },
     /// Manage berth
     System {
         #[command(subcommand)]
@@ -436,6 +441,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Diff(args) => commands::commit::diff(cx, &args),
         Command::Network { command } => commands::network::network(cx, command),
         Command::Volume { command } => commands::volume::volume(cx, command),
+        Command::Builder { command } => commands::builder::builder(cx, &command),
         Command::System { command } => match command {
             SystemCommand::Df(args) => commands::df::df(cx, &args),
             SystemCommand::Prune(args) => commands::system_prune::prune(cx, &args),

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod build;
+pub mod builder;
 pub mod commit;
 pub mod cp;
 pub mod create_flags;
