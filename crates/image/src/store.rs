@@ -55,19 +55,7 @@ impl BlobStore {
 
     /// Starts writing a blob announced as `expected` (and `expected_size`, when known).
     pub fn writer(&self, expected: &Digest, expected_size: Option<u64>) -> Result<BlobWriter> {
-        let name = format!(
-            "{}-{}-{}",
-            expected.hex(),
-            std::process::id(),
-            INGEST_COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        let tmp = self.root.join("ingest").join(name);
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)
-            .context(|| format!("create {}", tmp.display()))?;
+        let (tmp, file) = self.ingest_file(expected.hex())?;
         Ok(BlobWriter {
             file: Some(file),
             tmp,
@@ -98,7 +86,7 @@ impl BlobStore {
     /// Stores whatever `input` yields under its sha256 digest (content whose digest is not known
     /// in advance, such as the files of an image archive). Returns the digest and size.
     pub fn put_stream(&self, input: &mut impl Read) -> Result<(Digest, u64)> {
-        let (tmp, mut file) = self.ingest_file()?;
+        let (tmp, mut file) = self.ingest_file("unnamed")?;
         let guard = RemoveOnDrop(&tmp);
         let mut hasher = Hasher::new(Algorithm::Sha256);
         let mut buf = vec![0u8; 1 << 16];
@@ -126,7 +114,7 @@ impl BlobStore {
         &self,
         produce: impl FnOnce(&mut dyn Write) -> Result<Digest>,
     ) -> Result<(Digest, u64)> {
-        let (tmp, file) = self.ingest_file()?;
+        let (tmp, file) = self.ingest_file("unnamed")?;
         let guard = RemoveOnDrop(&tmp);
         let mut out = io::BufWriter::with_capacity(1 << 20, file);
         let digest = produce(&mut out)?;
@@ -143,10 +131,11 @@ impl BlobStore {
         Ok((digest, size))
     }
 
-    /// A new file in `ingest/` for a blob whose digest is not known yet.
-    fn ingest_file(&self) -> Result<(PathBuf, File)> {
+    /// A new file in `ingest/`, named after `what` it will hold (the expected digest's hex, or
+    /// `unnamed` while the digest is not known yet).
+    fn ingest_file(&self, what: &str) -> Result<(PathBuf, File)> {
         let tmp = self.root.join("ingest").join(format!(
-            "unnamed-{}-{}",
+            "{what}-{}-{}",
             std::process::id(),
             INGEST_COUNTER.fetch_add(1, Ordering::Relaxed)
         ));

@@ -15,6 +15,7 @@ mod fsutil;
 mod hooks;
 mod init;
 mod mount_options;
+pub mod mountinfo;
 mod namespaces;
 pub mod ops;
 mod process;

@@ -222,23 +222,14 @@ fn check_propagation(path: &Path, propagation: &str) -> Result<()> {
         "slave" | "rslave" => &["shared:", "master:"],
         _ => return Ok(()),
     };
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
     // The mount whose mount point is the longest prefix of the path holds it.
-    let holder = mountinfo
-        .lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(' ').collect();
-            let point = fields.get(4)?;
-            let optional: Vec<&str> = fields[6..]
-                .iter()
-                .take_while(|f| **f != "-")
-                .copied()
-                .collect();
-            path.starts_with(point)
-                .then(|| (point.to_string(), optional))
-        })
-        .max_by_key(|(point, _)| point.len());
+    let holder = berth_runtime::mountinfo::read()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|mount| path.starts_with(&mount.mount_point))
+        .max_by_key(|mount| mount.mount_point.as_os_str().len())
+        .map(|mount| (mount.mount_point.display().to_string(), mount.optional));
     let Some((point, optional)) = holder else {
         return Ok(());
     };

@@ -155,31 +155,10 @@ pub fn unmount(target: &Path) -> Result<()> {
 /// same filesystem keeps the device number, so comparing devices would miss it).
 pub fn is_mountpoint(path: &Path) -> bool {
     let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    info.lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .any(|mount_point| Path::new(&unescape(mount_point)) == path)
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space).
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4);
-        match octal {
-            Some(o) if bytes[i] == b'\\' && o.iter().all(|b| (b'0'..=b'7').contains(b)) => {
-                out.push((o[0] - b'0') * 64 + (o[1] - b'0') * 8 + (o[2] - b'0'));
-                i += 4;
-            }
-            _ => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    berth_runtime::mountinfo::read()
+        .unwrap_or_default()
+        .iter()
+        .any(|mount| mount.mount_point == path)
 }
 
 #[cfg(test)]
@@ -191,12 +170,6 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
-    }
-
-    #[test]
-    fn mountinfo_escapes_are_undone() {
-        assert_eq!(unescape("/a\\040b"), "/a b");
-        assert_eq!(unescape("/plain\\"), "/plain\\");
     }
 
     #[test]

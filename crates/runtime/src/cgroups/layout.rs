@@ -31,26 +31,19 @@ impl Layout {
     fn parse(mountinfo: &str) -> Self {
         let mut hierarchies: Vec<(PathBuf, Vec<String>)> = Vec::new();
         let mut unified = None;
-        for line in mountinfo.lines() {
-            let Some((left, right)) = line.split_once(" - ") else {
-                continue;
-            };
-            let mount_point = left.split_whitespace().nth(4).unwrap_or_default();
-            let mut right = right.split_whitespace();
-            let fstype = right.next().unwrap_or_default();
-            let super_options = right.nth(1).unwrap_or_default();
-            let mount_point = PathBuf::from(unescape(mount_point));
-            match fstype {
-                "cgroup2" if unified.is_none() => unified = Some(mount_point),
+        for mount in crate::mountinfo::parse(mountinfo) {
+            match mount.fs_type.as_str() {
+                "cgroup2" if unified.is_none() => unified = Some(mount.mount_point),
                 "cgroup" => {
-                    let controllers: Vec<String> = super_options
+                    let controllers: Vec<String> = mount
+                        .super_options
                         .split(',')
                         .filter(|o| !matches!(*o, "rw" | "ro") && !o.starts_with("release_agent"))
                         .filter(|o| !o.starts_with("clone_children") && *o != "noprefix")
                         .map(str::to_string)
                         .collect();
                     if !hierarchies.iter().any(|(_, c)| c == &controllers) {
-                        hierarchies.push((mount_point, controllers));
+                        hierarchies.push((mount.mount_point, controllers));
                     }
                 }
                 _ => {}
@@ -104,30 +97,6 @@ impl Layout {
     }
 }
 
-/// Undoes mountinfo's octal escapes (`\040` for a space).
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4]
-                .iter()
-                .all(|b| (b'0'..=b'7').contains(b))
-        {
-            out.push(
-                (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0'),
-            );
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,10 +130,5 @@ mod tests {
                 root: "/sys/fs/cgroup".into()
             }
         );
-    }
-
-    #[test]
-    fn escaped_mount_points_are_decoded() {
-        assert_eq!(unescape("/a\\040b"), "/a b");
     }
 }
