@@ -8,12 +8,8 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 
 use berth_testkit::archive::{docker_archive, random_layer};
-use common::berthd::Berthd;
+use common::berthd::{words, Berthd};
 use serde_json::Value;
-
-fn words(line: &str) -> Vec<&str> {
-    line.split_whitespace().collect()
-}
 
 /// `GET path` on the daemon's socket, as JSON.
 fn api_get(daemon: &Berthd, path: &str) -> Value {

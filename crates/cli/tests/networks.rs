@@ -3,36 +3,7 @@
 
 mod common;
 
-use common::berthd::Berthd;
-
-/// `berth args` and `docker args` have the same exit code, stdout and stderr (with each one's
-/// name in its messages); returns stdout.
-fn same(daemon: &Berthd, args: &[&str]) -> String {
-    let ours = daemon.berth(args);
-    let theirs = daemon.docker(args);
-    assert_eq!(
-        (
-            ours.code(),
-            &ours.stdout,
-            ours.stderr.replace("berth", "docker")
-        ),
-        // docker 20.10 ends a failed `network rm` with its exit status, which we do not copy.
-        (
-            theirs.code(),
-            &theirs.stdout,
-            theirs.stderr.replace("exit status 1\n", "")
-        ),
-        "{args:?}: berth\n{}\ndocker\n{}",
-        ours.describe(),
-        theirs.describe()
-    );
-    ours.stdout
-}
-
-/// The words of `line`, for command lines without quoting.
-fn words(line: &str) -> Vec<&str> {
-    line.split_whitespace().collect()
-}
+use common::berthd::{same, words, Berthd};
 
 #[test]
 fn create_ls_inspect_and_refusals_print_what_docker_prints() {

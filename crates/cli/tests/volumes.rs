@@ -3,30 +3,7 @@
 
 mod common;
 
-use common::berthd::Berthd;
-
-/// `berth args` and `docker args` have the same exit code, stdout and stderr (with each one's
-/// name in its messages); returns stdout.
-fn same(daemon: &Berthd, args: &[&str]) -> String {
-    let ours = daemon.berth(args);
-    let theirs = daemon.docker(args);
-    assert_eq!(
-        (
-            ours.code(),
-            &ours.stdout,
-            ours.stderr.replace("berth", "docker")
-        ),
-        (theirs.code(), &theirs.stdout, theirs.stderr.clone()),
-        "{args:?}: berth\n{}\ndocker\n{}",
-        ours.describe(),
-        theirs.describe()
-    );
-    ours.stdout
-}
-
-fn words(line: &str) -> Vec<&str> {
-    line.split_whitespace().collect()
-}
+use common::berthd::{same, words, Berthd};
 
 #[test]
 fn create_ls_inspect_rm_and_prune_print_what_docker_prints() {

@@ -260,3 +260,32 @@ pub fn wait_until(process: &mut Spawned, deadline: Instant) -> Option<i32> {
     }
     None
 }
+
+/// `berth args` and `docker args` against `daemon` have the same exit code, stdout and stderr
+/// (with each one's name in its messages); returns stdout. docker 20.10 ends some failures with
+/// its exit status (`exit status 1`), which berth does not copy.
+pub fn same(daemon: &Berthd, args: &[&str]) -> String {
+    let ours = daemon.berth(args);
+    let theirs = daemon.docker(args);
+    assert_eq!(
+        (
+            ours.code(),
+            &ours.stdout,
+            ours.stderr.replace("berth", "docker")
+        ),
+        (
+            theirs.code(),
+            &theirs.stdout,
+            theirs.stderr.replace("exit status 1\n", "")
+        ),
+        "{args:?}: berth\n{}\ndocker\n{}",
+        ours.describe(),
+        theirs.describe()
+    );
+    ours.stdout
+}
+
+/// The words of `line`, for command lines without quoting.
+pub fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
