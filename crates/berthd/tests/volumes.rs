@@ -584,6 +584,13 @@ fn cp_reaches_a_stopped_container_s_volumes_and_binds() {
     std::fs::write(input.join("note"), "into the volume\n").unwrap();
     let note = input.join("note").display().to_string();
     daemon.docker_ok(&["cp", &note, "stopped:/v/"]);
+    // The copy landed in the volume on the host, and a container mounting it reads it.
+    let data = daemon.docker_ok(&["volume", "inspect", "--format", "{{.Mountpoint}}", "cpvol"]);
+    let landed = std::path::Path::new(data.trim()).join("note");
+    assert_eq!(
+        std::fs::read_to_string(&landed).unwrap(),
+        "into the volume\n"
+    );
     assert_eq!(
         daemon.docker_ok(&["run", "--rm", "-v", "cpvol:/v", "busybox", "cat", "/v/note"]),
         "into the volume\n"
