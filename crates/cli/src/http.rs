@@ -27,7 +27,7 @@ pub struct Response {
     pub status: u16,
     headers: Vec<(String, String)>,
     /// The body, decoded from its transfer encoding.
-    pub body: Box<dyn BufRead>,
+    pub body: Box<dyn BufRead + Send>,
 }
 
 impl Response {
@@ -121,11 +121,17 @@ fn send_body(body: Body<'_>, stream: &mut UnixStream) -> io::Result<()> {
     Ok(())
 }
 
-/// Sends everything `reader` gives as chunks of at most 64 KiB, then the last chunk.
+/// The largest chunk of a chunked request body.
+const CHUNK_SIZE: usize = 1 << 20;
+/// Room before a chunk's data for its size line (`100000\r\n`).
+const CHUNK_HEAD_ROOM: usize = 16;
+
+/// Sends everything `reader` gives as chunks of at most [`CHUNK_SIZE`], each in one write with
+/// its size line and end, then the last chunk.
 fn send_chunked(reader: &mut dyn Read, out: &mut impl Write) -> io::Result<()> {
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; CHUNK_HEAD_ROOM + CHUNK_SIZE + 2];
     loop {
-        let n = match reader.read(&mut buf) {
+        let n = match reader.read(&mut buf[CHUNK_HEAD_ROOM..CHUNK_HEAD_ROOM + CHUNK_SIZE]) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
@@ -133,9 +139,12 @@ fn send_chunked(reader: &mut dyn Read, out: &mut impl Write) -> io::Result<()> {
         if n == 0 {
             return out.write_all(b"0\r\n\r\n");
         }
-        write!(out, "{n:x}\r\n")?;
-        out.write_all(&buf[..n])?;
-        out.write_all(b"\r\n")?;
+        let head = format!("{n:x}\r\n");
+        let start = CHUNK_HEAD_ROOM - head.len();
+        buf[start..CHUNK_HEAD_ROOM].copy_from_slice(head.as_bytes());
+        let end = CHUNK_HEAD_ROOM + n;
+        buf[end..end + 2].copy_from_slice(b"\r\n");
+        out.write_all(&buf[start..end + 2])?;
     }
 }
 
@@ -228,7 +237,7 @@ fn read_head<R: BufRead>(reader: &mut R) -> io::Result<(u16, Vec<(String, String
     Ok((status, headers))
 }
 
-fn read_response<R: BufRead + 'static>(mut reader: R) -> io::Result<Response> {
+fn read_response<R: BufRead + Send + 'static>(mut reader: R) -> io::Result<Response> {
     let (status, headers) = read_head(&mut reader)?;
     let mut response = Response {
         status,
@@ -240,10 +249,10 @@ fn read_response<R: BufRead + 'static>(mut reader: R) -> io::Result<Response> {
 }
 
 /// The body after `response`'s head, decoded from its transfer encoding.
-fn body_reader<R: BufRead + 'static>(
+fn body_reader<R: BufRead + Send + 'static>(
     response: &Response,
     reader: R,
-) -> io::Result<Box<dyn BufRead>> {
+) -> io::Result<Box<dyn BufRead + Send>> {
     let chunked = response
         .header("Transfer-Encoding")
         .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));

@@ -8,6 +8,7 @@ pub mod error;
 pub mod format;
 pub mod http;
 pub mod progress;
+mod read_ahead;
 pub mod stream;
 pub mod template;
 pub mod tty;

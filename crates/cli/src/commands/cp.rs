@@ -23,6 +23,7 @@ use crate::client::{escape, Daemon};
 use crate::error::{Error, Result};
 use crate::format::human_size;
 use crate::http::Body;
+use crate::read_ahead::ReadAhead;
 use crate::Context;
 
 /// `berth cp` flags.
@@ -43,6 +44,9 @@ pub struct CpArgs {
     /// DEST_PATH|- or CONTAINER:DEST_PATH
     destination: String,
 }
+
+/// Bytes the pipe between the archiving thread and the upload holds.
+const PIPE_SIZE: usize = 1 << 20;
 
 /// `CONTAINER:PATH` split; an absolute path or one starting with `.` is local even with a `:`.
 fn split_arg(arg: &str) -> (Option<&str>, &str) {
@@ -257,11 +261,13 @@ fn copy_from(
     }
     let response = daemon.request("GET", &archive_url(container, &src), &[], Body::Empty)?;
     let stat = decode_stat(daemon, response.header(PATH_STAT_HEADER))?;
-    let mut body = Counted::new(response.body);
     if dst == "-" {
-        io::copy(&mut body, &mut io::stdout().lock()).map_err(|e| Error::io("write stdout", e))?;
+        io::copy(&mut { response.body }, &mut io::stdout().lock())
+            .map_err(|e| Error::io("write stdout", e))?;
         return Ok(());
     }
+    let body = ReadAhead::new(response.body).map_err(|e| Error::io("start a reader thread", e))?;
+    let mut body = Counted::new(body);
     // The archive's top entry is named after what was fetched; it lands named after what was
     // asked for (a followed link keeps the link's name), or after the destination.
     let (_, archived) = split_dir_entry(&src);
@@ -367,6 +373,13 @@ fn copy_to(daemon: &Daemon, src: &str, to: &Upload<'_>) -> Result<()> {
         }
     };
     let (mut reader, writer) = io::pipe().map_err(|e| Error::io("create a pipe", e))?;
+    // A larger pipe, filled in large writes, lets the archiving run ahead of the socket; the
+    // default size does where the system allows no more.
+    let _ = nix::fcntl::fcntl(
+        &writer,
+        nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE as i32),
+    );
+    let writer = io::BufWriter::with_capacity(PIPE_SIZE, writer);
     let source = PathBuf::from(&resolved);
     let writing = std::thread::spawn(move || -> Result<()> {
         let open = |path: &Path| {
