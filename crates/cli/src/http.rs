@@ -6,6 +6,8 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
+use crate::chunked::ChunkedWriter;
+
 /// What a request sends as its body.
 pub enum Body<'a> {
     /// No body.
@@ -18,6 +20,12 @@ pub enum Body<'a> {
         content_type: &'static str,
         len: Option<u64>,
         reader: &'a mut dyn Read,
+    },
+    /// A stream of `content_type` that `write` makes as it goes, sent chunked. An error from
+    /// `write` ends the request without ending the body: the server sees it cut short.
+    Produced {
+        content_type: &'static str,
+        write: &'a mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
     },
 }
 
@@ -78,6 +86,9 @@ pub fn request(
                 None => head.push_str("Transfer-Encoding: chunked\r\n"),
             }
         }
+        Body::Produced { content_type, .. } => head.push_str(&format!(
+            "Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n"
+        )),
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;
@@ -103,7 +114,16 @@ fn send_body(body: Body<'_>, stream: &mut UnixStream) -> io::Result<()> {
         Body::Json(data) => stream.write_all(&data)?,
         Body::Stream {
             len: None, reader, ..
-        } => send_chunked(reader, stream)?,
+        } => {
+            let mut chunks = ChunkedWriter::new(stream);
+            while chunks.send_read(reader)? > 0 {}
+            chunks.finish()?
+        }
+        Body::Produced { write, .. } => {
+            let mut chunks = ChunkedWriter::new(stream);
+            write(&mut chunks)?;
+            chunks.finish()?
+        }
         Body::Stream {
             len: Some(len),
             reader,
@@ -119,33 +139,6 @@ fn send_body(body: Body<'_>, stream: &mut UnixStream) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The largest chunk of a chunked request body.
-const CHUNK_SIZE: usize = 1 << 20;
-/// Room before a chunk's data for its size line (`100000\r\n`).
-const CHUNK_HEAD_ROOM: usize = 16;
-
-/// Sends everything `reader` gives as chunks of at most [`CHUNK_SIZE`], each in one write with
-/// its size line and end, then the last chunk.
-fn send_chunked(reader: &mut dyn Read, out: &mut impl Write) -> io::Result<()> {
-    let mut buf = vec![0u8; CHUNK_HEAD_ROOM + CHUNK_SIZE + 2];
-    loop {
-        let n = match reader.read(&mut buf[CHUNK_HEAD_ROOM..CHUNK_HEAD_ROOM + CHUNK_SIZE]) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if n == 0 {
-            return out.write_all(b"0\r\n\r\n");
-        }
-        let head = format!("{n:x}\r\n");
-        let start = CHUNK_HEAD_ROOM - head.len();
-        buf[start..CHUNK_HEAD_ROOM].copy_from_slice(head.as_bytes());
-        let end = CHUNK_HEAD_ROOM + n;
-        buf[end..end + 2].copy_from_slice(b"\r\n");
-        out.write_all(&buf[start..end + 2])?;
-    }
 }
 
 fn invalid(what: impl Into<String>) -> io::Error {
@@ -340,10 +333,21 @@ mod tests {
     #[test]
     fn chunked_request_bodies_decode_back() {
         let mut sent = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
-        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-        send_chunked(&mut data.as_slice(), &mut sent).unwrap();
-        let leaked: &'static [u8] = Box::leak(sent.into_boxed_slice());
-        assert_eq!(parse(leaked).unwrap().1, data);
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let mut chunks = ChunkedWriter::new(&mut sent);
+        let mut reader = data.as_slice();
+        while chunks.send_read(&mut reader).unwrap() > 0 {}
+        chunks.finish().unwrap();
+        let mut produced = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        let mut chunks = ChunkedWriter::new(&mut produced);
+        for piece in data.chunks(4096) {
+            chunks.write_all(piece).unwrap();
+        }
+        chunks.finish().unwrap();
+        for sent in [sent, produced] {
+            let leaked: &'static [u8] = Box::leak(sent.into_boxed_slice());
+            assert!(parse(leaked).unwrap().1 == data);
+        }
     }
 
     #[test]

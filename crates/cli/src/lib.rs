@@ -2,6 +2,7 @@
 //! only HTTP (the Engine API over a unix socket) to the daemon.
 
 pub mod autostart;
+mod chunked;
 pub mod client;
 mod commands;
 pub mod error;
