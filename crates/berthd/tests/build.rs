@@ -345,3 +345,64 @@ fn a_scratch_stage_holds_only_what_is_copied_into_it() {
     let history = daemon.docker_ok(&["history", "-q", "--no-trunc", "tiny"]);
     assert_eq!(history.lines().count(), 3, "{history}");
 }
+
+#[test]
+fn a_hostile_context_cannot_make_copy_read_outside_it() {
+    let daemon = daemon();
+    let context = |dockerfile: &str, extra: &dyn Fn(&mut Vec<u8>)| {
+        let mut tar = Vec::new();
+        berth_testkit::raw_tar_entry(
+            &mut tar,
+            "Dockerfile",
+            tar::EntryType::Regular,
+            "",
+            dockerfile.as_bytes(),
+        );
+        berth_testkit::raw_tar_entry(
+            &mut tar,
+            "../../../escaped",
+            tar::EntryType::Regular,
+            "",
+            b"inside\n",
+        );
+        berth_testkit::raw_tar_entry(&mut tar, "etc", tar::EntryType::Symlink, "/etc", b"");
+        extra(&mut tar);
+        tar.extend_from_slice(&[0; 1024]);
+        tar
+    };
+    // `..` stops at the context's top, as unpacking it would; the link is copied as a link.
+    let body = context("FROM busybox\nCOPY . /ctx/\n", &|_| {});
+    let (status, _, response) = daemon.http("POST", "/build?t=confined", &body);
+    assert_eq!(status, 200, "{response}");
+    assert!(!response.contains("errorDetail"), "{response}");
+    let listing = daemon.docker_ok(&[
+        "run",
+        "--rm",
+        "confined",
+        "sh",
+        "-c",
+        "cat /ctx/escaped; readlink /ctx/etc; ls -A /ctx",
+    ]);
+    assert_eq!(listing, "inside\n/etc\nDockerfile\nescaped\netc\n");
+
+    // Through the link: refused, not read from the host's /etc.
+    let body = context("FROM busybox\nCOPY etc/hostname /stolen\n", &|_| {});
+    let (_, _, response) = daemon.http("POST", "/build?t=stolen", &body);
+    assert!(
+        response.contains("forbidden path etc/hostname: etc is a symbolic link"),
+        "{response}"
+    );
+    // A hard link to a host file is not a file of the context.
+    let body = context("FROM busybox\nCOPY shadow /stolen\n", &|tar| {
+        berth_testkit::raw_tar_entry(tar, "shadow", tar::EntryType::Link, "/etc/shadow", b"");
+    });
+    let (_, _, response) = daemon.http("POST", "/build?t=stolen", &body);
+    assert!(
+        response.contains("shadow: a hard link to /etc/shadow, which is not a file of the context"),
+        "{response}"
+    );
+    assert!(
+        daemon.docker(&["image", "inspect", "stolen"]).status.code() != Some(0),
+        "nothing was built"
+    );
+}

@@ -11,8 +11,11 @@
 
 mod cache;
 mod context;
+mod copy;
 mod files;
+mod index;
 mod metadata;
+mod spool;
 mod stage;
 mod steps;
 
@@ -114,9 +117,10 @@ fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildE
 pub struct BuildService {
     containers: ContainerService,
     images: ImageService,
-    /// `<data_root>/build`: the cache index and, while builds run, their contexts.
+    /// `<data_root>/build`: the cache index and, while builds run, their copies' tars.
     root: PathBuf,
     cache: Arc<Mutex<Cache>>,
+    copies: Arc<copy::CopyMemo>,
 }
 
 impl BuildService {
@@ -128,13 +132,14 @@ impl BuildService {
     ) -> crate::Result<Self> {
         let root = data_root.join("build");
         let cache = Cache::open(&root)?;
-        // Contexts of builds a crash interrupted.
+        // Files of builds a crash interrupted (copies' tars).
         let _ = std::fs::remove_dir_all(root.join("tmp"));
         Ok(BuildService {
             containers,
             images,
             root,
             cache: Arc::new(Mutex::new(cache)),
+            copies: Default::default(),
         })
     }
 
@@ -146,7 +151,19 @@ impl BuildService {
         options: BuildOptions,
         out: Sink,
     ) -> BuildResult<Digest> {
-        let context = context::Context::unpack(&self.root.join("tmp"), context).await?;
+        let context = context::Context::receive(&self.root.join("tmp"), context).await?;
+        let result = self.build_from(&context, options, &out).await;
+        // Usage statistics are not worth a failed build.
+        let _ = self.cache().save_usage();
+        result
+    }
+
+    async fn build_from(
+        &self,
+        context: &context::Context,
+        options: BuildOptions,
+        out: &Sink,
+    ) -> BuildResult<Digest> {
         let name = if options.dockerfile.is_empty() {
             "Dockerfile"
         } else {
@@ -155,7 +172,7 @@ impl BuildService {
         let source = context.dockerfile(name)?;
         let dockerfile = berth_build::parse(name, &source)
             .map_err(|e| BuildError::Invalid(format!("failed to parse dockerfile: {e}")))?;
-        let mut run = stage::Run::new(self, &dockerfile, &context, &options, out.clone());
+        let mut run = stage::Run::new(self, &dockerfile, context, &options, out.clone());
         let plan = plan(&dockerfile, &options, &run.global_args()?)?;
         run.total_steps =
             plan.iter().map(|p| p.steps).sum::<usize>() + usize::from(!options.labels.is_empty());
