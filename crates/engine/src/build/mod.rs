@@ -178,11 +178,17 @@ impl BuildService {
             plan.iter().map(|p| p.steps).sum::<usize>() + usize::from(!options.labels.is_empty());
         let mut built: Vec<Option<Digest>> = vec![None; dockerfile.stages.len()];
         let last = plan.last().map(|p| p.index);
-        for planned in &plan {
-            let labels = (Some(planned.index) == last).then_some(&options.labels);
-            let id = run.stage(planned, &built, labels).await?;
-            built[planned.index] = Some(id);
+        let stages = async {
+            for planned in &plan {
+                let labels = (Some(planned.index) == last).then_some(&options.labels);
+                let id = run.stage(planned, &built, labels).await?;
+                built[planned.index] = Some(id);
+            }
+            Ok::<_, BuildError>(())
         }
+        .await;
+        run.removals_done().await;
+        stages?;
         let id = last
             .and_then(|i| built[i].clone())
             .ok_or_else(|| BuildError::Invalid("the Dockerfile has no stage to build".into()))?;

@@ -44,6 +44,8 @@ pub(super) struct Run<'a> {
     globals: Vec<(String, String)>,
     /// The names ARG instructions declared.
     declared: std::collections::HashSet<String>,
+    /// Step containers being removed; see [`Run::removals_done`].
+    removals: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// A stage between two steps.
@@ -75,6 +77,7 @@ impl<'a> Run<'a> {
             step: 0,
             globals: Vec::new(),
             declared: Default::default(),
+            removals: Default::default(),
         }
     }
 
@@ -362,10 +365,28 @@ impl<'a> Run<'a> {
         Ok(id)
     }
 
-    /// Removes a step's container, reporting (not failing on) a removal that fails.
+    /// Starts removing a step's container, reporting (not failing on) a removal that fails.
+    /// The next steps do not wait for it: unmounting a container's overlay flushes the
+    /// whole file system below it to disk, which can take longer than the step took.
     pub(super) async fn remove_container(&self, id: &str) {
-        if let Err(e) = self.service.containers.remove(id, true, true).await {
-            eprintln!("berthd: build: removing intermediate container {id}: {e}");
+        let (containers, id) = (self.service.containers.clone(), id.to_string());
+        let removal = tokio::spawn(async move {
+            if let Err(e) = containers.remove(&id, true, true).await {
+                eprintln!("berthd: build: removing intermediate container {id}: {e}");
+            }
+        });
+        self.removals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(removal);
+    }
+
+    /// Waits for the step containers' removals: a build leaves none behind when it ends.
+    pub(super) async fn removals_done(&self) {
+        let removals =
+            std::mem::take(&mut *self.removals.lock().unwrap_or_else(|p| p.into_inner()));
+        for removal in removals {
+            let _ = removal.await;
         }
     }
 
