@@ -406,3 +406,76 @@ fn a_hostile_context_cannot_make_copy_read_outside_it() {
         "nothing was built"
     );
 }
+
+#[test]
+fn independent_stages_build_at_the_same_time_and_print_in_order() {
+    let daemon = daemon();
+    let ctx = TempDir::new("build-parallel");
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM busybox AS a\nRUN sleep 2 && echo from-a > /a\n\
+         FROM busybox AS b\nRUN sleep 2 && echo from-b > /b\n\
+         FROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n",
+    );
+    let dir = ctx.path().to_str().unwrap();
+    let started = std::time::Instant::now();
+    let out = build_ok(&daemon, &["-t", "both", dir]);
+    let took = started.elapsed();
+    // One after the other, the two stages alone would take 4 s.
+    assert!(
+        took < std::time::Duration::from_millis(3500),
+        "the stages ran one after the other: {took:?}\n{out}"
+    );
+    let steps: Vec<&str> = out.lines().filter(|l| l.starts_with("Step ")).collect();
+    assert_eq!(
+        steps,
+        [
+            "Step 1/7 : FROM busybox AS a",
+            "Step 2/7 : RUN sleep 2 && echo from-a > /a",
+            "Step 3/7 : FROM busybox AS b",
+            "Step 4/7 : RUN sleep 2 && echo from-b > /b",
+            "Step 5/7 : FROM busybox",
+            "Step 6/7 : COPY --from=a /a /a",
+            "Step 7/7 : COPY --from=b /b /b",
+        ],
+        "{out}"
+    );
+    // Each stage's lines together, in the Dockerfile's order.
+    let (first, second) = out.split_once("Step 3/7").unwrap();
+    assert_eq!(
+        first.matches("Removed intermediate container").count(),
+        1,
+        "{out}"
+    );
+    assert_eq!(
+        second.matches("Removed intermediate container").count(),
+        1,
+        "{out}"
+    );
+    assert_eq!(
+        daemon.docker_ok(&["run", "--rm", "both", "cat", "/a", "/b"]),
+        "from-a\nfrom-b\n"
+    );
+
+    // A stage that fails ends the output there, though the one beside it ran.
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM busybox AS a\nRUN sleep 1 && echo failing && exit 3\n\
+         FROM busybox AS b\nRUN echo beside\n\
+         FROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n",
+    );
+    let (ok, out) = build(&daemon, &[dir]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("failing\n"), "{out}");
+    assert!(
+        out.contains("The command '/bin/sh -c sleep 1 && echo failing && exit 3' returned a non-zero code: 3"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("Step 3/7") && !out.contains("beside"),
+        "{out}"
+    );
+    assert_eq!(daemon.docker_ok(&["ps", "-a", "-q"]), "");
+}

@@ -15,6 +15,7 @@ mod copy;
 mod files;
 mod index;
 mod metadata;
+mod parallel;
 mod spool;
 mod stage;
 mod steps;
@@ -174,21 +175,8 @@ impl BuildService {
             .map_err(|e| BuildError::Invalid(format!("failed to parse dockerfile: {e}")))?;
         let mut run = stage::Run::new(self, &dockerfile, context, &options, out.clone());
         let plan = plan(&dockerfile, &options, &run.global_args()?)?;
-        run.total_steps =
-            plan.iter().map(|p| p.steps).sum::<usize>() + usize::from(!options.labels.is_empty());
-        let mut built: Vec<Option<Digest>> = vec![None; dockerfile.stages.len()];
+        let built = parallel::build_stages(&mut run, &plan, out).await?;
         let last = plan.last().map(|p| p.index);
-        let stages = async {
-            for planned in &plan {
-                let labels = (Some(planned.index) == last).then_some(&options.labels);
-                let id = run.stage(planned, &built, labels).await?;
-                built[planned.index] = Some(id);
-            }
-            Ok::<_, BuildError>(())
-        }
-        .await;
-        run.removals_done().await;
-        stages?;
         let id = last
             .and_then(|i| built[i].clone())
             .ok_or_else(|| BuildError::Invalid("the Dockerfile has no stage to build".into()))?;
@@ -285,6 +273,8 @@ struct Planned {
     /// Its base image (expanded FROM word).
     base: String,
     steps: usize,
+    /// The stages it starts from or copies from.
+    needs: Vec<usize>,
 }
 
 /// The stages the target needs, in Dockerfile order.
@@ -316,6 +306,7 @@ fn plan(
         bases.push(base);
     }
     let mut needed = vec![false; dockerfile.stages.len()];
+    let mut needs: Vec<Vec<usize>> = vec![Vec::new(); dockerfile.stages.len()];
     let mut todo = vec![target];
     while let Some(index) = todo.pop() {
         if std::mem::replace(&mut needed[index], true) {
@@ -338,6 +329,7 @@ fn plan(
                     )));
                 }
                 todo.push(i);
+                needs[index].push(i);
             }
         }
     }
@@ -349,6 +341,7 @@ fn plan(
             index,
             base: bases[index].clone(),
             steps: 1 + dockerfile.stages[index].instructions.len(),
+            needs: std::mem::take(&mut needs[index]),
         })
         .collect())
 }

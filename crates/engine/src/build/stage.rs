@@ -81,6 +81,34 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// A run of one stage of the same build, reporting on `out`, numbering its steps from
+    /// `step + 1`.
+    pub(super) fn for_stage(&self, out: Sink, step: usize) -> Run<'a> {
+        Run {
+            service: self.service,
+            dockerfile: self.dockerfile,
+            context: self.context,
+            options: self.options,
+            out,
+            lexer: Lexer::new(self.dockerfile.directives.escape),
+            total_steps: self.total_steps,
+            step,
+            globals: self.globals.clone(),
+            declared: Default::default(),
+            removals: Default::default(),
+        }
+    }
+
+    /// The names the run's ARG instructions declared.
+    pub(super) fn into_declared(self) -> std::collections::HashSet<String> {
+        self.declared
+    }
+
+    /// Counts `names` as declared (by another stage's run).
+    pub(super) fn declared_elsewhere(&mut self, names: std::collections::HashSet<String>) {
+        self.declared.extend(names);
+    }
+
     /// The ARGs before the first FROM, with the build's values.
     pub(super) fn global_args(&mut self) -> BuildResult<Vec<(String, String)>> {
         let mut globals: Vec<(String, String)> = Vec::new();
