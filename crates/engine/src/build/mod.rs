@@ -11,8 +11,12 @@
 
 mod cache;
 mod context;
+mod copy;
 mod files;
+mod index;
 mod metadata;
+mod parallel;
+mod spool;
 mod stage;
 mod steps;
 
@@ -114,9 +118,10 @@ fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildE
 pub struct BuildService {
     containers: ContainerService,
     images: ImageService,
-    /// `<data_root>/build`: the cache index and, while builds run, their contexts.
+    /// `<data_root>/build`: the cache index and, while builds run, their copies' tars.
     root: PathBuf,
     cache: Arc<Mutex<Cache>>,
+    copies: Arc<copy::CopyMemo>,
 }
 
 impl BuildService {
@@ -128,13 +133,14 @@ impl BuildService {
     ) -> crate::Result<Self> {
         let root = data_root.join("build");
         let cache = Cache::open(&root)?;
-        // Contexts of builds a crash interrupted.
+        // Files of builds a crash interrupted (copies' tars).
         let _ = std::fs::remove_dir_all(root.join("tmp"));
         Ok(BuildService {
             containers,
             images,
             root,
             cache: Arc::new(Mutex::new(cache)),
+            copies: Default::default(),
         })
     }
 
@@ -146,7 +152,19 @@ impl BuildService {
         options: BuildOptions,
         out: Sink,
     ) -> BuildResult<Digest> {
-        let context = context::Context::unpack(&self.root.join("tmp"), context).await?;
+        let context = context::Context::receive(&self.root.join("tmp"), context).await?;
+        let result = self.build_from(&context, options, &out).await;
+        // Usage statistics are not worth a failed build.
+        let _ = self.cache().save_usage();
+        result
+    }
+
+    async fn build_from(
+        &self,
+        context: &context::Context,
+        options: BuildOptions,
+        out: &Sink,
+    ) -> BuildResult<Digest> {
         let name = if options.dockerfile.is_empty() {
             "Dockerfile"
         } else {
@@ -155,17 +173,10 @@ impl BuildService {
         let source = context.dockerfile(name)?;
         let dockerfile = berth_build::parse(name, &source)
             .map_err(|e| BuildError::Invalid(format!("failed to parse dockerfile: {e}")))?;
-        let mut run = stage::Run::new(self, &dockerfile, &context, &options, out.clone());
+        let mut run = stage::Run::new(self, &dockerfile, context, &options, out.clone());
         let plan = plan(&dockerfile, &options, &run.global_args()?)?;
-        run.total_steps =
-            plan.iter().map(|p| p.steps).sum::<usize>() + usize::from(!options.labels.is_empty());
-        let mut built: Vec<Option<Digest>> = vec![None; dockerfile.stages.len()];
+        let built = parallel::build_stages(&mut run, &plan, out).await?;
         let last = plan.last().map(|p| p.index);
-        for planned in &plan {
-            let labels = (Some(planned.index) == last).then_some(&options.labels);
-            let id = run.stage(planned, &built, labels).await?;
-            built[planned.index] = Some(id);
-        }
         let id = last
             .and_then(|i| built[i].clone())
             .ok_or_else(|| BuildError::Invalid("the Dockerfile has no stage to build".into()))?;
@@ -262,6 +273,8 @@ struct Planned {
     /// Its base image (expanded FROM word).
     base: String,
     steps: usize,
+    /// The stages it starts from or copies from.
+    needs: Vec<usize>,
 }
 
 /// The stages the target needs, in Dockerfile order.
@@ -293,6 +306,7 @@ fn plan(
         bases.push(base);
     }
     let mut needed = vec![false; dockerfile.stages.len()];
+    let mut needs: Vec<Vec<usize>> = vec![Vec::new(); dockerfile.stages.len()];
     let mut todo = vec![target];
     while let Some(index) = todo.pop() {
         if std::mem::replace(&mut needed[index], true) {
@@ -315,6 +329,7 @@ fn plan(
                     )));
                 }
                 todo.push(i);
+                needs[index].push(i);
             }
         }
     }
@@ -326,6 +341,7 @@ fn plan(
             index,
             base: bases[index].clone(),
             steps: 1 + dockerfile.stages[index].instructions.len(),
+            needs: std::mem::take(&mut needs[index]),
         })
         .collect())
 }

@@ -1,31 +1,21 @@
 //! The steps that change files: RUN (a command in a container) and COPY/ADD (files unpacked
 //! into a container), each committed as a layer. Their containers never outlive the step.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use berth_build::parser::{Command, Run as RunInstruction, StageRef};
 use berth_image::Digest;
 use serde_json::json;
 
-use super::files::{self, CopySpec, Tree};
+use super::files::{self, CopySpec};
 use super::metadata::resolve_workdir;
 use super::stage::{Current, Run};
 use super::{io_error, plan_error, BuildError, BuildResult};
 use crate::containers::{LogOptions, PutOptions, WaitCondition};
 use crate::task::blocking;
 
-static NEXT_TAR: AtomicU64 = AtomicU64::new(0);
-
-/// A temporary file removed on drop.
-struct TempFile(PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
+static NEXT_ROOTFS: AtomicU64 = AtomicU64::new(0);
 
 impl Run<'_> {
     /// RUN: the command in a container of the current image, its output streamed; the
@@ -160,56 +150,12 @@ impl Run<'_> {
             mode,
             unpack_archives: unpack,
         };
-        let tar = TempFile(self.service.root.join("tmp").join(format!(
-            "copy-{}-{}.tar",
-            std::process::id(),
-            NEXT_TAR.fetch_add(1, Ordering::Relaxed)
-        )));
-        let written = match &source_image {
-            None => {
-                let root = self.context.root().to_path_buf();
-                let context = self.context;
-                let excluded = |p: &str| context.excluded(p);
-                let must_walk = |p: &str| context.must_walk(p);
-                // The context is read here, on the build's own task: a blocking read of
-                // local files, as the context itself was unpacked.
-                let tree = Tree {
-                    root: &root,
-                    excluded: &excluded,
-                    must_walk: &must_walk,
-                };
-                write_to(&tar.0, |out| files::write_tar(&tree, &spec, out))?
-            }
-            Some(image) => {
-                let path = tar.0.clone();
-                let spec = &spec;
-                let (owner_spec, sources, dest) =
-                    (spec.owner, spec.sources.clone(), spec.dest.clone());
-                self.with_rootfs(image, move |root| {
-                    let none = |_: &str| false;
-                    let tree = Tree {
-                        root,
-                        excluded: &none,
-                        must_walk: &none,
-                    };
-                    let spec = CopySpec {
-                        instruction,
-                        sources,
-                        dest,
-                        owner: owner_spec,
-                        mode,
-                        unpack_archives: unpack,
-                    };
-                    write_to(&path, |out| files::write_tar(&tree, &spec, out))
-                })
-                .await?
-            }
-        };
+        let mut sources = self.copy_sources(spec, source_image).await?;
         let created_by = format!(
             "{} #(nop) {instruction} {}:{} in {dest} ",
             current.state.shell.join(" "),
-            written.kind,
-            written.hash.hex()
+            sources.kind,
+            sources.hash.hex()
         );
         let key = self.key(
             current,
@@ -221,14 +167,11 @@ impl Run<'_> {
         }
         let mut cmd = current.state.shell.clone();
         cmd.push(format!("#(nop) {instruction} {abs}"));
+        let input = self.copy_tar(&mut sources).await?;
         let id = self.create_container(current, cmd, Vec::new()).await?;
-        let result = async {
-            let input =
-                File::open(&tar.0).map_err(io_error(format!("open {}", tar.0.display())))?;
-            self.put_and_commit(current, &id, input, created_by.clone())
-                .await
-        }
-        .await;
+        let result = self
+            .put_and_commit(current, &id, input, created_by.clone())
+            .await;
         self.remove_container(&id).await;
         self.made(current, &key, result?, created_by)
     }
@@ -330,7 +273,7 @@ impl Run<'_> {
     }
 
     /// Runs `work` on the blocking pool with image `image`'s root file system mounted.
-    async fn with_rootfs<T: Send + 'static>(
+    pub(super) async fn with_rootfs<T: Send + 'static>(
         &self,
         image: &Digest,
         work: impl FnOnce(&Path) -> BuildResult<T> + Send + 'static,
@@ -339,7 +282,7 @@ impl Run<'_> {
         let id = format!(
             "build-{}-{}",
             std::process::id(),
-            NEXT_TAR.fetch_add(1, Ordering::Relaxed)
+            NEXT_ROOTFS.fetch_add(1, Ordering::Relaxed)
         );
         let result = async {
             images.create_rootfs(image.clone(), id.clone()).await?;
@@ -371,9 +314,4 @@ fn directory_tar(path: &str) -> BuildResult<Vec<u8>> {
     tar.append_data(&mut header, &name, std::io::empty())
         .and_then(|()| tar.into_inner())
         .map_err(io_error(format!("make the tar of {path}")))
-}
-
-fn write_to<T>(path: &Path, write: impl FnOnce(File) -> BuildResult<T>) -> BuildResult<T> {
-    let out = File::create(path).map_err(io_error(format!("create {}", path.display())))?;
-    write(out)
 }
