@@ -2,6 +2,7 @@
 //! operation run on tokio's blocking pool so the API's event loop never waits on disk or
 //! network.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -378,6 +379,18 @@ impl ImageService {
         .await
     }
 
+    /// Each image's layers, bottom first, as chain ids with their sizes (see
+    /// [`berth_image::usage::image_layers`]).
+    pub async fn image_layers(&self) -> Result<HashMap<Digest, berth_image::usage::Layers>> {
+        self.run("image layers", |_, state| {
+            let State { store, sizes, .. } = state;
+            Ok(berth_image::usage::image_layers(store, sizes)?
+                .into_iter()
+                .collect())
+        })
+        .await
+    }
+
     /// `POST /images/create?fromSrc=-`: stores the root file system tar read from `input`
     /// (plain or compressed) as a one-layer image shaped by `changes`, names it `reference`
     /// if given, and returns its id. Nothing is named or kept if the input is not a tar.
@@ -423,7 +436,7 @@ impl ImageService {
             let _lock = DataLock::writer(&inner.images_root)?;
             let blobs = lock(&inner.state).store.blobs().clone();
             let snapshots = Snapshotter::open(&inner.snapshots_root)?;
-            let diff_id = berth_image::commit::write_layer(&blobs, &snapshots, &options.container)?;
+            let diff_id = berth_image::commit::write_layer(&blobs, &snapshots, &options)?;
             let names: Vec<Reference> = reference.into_iter().collect();
             let mut state = lock(&inner.state);
             Ok(berth_image::commit::add_image(

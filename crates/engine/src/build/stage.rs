@@ -44,6 +44,10 @@ pub(super) struct Run<'a> {
     globals: Vec<(String, String)>,
     /// The names ARG instructions declared.
     declared: std::collections::HashSet<String>,
+    /// The build's `SOURCE_DATE_EPOCH` (see [`metadata::source_date_epoch`]).
+    pub(super) source_date_epoch: Option<i64>,
+    /// When the current step was announced.
+    step_started: std::time::Instant,
 }
 
 /// A stage between two steps.
@@ -75,6 +79,8 @@ impl<'a> Run<'a> {
             step: 0,
             globals: Vec::new(),
             declared: Default::default(),
+            source_date_epoch: None,
+            step_started: std::time::Instant::now(),
         }
     }
 
@@ -102,7 +108,11 @@ impl<'a> Run<'a> {
         self.options
             .build_args
             .keys()
-            .filter(|k| !self.declared.contains(*k) && !PROXY_ARGS.contains(&k.as_str()))
+            .filter(|k| {
+                !self.declared.contains(*k)
+                    && !PROXY_ARGS.contains(&k.as_str())
+                    && *k != metadata::SOURCE_DATE_EPOCH
+            })
             .cloned()
             .collect()
     }
@@ -117,6 +127,7 @@ impl<'a> Run<'a> {
 
     fn announce(&mut self, original: &str) {
         self.step += 1;
+        self.step_started = std::time::Instant::now();
         self.say(format!(
             "Step {}/{} : {}\n",
             self.step, self.total_steps, original
@@ -277,6 +288,7 @@ impl<'a> Run<'a> {
             author: current.state.author.clone(),
             comment: String::new(),
             created_by,
+            source_date_epoch: self.source_date_epoch,
         }
     }
 
@@ -288,13 +300,17 @@ impl<'a> Run<'a> {
         created_by: &str,
         extra: &serde_json::Value,
     ) -> Digest {
-        let text = json!({
+        let mut text = json!({
             "parent": current.image.to_string(),
             "created_by": created_by,
             "config": current.config,
             "args": current.args,
             "extra": extra,
         });
+        // The epoch stamps the image, so images of other epochs (or none) do not match.
+        if let Some(epoch) = self.source_date_epoch {
+            text["source_date_epoch"] = json!(epoch);
+        }
         berth_image::digest::sha256(text.to_string().as_bytes())
     }
 
@@ -332,6 +348,14 @@ impl<'a> Run<'a> {
         self.service
             .cache()
             .insert(key, image.clone(), created_by)?;
+        // A plain `stream` line before the step's ` ---> <id>`: the docker CLI prints stream
+        // text as it comes, so `DOCKER_BUILDKIT=0 docker build` shows it too, and scripts
+        // that take the last ` ---> <hex id>` of a step, or match `Running in <id>`, still
+        // find what they look for ("Done" is not hex).
+        self.say(format!(
+            " ---> Done in {:.2}s\n",
+            self.step_started.elapsed().as_secs_f64()
+        ));
         self.say(format!(" ---> {}\n", image.short()));
         current.image = image;
         Ok(())
