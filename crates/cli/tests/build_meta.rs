@@ -235,3 +235,43 @@ fn the_build_cache_reports_its_size_and_what_pruning_reclaimed() {
     let images = daemon.berth_ok(&["images", "-a", "-q"]);
     assert_eq!(images.lines().count(), 1, "busybox only: {images}");
 }
+
+#[test]
+fn output_type_oci_writes_an_image_layout_skopeo_reads() {
+    let (daemon, dir) = start(
+        "cli-oci-out",
+        "FROM busybox\nRUN echo made > /made\nCMD [\"cat\", \"/made\"]\n",
+    );
+    let file = daemon.dir.join("image.oci.tar");
+    let output = format!("type=oci,dest={}", file.display());
+    let built = daemon.berth_ok(&["build", "-q", "--output", &output, dir.to_str().unwrap()]);
+    let id = built.trim();
+
+    let mut names: Vec<String> = tar::Archive::new(std::fs::File::open(&file).unwrap())
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .filter(|n| !n.starts_with("blobs/sha256/") || n.ends_with('/'))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["blobs/", "blobs/sha256/", "index.json", "oci-layout"]
+    );
+
+    let archive = format!("oci-archive:{}", file.display());
+    let mut skopeo = std::process::Command::new("skopeo");
+    skopeo.args(["inspect", "--config", &archive]);
+    let out = run_command(&mut skopeo, daemon.dir.path());
+    assert!(out.success(), "{}", out.describe());
+    let config: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(config["config"]["Cmd"], serde_json::json!(["cat", "/made"]));
+    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
+    // The config is the built image's: its digest is the image id.
+    let mut raw = std::process::Command::new("skopeo");
+    raw.args(["inspect", "--raw", &archive]);
+    let out = run_command(&mut raw, daemon.dir.path());
+    assert!(out.success(), "{}", out.describe());
+    let manifest: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(manifest["config"]["digest"], id, "{manifest}");
+}
