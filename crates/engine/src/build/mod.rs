@@ -12,6 +12,7 @@
 mod cache;
 mod context;
 mod files;
+mod interrupted;
 mod metadata;
 mod stage;
 mod steps;
@@ -118,6 +119,7 @@ pub struct BuildService {
     /// `<data_root>/build`: the cache index and, while builds run, their contexts.
     root: PathBuf,
     cache: Arc<Mutex<Cache>>,
+    markers: interrupted::Markers,
 }
 
 impl BuildService {
@@ -134,6 +136,7 @@ impl BuildService {
         Ok(BuildService {
             containers,
             images,
+            markers: interrupted::Markers::new(&root),
             root,
             cache: Arc::new(Mutex::new(cache)),
         })

@@ -13,6 +13,7 @@ use berth_image::{Digest, Reference};
 use serde_json::json;
 
 use super::context::Context;
+use super::interrupted;
 use super::metadata::{self, StageState};
 use super::{
     plan_error, BuildError, BuildOptions, BuildResult, BuildService, Output, Planned, Sink,
@@ -48,6 +49,8 @@ pub(super) struct Run<'a> {
     pub(super) source_date_epoch: Option<i64>,
     /// When the current step was announced.
     step_started: std::time::Instant,
+    /// The marker token of each step container not removed yet (see [`super::interrupted`]).
+    step_markers: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// A stage between two steps.
@@ -81,6 +84,7 @@ impl<'a> Run<'a> {
             declared: Default::default(),
             source_date_epoch: None,
             step_started: std::time::Instant::now(),
+            step_markers: Default::default(),
         }
     }
 
@@ -368,12 +372,14 @@ impl<'a> Run<'a> {
         cmd: Vec<String>,
         env: Vec<String>,
     ) -> BuildResult<String> {
+        let token = self.service.markers.mark()?;
         let mut request = ContainerCreateRequest {
             config: ContainerConfig {
                 image: current.image.to_string(),
                 cmd,
                 entrypoint: Some(vec![String::new()]),
                 env,
+                labels: [(interrupted::STEP_LABEL.to_string(), token.clone())].into(),
                 ..Default::default()
             },
             ..Default::default()
@@ -382,15 +388,32 @@ impl<'a> Run<'a> {
             "" | "default" => String::new(),
             mode => mode.to_string(),
         };
-        let (id, _) = self.service.containers.create(None, request).await?;
-        Ok(id)
+        match self.service.containers.create(None, request).await {
+            Ok((id, _)) => {
+                self.markers().insert(id.clone(), token);
+                Ok(id)
+            }
+            Err(e) => {
+                self.service.markers.unmark(&token);
+                Err(e.into())
+            }
+        }
     }
 
-    /// Removes a step's container, reporting (not failing on) a removal that fails.
+    /// Removes a step's container, reporting (not failing on) a removal that fails; the
+    /// container's marker goes with it (or stays, for the next start to remove it).
     pub(super) async fn remove_container(&self, id: &str) {
         if let Err(e) = self.service.containers.remove(id, true, true).await {
             eprintln!("berthd: build: removing intermediate container {id}: {e}");
+            return;
         }
+        if let Some(token) = self.markers().remove(id) {
+            self.service.markers.unmark(&token);
+        }
+    }
+
+    fn markers(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, String>> {
+        self.step_markers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The build args a RUN sees and records: declared, with a value, not overridden by ENV.
