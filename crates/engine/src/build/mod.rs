@@ -14,6 +14,7 @@ mod context;
 mod files;
 mod interrupted;
 mod metadata;
+mod scoped;
 mod stage;
 mod steps;
 mod usage;
