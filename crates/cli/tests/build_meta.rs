@@ -275,3 +275,69 @@ fn output_type_oci_writes_an_image_layout_skopeo_reads() {
     let manifest: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(manifest["config"]["digest"], id, "{manifest}");
 }
+
+/// Every file under `dirs` in `image`: name, mode, owner, size, type and checksum.
+fn tree_of(daemon: &Berthd, image: &str, dirs: &str) -> String {
+    let script = format!(
+        "for d in {dirs}; do find $d | sort | while read f; do stat -c '%n %a %u:%g %s %F' \"$f\"; \
+         if [ -f \"$f\" ]; then md5sum \"$f\"; fi; done; done"
+    );
+    daemon.berth_ok(&["run", "--rm", image, "sh", "-c", &script])
+}
+
+/// The diff ids of `image`'s layers.
+fn layers(daemon: &Berthd, image: &str) -> Vec<String> {
+    let raw = daemon.berth_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RootFS.Layers}}",
+        image,
+    ]);
+    serde_json::from_str(&raw).unwrap()
+}
+
+#[test]
+fn copy_link_gives_the_same_files_in_a_layer_of_their_own() {
+    let steps = "COPY --link --chown=1000:1000 files /app/\nCOPY --link one /opt/deep/one\nADD --link one /opt/add/\n";
+    let (daemon, dir) = start("cli-link", &format!("FROM busybox\n{steps}"));
+    std::fs::create_dir_all(dir.join("files/sub")).unwrap();
+    std::fs::write(dir.join("files/a"), "a\n").unwrap();
+    std::fs::write(dir.join("files/sub/b"), "b\n").unwrap();
+    std::fs::write(dir.join("one"), "1\n").unwrap();
+    let context = dir.to_str().unwrap();
+    daemon.berth_ok(&["build", "-t", "linked", context]);
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!("FROM busybox\n{}", steps.replace(" --link", "")),
+    )
+    .unwrap();
+    daemon.berth_ok(&["build", "-t", "plain", context]);
+    let linked = tree_of(&daemon, "linked", "/app /opt");
+    assert!(
+        linked.contains("/app/sub/b 644 1000:1000 2 regular file\n"),
+        "{linked}"
+    );
+    assert_eq!(linked, tree_of(&daemon, "plain", "/app /opt"));
+
+    // On another parent the linked copies make the very same layers.
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!("FROM busybox\nRUN echo other > /other\n{steps}"),
+    )
+    .unwrap();
+    daemon.berth_ok(&["build", "-t", "rebased", context]);
+    let (ours, theirs) = (layers(&daemon, "linked"), layers(&daemon, "rebased"));
+    assert_eq!(ours.len() + 1, theirs.len());
+    assert_eq!(
+        ours[1..],
+        theirs[2..],
+        "the --link layers do not depend on the parent"
+    );
+    let plain = layers(&daemon, "plain");
+    assert_ne!(
+        plain[1..],
+        ours[1..],
+        "a plain COPY's layer is a diff against its parent"
+    );
+}

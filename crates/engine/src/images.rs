@@ -19,7 +19,7 @@ use berth_image::snapshot::Snapshotter;
 use berth_image::{Digest, ImageStore, Reference, Removal};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::task::blocking;
 
 /// Where progress events of a pull, push or load go; dropped events (a client that went away)
@@ -460,6 +460,31 @@ impl ImageService {
                 &mut state.store,
                 &options,
                 empty,
+                &[],
+            )?)
+        })
+        .await
+    }
+
+    /// A new image of `options.parent` whose one new layer is the uncompressed layer tar at
+    /// `layer` (`COPY --link`'s files), stored as is: the same files give the same layer on
+    /// any parent.
+    pub async fn add_layer(
+        &self,
+        options: berth_image::commit::CommitOptions,
+        layer: PathBuf,
+    ) -> Result<Digest> {
+        self.run("add layer", move |inner, state| {
+            let _lock = DataLock::writer(&inner.images_root)?;
+            let mut file = std::fs::File::open(&layer).map_err(|source| Error::Io {
+                context: format!("open {}", layer.display()),
+                source,
+            })?;
+            let (diff_id, _) = state.store.blobs().put_stream(&mut file)?;
+            Ok(berth_image::commit::add_image(
+                &mut state.store,
+                &options,
+                diff_id,
                 &[],
             )?)
         })

@@ -13,6 +13,7 @@ mod cache;
 mod context;
 mod files;
 mod interrupted;
+mod link;
 mod metadata;
 mod scoped;
 mod stage;

@@ -106,7 +106,7 @@ impl Run<'_> {
         command: &Command,
         built: &[Option<Digest>],
     ) -> BuildResult<()> {
-        let (instruction, sources, dest, from, chown, chmod, unpack) = match command {
+        let (instruction, sources, dest, from, chown, chmod, unpack, link) = match command {
             Command::Copy(c) => (
                 "COPY",
                 &c.sources,
@@ -115,6 +115,7 @@ impl Run<'_> {
                 &c.chown,
                 &c.chmod,
                 false,
+                c.link,
             ),
             Command::Add(a) => (
                 "ADD",
@@ -124,6 +125,7 @@ impl Run<'_> {
                 &a.chown,
                 &a.chmod,
                 a.unpack.unwrap_or(true),
+                a.link,
             ),
             _ => unreachable!("only COPY and ADD copy files"),
         };
@@ -211,13 +213,16 @@ impl Run<'_> {
             written.kind,
             written.hash.hex()
         );
-        let key = self.key(
-            current,
-            &created_by,
-            &json!({ "owner": owner, "mode": mode }),
-        );
+        let mut extra = json!({ "owner": owner, "mode": mode });
+        if link {
+            extra["link"] = json!(true);
+        }
+        let key = self.key(current, &created_by, &extra);
         if self.cached(current, &key).await? {
             return Ok(());
+        }
+        if link {
+            return self.link_step(current, &tar.0, &key, created_by).await;
         }
         let mut cmd = current.state.shell.clone();
         cmd.push(format!("#(nop) {instruction} {abs}"));
