@@ -100,6 +100,7 @@ pub fn run(config: Config) -> Result<()> {
             images.clone(),
         )
         .with_context(|| format!("open the build cache under {}", config.data_root.display()))?;
+        builds.remove_interrupted_steps().await;
         let daemon = Daemon {
             images,
             volumes,

@@ -2,6 +2,7 @@
 //! operation run on tokio's blocking pool so the API's event loop never waits on disk or
 //! network.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +19,7 @@ use berth_image::snapshot::Snapshotter;
 use berth_image::{Digest, ImageStore, Reference, Removal};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::task::blocking;
 
 /// Where progress events of a pull, push or load go; dropped events (a client that went away)
@@ -378,6 +379,18 @@ impl ImageService {
         .await
     }
 
+    /// Each image's layers, bottom first, as chain ids with their sizes (see
+    /// [`berth_image::usage::image_layers`]).
+    pub async fn image_layers(&self) -> Result<HashMap<Digest, berth_image::usage::Layers>> {
+        self.run("image layers", |_, state| {
+            let State { store, sizes, .. } = state;
+            Ok(berth_image::usage::image_layers(store, sizes)?
+                .into_iter()
+                .collect())
+        })
+        .await
+    }
+
     /// `POST /images/create?fromSrc=-`: stores the root file system tar read from `input`
     /// (plain or compressed) as a one-layer image shaped by `changes`, names it `reference`
     /// if given, and returns its id. Nothing is named or kept if the input is not a tar.
@@ -423,7 +436,7 @@ impl ImageService {
             let _lock = DataLock::writer(&inner.images_root)?;
             let blobs = lock(&inner.state).store.blobs().clone();
             let snapshots = Snapshotter::open(&inner.snapshots_root)?;
-            let diff_id = berth_image::commit::write_layer(&blobs, &snapshots, &options.container)?;
+            let diff_id = berth_image::commit::write_layer(&blobs, &snapshots, &options)?;
             let names: Vec<Reference> = reference.into_iter().collect();
             let mut state = lock(&inner.state);
             Ok(berth_image::commit::add_image(
@@ -447,6 +460,31 @@ impl ImageService {
                 &mut state.store,
                 &options,
                 empty,
+                &[],
+            )?)
+        })
+        .await
+    }
+
+    /// A new image of `options.parent` whose one new layer is the uncompressed layer tar at
+    /// `layer` (`COPY --link`'s files), stored as is: the same files give the same layer on
+    /// any parent.
+    pub async fn add_layer(
+        &self,
+        options: berth_image::commit::CommitOptions,
+        layer: PathBuf,
+    ) -> Result<Digest> {
+        self.run("add layer", move |inner, state| {
+            let _lock = DataLock::writer(&inner.images_root)?;
+            let mut file = std::fs::File::open(&layer).map_err(|source| Error::Io {
+                context: format!("open {}", layer.display()),
+                source,
+            })?;
+            let (diff_id, _) = state.store.blobs().put_stream(&mut file)?;
+            Ok(berth_image::commit::add_image(
+                &mut state.store,
+                &options,
+                diff_id,
                 &[],
             )?)
         })

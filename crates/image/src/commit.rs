@@ -38,6 +38,10 @@ pub struct CommitOptions {
     pub comment: String,
     /// The history's `created_by`: the container's command, as Docker writes it.
     pub created_by: String,
+    /// A build's `SOURCE_DATE_EPOCH` (Unix seconds): the image's and the new history entry's
+    /// `created`, the cap of the layer's modification times, and no container id, so that
+    /// the same input gives the same image whenever it is built.
+    pub source_date_epoch: Option<i64>,
 }
 
 /// Applies `--change` lines to `config` in order, as Docker's commit does: an ENTRYPOINT
@@ -59,10 +63,19 @@ pub fn apply_changes(config: &mut ContainerConfig, changes: &[String]) -> Result
 /// Writes container `container`'s changes into `blobs` as an uncompressed layer and returns
 /// its digest, which is its diff id (the diff hashes what it writes). Needs no image store:
 /// the long part of a commit runs while other image operations go on. Hold
-/// [`crate::lock::DataLock::writer`] until [`add_image`] refers to the blob.
-pub fn write_layer(blobs: &BlobStore, snapshots: &Snapshotter, container: &str) -> Result<Digest> {
-    let (digest, _) =
-        blobs.put_produced(|out| Ok(snapshots.diff_container(container, out)?.diff_id))?;
+/// [`crate::lock::DataLock::writer`] until [`add_image`] refers to the blob. `options` says
+/// which container and whether its modification times are clamped.
+pub fn write_layer(
+    blobs: &BlobStore,
+    snapshots: &Snapshotter,
+    options: &CommitOptions,
+) -> Result<Digest> {
+    let clamp = options.source_date_epoch.map(|s| s.max(0) as u64);
+    let (digest, _) = blobs.put_produced(|out| {
+        Ok(snapshots
+            .diff_container(&options.container, clamp, out)?
+            .diff_id)
+    })?;
     Ok(digest)
 }
 
@@ -112,7 +125,9 @@ fn image_config(
     options: &CommitOptions,
     empty_layer: bool,
 ) -> Value {
-    let created = now_rfc3339();
+    let created = options
+        .source_date_epoch
+        .map_or_else(now_rfc3339, crate::time::format);
     let mut config = Map::new();
     for key in ["architecture", "variant", "os", "os.version", "os.features"] {
         if let Some(value) = parent.get(key) {
@@ -140,7 +155,9 @@ fn image_config(
         .unwrap_or_default();
     history.push(Value::Object(entry));
     config.insert("config".into(), json!(options.config));
-    config.insert("container".into(), json!(options.container));
+    if options.source_date_epoch.is_none() {
+        config.insert("container".into(), json!(options.container));
+    }
     config.insert("created".into(), json!(created));
     config.insert("history".into(), Value::Array(history));
     config.insert(
@@ -204,6 +221,7 @@ mod tests {
             created_by: "sh -c touch /x".into(),
             parent: crate::digest::sha256(b"parent"),
             config: ContainerConfig::default(),
+            source_date_epoch: None,
         };
         let layer = crate::digest::sha256(b"layer");
         let config = image_config(&parent, std::slice::from_ref(&layer), &options, false);
@@ -219,5 +237,14 @@ mod tests {
         assert_eq!(config["rootfs"]["diff_ids"][0], layer.to_string());
         let created = config["created"].as_str().unwrap();
         assert!(crate::time::parse(created).is_some(), "{created}");
+
+        let reproducible = CommitOptions {
+            source_date_epoch: Some(1_700_000_000),
+            ..options
+        };
+        let config = image_config(&parent, &[layer], &reproducible, false);
+        assert_eq!(config["created"], "2023-11-14T22:13:20Z");
+        assert_eq!(config["history"][1]["created"], "2023-11-14T22:13:20Z");
+        assert!(config.get("container").is_none(), "{config}");
     }
 }

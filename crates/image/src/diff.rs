@@ -33,18 +33,23 @@ pub struct LayerDiff {
 const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
 
 /// Writes the changes recorded in an overlay upper directory (or a layer snapshot, which has
-/// the same form) to `out` as a layer tar.
-pub fn overlay_diff(upper: &Path, out: impl Write) -> Result<LayerDiff> {
-    let mut w = LayerWriter::new(out);
+/// the same form) to `out` as a layer tar; `clamp` as in [`LayerWriter::new`].
+pub fn overlay_diff(upper: &Path, clamp: Option<u64>, out: impl Write) -> Result<LayerDiff> {
+    let mut w = LayerWriter::new(out, clamp);
     walk_overlay(&mut w, &open_dir(upper)?, Path::new(""))?;
     w.finish()
 }
 
 /// Writes the changes of `container` (a root file system made by copying `layers`, bottom
 /// first) to `out` as a layer tar: what was added or changed, and a whiteout for what was
-/// deleted.
-pub fn copy_diff(container: &Path, layers: &[PathBuf], out: impl Write) -> Result<LayerDiff> {
-    let mut w = LayerWriter::new(out);
+/// deleted; `clamp` as in [`LayerWriter::new`].
+pub fn copy_diff(
+    container: &Path,
+    layers: &[PathBuf],
+    clamp: Option<u64>,
+    out: impl Write,
+) -> Result<LayerDiff> {
+    let mut w = LayerWriter::new(out, clamp);
     let lower = Lower { layers };
     let mut parents = Vec::new();
     let root = open_dir(container)?;
@@ -389,13 +394,19 @@ pub(crate) struct LayerWriter<W: Write> {
     tar: tar::Builder<Hashing<W>>,
     /// (device, inode) of files with several links → the entry first written for them.
     links: HashMap<(u64, u64), PathBuf>,
+    clamp: Option<u64>,
 }
 
 impl<W: Write> LayerWriter<W> {
-    pub(crate) fn new(out: W) -> Self {
+    /// A writer to `out`. With `clamp` (a build's `SOURCE_DATE_EPOCH`), modification times
+    /// later than it are written as it, as BuildKit's `rewrite-timestamp` does, so a layer
+    /// does not depend on when its files were made. The headers carry nothing else that
+    /// varies: no atime or ctime, no user or group names, entries in a fixed order.
+    pub(crate) fn new(out: W, clamp: Option<u64>) -> Self {
         LayerWriter {
             tar: tar::Builder::new(Hashing::new(out)),
             links: HashMap::new(),
+            clamp,
         }
     }
 
@@ -426,7 +437,8 @@ impl<W: Write> LayerWriter<W> {
         h.set_mode(meta.mode() & 0o7777);
         h.set_uid(meta.uid().into());
         h.set_gid(meta.gid().into());
-        h.set_mtime(meta.mtime().max(0) as u64);
+        let mtime = meta.mtime().max(0) as u64;
+        h.set_mtime(self.clamp.map_or(mtime, |clamp| mtime.min(clamp)));
         h.set_size(0);
         if ft.is_file() || ft.is_dir() {
             self.pax_xattrs(path, entry)?;
@@ -574,7 +586,7 @@ mod tests {
         fs::write(dir.join("d/big"), &big).unwrap();
         fs::write(dir.join("small"), b"x").unwrap();
         let mut out = Vec::new();
-        let diff = overlay_diff(&dir, &mut out).unwrap();
+        let diff = overlay_diff(&dir, None, &mut out).unwrap();
         fs::remove_dir_all(&dir).unwrap();
         assert_eq!(diff.size, out.len() as u64);
         assert_eq!(diff.diff_id, crate::digest::sha256(&out));
@@ -589,7 +601,7 @@ mod tests {
 
     #[test]
     fn whiteout_names_follow_the_oci_spec() {
-        let mut w = LayerWriter::new(Vec::new());
+        let mut w = LayerWriter::new(Vec::new(), None);
         w.whiteout(Path::new("etc"), OsStr::new("motd")).unwrap();
         w.whiteout(Path::new("var"), OsStr::new(".wh.")).unwrap();
         let mut out = w.tar.into_inner().unwrap();

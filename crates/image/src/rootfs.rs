@@ -224,13 +224,24 @@ impl Snapshotter {
     }
 
     /// Writes container `id`'s changes to `out` as an uncompressed layer tar (see
-    /// [`crate::diff`]); the same changes always give the same diff id.
-    pub fn diff_container(&self, id: &str, out: impl Write) -> Result<LayerDiff> {
+    /// [`crate::diff`]); the same changes always give the same diff id. With `clamp`, no
+    /// entry's modification time is later than it.
+    pub fn diff_container(
+        &self,
+        id: &str,
+        clamp: Option<u64>,
+        out: impl Write,
+    ) -> Result<LayerDiff> {
         let meta = self.container(id)?;
         let dir = self.container_dir(id)?;
         match meta.driver {
-            Driver::Overlay => diff::overlay_diff(&dir.join("upper"), out),
-            Driver::Copy => diff::copy_diff(&dir.join("rootfs"), &self.dirs(&meta.chain_ids)?, out),
+            Driver::Overlay => diff::overlay_diff(&dir.join("upper"), clamp, out),
+            Driver::Copy => diff::copy_diff(
+                &dir.join("rootfs"),
+                &self.dirs(&meta.chain_ids)?,
+                clamp,
+                out,
+            ),
         }
     }
 }
@@ -243,7 +254,7 @@ fn copy_layer(layer: &Path, target: &Path) -> Result<()> {
     let (reader, writer) =
         std::io::pipe().context(|| format!("create a pipe to copy {}", layer.display()))?;
     std::thread::scope(|scope| {
-        let producer = scope.spawn(move || diff::overlay_diff(layer, writer));
+        let producer = scope.spawn(move || diff::overlay_diff(layer, None, writer));
         let applied = layer::apply(target, reader);
         let produced = producer.join().expect("layer writer thread does not panic");
         // The apply error explains a failed write into the closed pipe, so it comes first.

@@ -160,10 +160,11 @@ pub struct LayersUsage {
     pub images: Vec<ImageUsage>,
 }
 
-/// How the images of `store` share their layers. A layer is the same for two images when
-/// it has the same chain id (the same content on the same layers below), which is also what
-/// the snapshots are keyed by.
-pub fn layers_usage(store: &ImageStore, sizes: &mut LayerSizes) -> Result<LayersUsage> {
+/// An image's layers, bottom first: their chain ids with their sizes.
+pub type Layers = Vec<(Digest, u64)>;
+
+/// Each image of `store` (by id) with its layers.
+pub fn image_layers(store: &ImageStore, sizes: &mut LayerSizes) -> Result<Vec<(Digest, Layers)>> {
     let mut images = Vec::new();
     for record in store.records() {
         let layer_sizes = sizes.of(store.blobs(), record)?;
@@ -173,6 +174,14 @@ pub fn layers_usage(store: &ImageStore, sizes: &mut LayerSizes) -> Result<Layers
             .collect();
         images.push((record.id.clone(), layers));
     }
+    Ok(images)
+}
+
+/// How the images of `store` share their layers. A layer is the same for two images when
+/// it has the same chain id (the same content on the same layers below), which is also what
+/// the snapshots are keyed by.
+pub fn layers_usage(store: &ImageStore, sizes: &mut LayerSizes) -> Result<LayersUsage> {
+    let images = image_layers(store, sizes)?;
     let mut users: HashMap<&Digest, (usize, u64)> = HashMap::new();
     for (_, layers) in &images {
         let unique: HashSet<&Digest> = layers.iter().map(|(chain, _)| chain).collect();
@@ -217,7 +226,7 @@ impl Snapshotter {
         let (reader, writer) =
             std::io::pipe().context(|| format!("create a pipe to measure container {id}"))?;
         std::thread::scope(|scope| {
-            let producer = scope.spawn(move || self.diff_container(id, writer));
+            let producer = scope.spawn(move || self.diff_container(id, None, writer));
             let counted = regular_file_bytes(reader, id);
             let produced = producer
                 .join()

@@ -118,7 +118,7 @@ fn round_trip(driver: Driver, name: &str) {
     );
     assert_eq!(file.ino(), hard.ino(), "hardlinks stay linked");
     let mut empty = Vec::new();
-    snapshots.diff_container("c1", &mut empty).unwrap();
+    snapshots.diff_container("c1", None, &mut empty).unwrap();
     assert_eq!(
         entry_names(&empty),
         Vec::<String>::new(),
@@ -127,7 +127,7 @@ fn round_trip(driver: Driver, name: &str) {
 
     change(&rootfs);
     let mut tar = Vec::new();
-    let diff = snapshots.diff_container("c1", &mut tar).unwrap();
+    let diff = snapshots.diff_container("c1", None, &mut tar).unwrap();
     assert_eq!(diff.diff_id, sha256(&tar));
     assert_eq!(diff.size, tar.len() as u64);
     let names = entry_names(&tar);
@@ -158,7 +158,7 @@ fn round_trip(driver: Driver, name: &str) {
     );
 
     let mut again = Vec::new();
-    let second = snapshots.diff_container("c1", &mut again).unwrap();
+    let second = snapshots.diff_container("c1", None, &mut again).unwrap();
     assert_eq!(
         second.diff_id, diff.diff_id,
         "the same changes give the same diff id"
@@ -213,7 +213,7 @@ fn a_replaced_directory_keeps_none_of_the_old_content() {
         fs::remove_dir_all(rootfs.join("usr/share")).unwrap();
         fs::create_dir(rootfs.join("usr/share")).unwrap();
         let mut tar = Vec::new();
-        snapshots.diff_container("r", &mut tar).unwrap();
+        snapshots.diff_container("r", None, &mut tar).unwrap();
         let rebuilt = dir.join("rebuilt");
         applied(&rebuilt, &[&l1, &l2, &tar]);
         assert!(rebuilt.join("usr/share").is_dir(), "{driver:?}");

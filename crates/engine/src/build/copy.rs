@@ -78,6 +78,13 @@ pub(super) struct Sources {
     tar: Option<TempFile>,
 }
 
+impl Sources {
+    /// Where their tar is, once [`Run::copy_tar`] wrote it.
+    pub(super) fn tar_path(&self) -> Option<&std::path::Path> {
+        self.tar.as_ref().map(|tar| tar.0.as_path())
+    }
+}
+
 impl Run<'_> {
     fn temp_tar(&self) -> TempFile {
         TempFile(self.service.root.join("tmp").join(format!(

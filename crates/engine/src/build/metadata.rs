@@ -7,6 +7,32 @@ use serde_json::{json, Value};
 
 use super::{BuildError, BuildResult};
 
+/// The build arg that makes a build reproducible, BuildKit's convention: every image and
+/// history entry the build makes is dated at this epoch and its layers' modification times
+/// are capped at it. It needs no ARG.
+pub const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+
+/// The build's `SOURCE_DATE_EPOCH` from its build args, if set (an empty value counts as
+/// unset, as BuildKit reads it).
+pub fn source_date_epoch(
+    build_args: &std::collections::BTreeMap<String, Option<String>>,
+) -> BuildResult<Option<i64>> {
+    match build_args.get(SOURCE_DATE_EPOCH).cloned().flatten() {
+        None => Ok(None),
+        Some(value) if value.is_empty() => Ok(None),
+        Some(value) => value
+            .parse::<i64>()
+            .ok()
+            .filter(|secs| *secs >= 0)
+            .map(Some)
+            .ok_or_else(|| {
+                BuildError::Invalid(format!(
+                    "invalid SOURCE_DATE_EPOCH: {value:?} (want Unix seconds)"
+                ))
+            }),
+    }
+}
+
 /// The `PATH` of a stage whose base image sets none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -239,6 +265,24 @@ mod tests {
             go_quoted(&["/bin/sh".into(), "-c".into(), "echo \"hi\"".into()]),
             r#"["/bin/sh" "-c" "echo \"hi\""]"#
         );
+    }
+
+    #[test]
+    fn source_date_epoch_is_unix_seconds() {
+        let args = |v: Option<&str>| {
+            std::collections::BTreeMap::from([(SOURCE_DATE_EPOCH.to_string(), v.map(String::from))])
+        };
+        assert_eq!(
+            source_date_epoch(&args(Some("1700000000"))).unwrap(),
+            Some(1_700_000_000)
+        );
+        assert_eq!(source_date_epoch(&args(Some(""))).unwrap(), None);
+        assert_eq!(source_date_epoch(&args(None)).unwrap(), None);
+        assert_eq!(source_date_epoch(&Default::default()).unwrap(), None);
+        for bad in ["yesterday", "-1", "1.5"] {
+            let err = source_date_epoch(&args(Some(bad))).unwrap_err().to_string();
+            assert!(err.contains("invalid SOURCE_DATE_EPOCH"), "{err}");
+        }
     }
 
     #[test]

@@ -14,11 +14,15 @@ mod context;
 mod copy;
 mod files;
 mod index;
+mod interrupted;
+mod link;
 mod metadata;
 mod parallel;
+mod scoped;
 mod spool;
 mod stage;
 mod steps;
+mod usage;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -122,6 +126,7 @@ pub struct BuildService {
     root: PathBuf,
     cache: Arc<Mutex<Cache>>,
     copies: Arc<copy::CopyMemo>,
+    markers: interrupted::Markers,
 }
 
 impl BuildService {
@@ -138,6 +143,7 @@ impl BuildService {
         Ok(BuildService {
             containers,
             images,
+            markers: interrupted::Markers::new(&root),
             root,
             cache: Arc::new(Mutex::new(cache)),
             copies: Default::default(),
@@ -174,6 +180,7 @@ impl BuildService {
         let dockerfile = berth_build::parse(name, &source)
             .map_err(|e| BuildError::Invalid(format!("failed to parse dockerfile: {e}")))?;
         let mut run = stage::Run::new(self, &dockerfile, context, &options, out.clone());
+        run.source_date_epoch = metadata::source_date_epoch(&options.build_args)?;
         let plan = plan(&dockerfile, &options, &run.global_args()?)?;
         let built = parallel::build_stages(&mut run, &plan, out).await?;
         let last = plan.last().map(|p| p.index);
@@ -220,28 +227,32 @@ impl BuildService {
         ids
     }
 
-    /// The cache's entries as `GET /system/df` lists them.
-    pub fn cache_records(&self) -> Vec<berth_api::disk_usage::BuildCacheRecord> {
-        let time = |secs: u64| berth_image::time::format(secs as i64);
-        self.cache_entries()
-            .into_iter()
-            .map(|e| berth_api::disk_usage::BuildCacheRecord {
-                id: e.id,
-                r#type: "regular".into(),
-                description: e.description,
-                in_use: false,
-                shared: false,
-                size: 0,
-                created_at: time(e.created),
-                last_used_at: Some(time(e.last_used)),
-                usage_count: e.usage_count as i64,
-            })
-            .collect()
+    /// The cache's entries as `GET /system/df` lists them, with their sizes (see [`usage`]).
+    pub async fn cache_records(
+        &self,
+    ) -> crate::Result<Vec<berth_api::disk_usage::BuildCacheRecord>> {
+        let layers = self.images.image_layers().await?;
+        let mut named = std::collections::HashSet::new();
+        for image in self.images.list().await? {
+            if image.repo_tags.is_empty() && image.repo_digests.is_empty() {
+                continue;
+            }
+            let id: Digest = image.id.parse()?;
+            named.extend(
+                layers
+                    .get(&id)
+                    .into_iter()
+                    .flatten()
+                    .map(|(c, _)| c.clone()),
+            );
+        }
+        Ok(usage::records(self.cache_entries(), &layers, &named))
     }
 
     /// `POST /build/prune`: empties the cache and removes the untagged images it held.
-    /// Returns the ids of the entries removed.
-    pub async fn prune_cache(&self) -> crate::Result<Vec<String>> {
+    /// Returns the ids of the entries removed and the bytes of the layers that went with them.
+    pub async fn prune_cache(&self) -> crate::Result<(Vec<String>, u64)> {
+        let before = self.images.image_layers().await?;
         let entries = self.cache().clear()?;
         let mut removed = Vec::new();
         for entry in entries {
@@ -253,7 +264,8 @@ impl BuildService {
             }
             removed.push(entry.id);
         }
-        Ok(removed)
+        let after = self.images.image_layers().await?;
+        Ok((removed, usage::freed(&before, &after)))
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {

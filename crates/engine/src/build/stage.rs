@@ -13,6 +13,7 @@ use berth_image::{Digest, Reference};
 use serde_json::json;
 
 use super::context::Context;
+use super::interrupted;
 use super::metadata::{self, StageState};
 use super::{
     plan_error, BuildError, BuildOptions, BuildResult, BuildService, Output, Planned, Sink,
@@ -46,6 +47,12 @@ pub(super) struct Run<'a> {
     declared: std::collections::HashSet<String>,
     /// Step containers being removed; see [`Run::removals_done`].
     removals: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The build's `SOURCE_DATE_EPOCH` (see [`metadata::source_date_epoch`]).
+    pub(super) source_date_epoch: Option<i64>,
+    /// When the current step was announced.
+    step_started: std::time::Instant,
+    /// The marker token of each step container not removed yet (see [`super::interrupted`]).
+    step_markers: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// A stage between two steps.
@@ -78,6 +85,9 @@ impl<'a> Run<'a> {
             globals: Vec::new(),
             declared: Default::default(),
             removals: Default::default(),
+            source_date_epoch: None,
+            step_started: std::time::Instant::now(),
+            step_markers: Default::default(),
         }
     }
 
@@ -96,6 +106,9 @@ impl<'a> Run<'a> {
             globals: self.globals.clone(),
             declared: Default::default(),
             removals: Default::default(),
+            source_date_epoch: self.source_date_epoch,
+            step_started: std::time::Instant::now(),
+            step_markers: Default::default(),
         }
     }
 
@@ -133,7 +146,11 @@ impl<'a> Run<'a> {
         self.options
             .build_args
             .keys()
-            .filter(|k| !self.declared.contains(*k) && !PROXY_ARGS.contains(&k.as_str()))
+            .filter(|k| {
+                !self.declared.contains(*k)
+                    && !PROXY_ARGS.contains(&k.as_str())
+                    && *k != metadata::SOURCE_DATE_EPOCH
+            })
             .cloned()
             .collect()
     }
@@ -148,6 +165,7 @@ impl<'a> Run<'a> {
 
     fn announce(&mut self, original: &str) {
         self.step += 1;
+        self.step_started = std::time::Instant::now();
         self.say(format!(
             "Step {}/{} : {}\n",
             self.step, self.total_steps, original
@@ -308,6 +326,7 @@ impl<'a> Run<'a> {
             author: current.state.author.clone(),
             comment: String::new(),
             created_by,
+            source_date_epoch: self.source_date_epoch,
         }
     }
 
@@ -319,13 +338,17 @@ impl<'a> Run<'a> {
         created_by: &str,
         extra: &serde_json::Value,
     ) -> Digest {
-        let text = json!({
+        let mut text = json!({
             "parent": current.image.to_string(),
             "created_by": created_by,
             "config": current.config,
             "args": current.args,
             "extra": extra,
         });
+        // The epoch stamps the image, so images of other epochs (or none) do not match.
+        if let Some(epoch) = self.source_date_epoch {
+            text["source_date_epoch"] = json!(epoch);
+        }
         berth_image::digest::sha256(text.to_string().as_bytes())
     }
 
@@ -363,6 +386,14 @@ impl<'a> Run<'a> {
         self.service
             .cache()
             .insert(key, image.clone(), created_by)?;
+        // A plain `stream` line before the step's ` ---> <id>`: the docker CLI prints stream
+        // text as it comes, so `DOCKER_BUILDKIT=0 docker build` shows it too, and scripts
+        // that take the last ` ---> <hex id>` of a step, or match `Running in <id>`, still
+        // find what they look for ("Done" is not hex).
+        self.say(format!(
+            " ---> Done in {:.2}s\n",
+            self.step_started.elapsed().as_secs_f64()
+        ));
         self.say(format!(" ---> {}\n", image.short()));
         current.image = image;
         Ok(())
@@ -375,12 +406,14 @@ impl<'a> Run<'a> {
         cmd: Vec<String>,
         env: Vec<String>,
     ) -> BuildResult<String> {
+        let token = self.service.markers.mark()?;
         let mut request = ContainerCreateRequest {
             config: ContainerConfig {
                 image: current.image.to_string(),
                 cmd,
                 entrypoint: Some(vec![String::new()]),
                 env,
+                labels: [(interrupted::STEP_LABEL.to_string(), token.clone())].into(),
                 ..Default::default()
             },
             ..Default::default()
@@ -389,18 +422,33 @@ impl<'a> Run<'a> {
             "" | "default" => String::new(),
             mode => mode.to_string(),
         };
-        let (id, _) = self.service.containers.create(None, request).await?;
-        Ok(id)
+        match self.service.containers.create(None, request).await {
+            Ok((id, _)) => {
+                self.markers().insert(id.clone(), token);
+                Ok(id)
+            }
+            Err(e) => {
+                self.service.markers.unmark(&token);
+                Err(e.into())
+            }
+        }
     }
 
-    /// Starts removing a step's container, reporting (not failing on) a removal that fails.
-    /// The next steps do not wait for it: unmounting a container's overlay flushes the
-    /// whole file system below it to disk, which can take longer than the step took.
+    /// Starts removing a step's container, reporting (not failing on) a removal that fails;
+    /// the container's marker goes with it (or stays, for the next start to remove it). The
+    /// next steps do not wait for it: unmounting a container's overlay flushes the whole file
+    /// system below it to disk, which can take longer than the step took.
     pub(super) async fn remove_container(&self, id: &str) {
         let (containers, id) = (self.service.containers.clone(), id.to_string());
+        let token = self.markers().remove(&id);
+        let markers = self.service.markers.clone();
         let removal = tokio::spawn(async move {
             if let Err(e) = containers.remove(&id, true, true).await {
                 eprintln!("berthd: build: removing intermediate container {id}: {e}");
+                return;
+            }
+            if let Some(token) = token {
+                markers.unmark(&token);
             }
         });
         self.removals
@@ -416,6 +464,10 @@ impl<'a> Run<'a> {
         for removal in removals {
             let _ = removal.await;
         }
+    }
+
+    fn markers(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, String>> {
+        self.step_markers.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The build args a RUN sees and records: declared, with a value, not overridden by ENV.

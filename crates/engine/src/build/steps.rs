@@ -96,7 +96,7 @@ impl Run<'_> {
         command: &Command,
         built: &[Option<Digest>],
     ) -> BuildResult<()> {
-        let (instruction, sources, dest, from, chown, chmod, unpack) = match command {
+        let (instruction, sources, dest, from, chown, chmod, unpack, link) = match command {
             Command::Copy(c) => (
                 "COPY",
                 &c.sources,
@@ -105,6 +105,7 @@ impl Run<'_> {
                 &c.chown,
                 &c.chmod,
                 false,
+                c.link,
             ),
             Command::Add(a) => (
                 "ADD",
@@ -114,6 +115,7 @@ impl Run<'_> {
                 &a.chown,
                 &a.chmod,
                 a.unpack.unwrap_or(true),
+                a.link,
             ),
             _ => unreachable!("only COPY and ADD copy files"),
         };
@@ -157,13 +159,18 @@ impl Run<'_> {
             sources.kind,
             sources.hash.hex()
         );
-        let key = self.key(
-            current,
-            &created_by,
-            &json!({ "owner": owner, "mode": mode }),
-        );
+        let mut extra = json!({ "owner": owner, "mode": mode });
+        if link {
+            extra["link"] = json!(true);
+        }
+        let key = self.key(current, &created_by, &extra);
         if self.cached(current, &key).await? {
             return Ok(());
+        }
+        if link {
+            drop(self.copy_tar(&mut sources).await?);
+            let tar = sources.tar_path().expect("copy_tar wrote the tar");
+            return self.link_step(current, tar, &key, created_by).await;
         }
         let mut cmd = current.state.shell.clone();
         cmd.push(format!("#(nop) {instruction} {abs}"));

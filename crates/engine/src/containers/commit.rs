@@ -88,6 +88,7 @@ impl ContainerService {
                     author: options.author.clone(),
                     comment: options.comment.clone(),
                     created_by: record.config.cmd.join(" "),
+                    source_date_epoch: None,
                 };
                 self.inner
                     .images

@@ -105,7 +105,8 @@ pub struct BuildArgs {
           default_missing_value = "true", require_equals = true)]
     disable_content_trust: bool,
     /// Export the built image's files: type=local,dest=DIR or type=tar,dest=FILE (`-` for
-    /// stdout); a bare DIR or `-` is short for those
+    /// stdout); a bare DIR or `-` is short for those; type=oci,dest=FILE writes the image as
+    /// an OCI layout tar
     #[arg(short, long, value_name = "stringArray")]
     output: Vec<String>,
     /// PATH | URL | -

@@ -1,11 +1,12 @@
 //! `--output`: the legacy build API returns only an image, so its files are exported after the
 //! build through a container created for the purpose (never started) and
 //! `GET /containers/{id}/export`, then written as a tar or unpacked, confined, into a
-//! directory.
+//! directory; `type=oci` writes the image itself as an OCI image layout tar, from
+//! `GET /images/{id}/get`.
 
 use std::io::{self, IsTerminal};
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use berth_image::extract::Extract;
 use nix::fcntl::OFlag;
@@ -23,6 +24,9 @@ pub enum Output {
     Local(PathBuf),
     /// `type=tar,dest=FILE`: one tar; `None` is stdout.
     Tar(Option<PathBuf>),
+    /// `type=oci,dest=FILE`: the image as an OCI image layout tar (`index.json`,
+    /// `oci-layout`, `blobs/sha256/…`), as BuildKit's oci exporter writes it.
+    Oci(PathBuf),
 }
 
 /// Parses every `--output` value.
@@ -30,7 +34,8 @@ pub fn parse_all(values: &[String]) -> Result<Vec<Output>> {
     values.iter().map(|v| parse(v)).collect()
 }
 
-/// `type=local,dest=DIR`, `type=tar,dest=FILE|-`, or the short forms `DIR` and `-`.
+/// `type=local,dest=DIR`, `type=tar,dest=FILE|-`, `type=oci,dest=FILE`, or the short forms
+/// `DIR` and `-`.
 fn parse(value: &str) -> Result<Output> {
     if !value.contains('=') {
         return Ok(match value {
@@ -46,7 +51,7 @@ fn parse(value: &str) -> Result<Output> {
             Some(("dest", d)) => dest = Some(d),
             _ => {
                 return Err(Error::Usage(format!(
-                "invalid output {value:?}: unknown field {field:?} (want type=local|tar,dest=PATH)"
+                "invalid output {value:?}: unknown field {field:?} (want type=local|tar|oci,dest=PATH)"
             )))
             }
         }
@@ -58,8 +63,12 @@ fn parse(value: &str) -> Result<Output> {
         ))),
         (Some("tar"), Some("-") | None) => Ok(Output::Tar(None)),
         (Some("tar"), Some(dest)) => Ok(Output::Tar(Some(PathBuf::from(dest)))),
+        (Some("oci"), Some(dest)) if dest != "-" => Ok(Output::Oci(PathBuf::from(dest))),
+        (Some("oci"), _) => Err(Error::Usage(format!(
+            "invalid output {value:?}: type=oci needs a dest file"
+        ))),
         (Some(other), _) => Err(Error::Usage(format!(
-            "invalid output {value:?}: unsupported type {other:?} (berth build exports local and tar)"
+            "invalid output {value:?}: unsupported type {other:?} (berth build exports local, tar and oci)"
         ))),
         (None, _) => Err(Error::Usage(format!("invalid output {value:?}: no type"))),
     }
@@ -80,8 +89,11 @@ impl Drop for Scratch<'_> {
     }
 }
 
-/// Writes the files of `image` where `output` says.
+/// Writes the files of `image` (or, for `type=oci`, the image) where `output` says.
 pub fn export(daemon: &Daemon, image: &str, output: &Output) -> Result<()> {
+    if let Output::Oci(file) = output {
+        return export_oci(daemon, image, file);
+    }
     if *output == Output::Tar(None) && io::stdout().is_terminal() {
         return Err(Error::Refused(
             "refusing to write the output tar to a terminal: redirect stdout or give dest=FILE"
@@ -112,6 +124,7 @@ pub fn export(daemon: &Daemon, image: &str, output: &Output) -> Result<()> {
             out.sync_all()
                 .map_err(|e| Error::io(format!("write {}", file.display()), e))?;
         }
+        Output::Oci(_) => unreachable!("written by export_oci"),
         Output::Local(dir) => {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
@@ -133,6 +146,70 @@ pub fn export(daemon: &Daemon, image: &str, output: &Output) -> Result<()> {
     Ok(())
 }
 
+/// The files of a `docker save` archive that are not part of the OCI image layout.
+const DOCKER_ONLY: [&str; 2] = ["manifest.json", "repositories"];
+
+/// Writes `image` to `file` as an OCI image layout tar: the daemon's `docker save` archive
+/// (an OCI layout since Docker 25) without its docker-only files. The tar is written next to
+/// `file` and renamed over it once complete, so a failed export leaves no partial layout.
+fn export_oci(daemon: &Daemon, image: &str, file: &Path) -> Result<()> {
+    let path = format!("/images/{}/get", escape(image));
+    let response = daemon.request("GET", &path, &[], Body::Empty)?;
+    let name = file.file_name().ok_or_else(|| {
+        Error::Usage(format!(
+            "invalid output dest {}: not a file",
+            file.display()
+        ))
+    })?;
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(".{}.tmp", std::process::id()));
+    let temp = file.with_file_name(temp_name);
+    let written = copy_layout(response.body, &temp).and_then(|()| {
+        std::fs::rename(&temp, file).map_err(|e| {
+            Error::io(
+                format!("rename {} to {}", temp.display(), file.display()),
+                e,
+            )
+        })
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
+}
+
+/// Copies the entries of the archive `body` but the docker-only ones into a new tar `out`.
+fn copy_layout(body: impl io::Read, out: &Path) -> Result<()> {
+    let file = std::fs::File::create(out)
+        .map_err(|e| Error::io(format!("create {}", out.display()), e))?;
+    let write_error = |e: io::Error| Error::io(format!("write {}", out.display()), e);
+    let mut tar = tar::Builder::new(io::BufWriter::new(file));
+    let mut archive = tar::Archive::new(body);
+    let entries = archive
+        .entries()
+        .map_err(|e| Error::Refused(format!("read the image archive from the daemon: {e}")))?;
+    for entry in entries {
+        let mut entry = entry
+            .map_err(|e| Error::Refused(format!("read the image archive from the daemon: {e}")))?;
+        let name = entry
+            .path()
+            .map_err(|e| Error::Refused(format!("read the image archive from the daemon: {e}")))?
+            .into_owned();
+        if DOCKER_ONLY.iter().any(|n| name == Path::new(n)) {
+            continue;
+        }
+        let mut header = entry.header().clone();
+        tar.append_data(&mut header, &name, &mut entry)
+            .map_err(write_error)?;
+    }
+    let file = tar
+        .into_inner()
+        .and_then(|w| w.into_inner().map_err(io::IntoInnerError::into_error))
+        .map_err(write_error)?;
+    file.sync_all().map_err(write_error)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,7 +226,13 @@ mod tests {
         );
         assert_eq!(parse("-").unwrap(), Output::Tar(None));
         assert_eq!(parse("dir").unwrap(), Output::Local("dir".into()));
-        assert!(parse("type=oci,dest=x").is_err());
+        assert_eq!(
+            parse("type=oci,dest=img.tar").unwrap(),
+            Output::Oci("img.tar".into())
+        );
+        assert!(parse("type=oci").is_err());
+        assert!(parse("type=oci,dest=-").is_err());
+        assert!(parse("type=docker,dest=x").is_err());
         assert!(parse("type=local").is_err());
         assert!(parse("type=tar,dest=x,compression=gzip").is_err());
     }

@@ -189,6 +189,12 @@ fn build_args(flags: &[String]) -> Result<BTreeMap<String, Option<String>>> {
             }
         }
     }
+    // As buildx does: a SOURCE_DATE_EPOCH in the environment is the build arg of that name
+    // (which makes the build reproducible) unless a flag gives one.
+    if let Ok(epoch) = std::env::var("SOURCE_DATE_EPOCH") {
+        out.entry("SOURCE_DATE_EPOCH".to_string())
+            .or_insert(Some(epoch));
+    }
     Ok(out)
 }
 
