@@ -138,10 +138,10 @@ pub async fn df(daemon: &Daemon, query: &Query) -> Result<Response, ApiError> {
 
 /// `POST /build/prune`: empties the build cache (and removes the untagged images it held).
 pub async fn build_prune(daemon: &Daemon) -> Result<Response, ApiError> {
-    let removed = daemon.builds.prune_cache().await?;
+    let (removed, reclaimed) = daemon.builds.prune_cache().await?;
     Ok(Json(BuildCachePruneResponse {
         caches_deleted: (!removed.is_empty()).then_some(removed),
-        space_reclaimed: 0,
+        space_reclaimed: reclaimed,
     })
     .into_response())
 }

@@ -10,11 +10,16 @@
 //! images it held.
 
 mod cache;
+mod cache_mounts;
 mod context;
+mod copy;
 mod files;
+mod heredoc;
 mod metadata;
+mod run_mounts;
 mod stage;
 mod steps;
+mod stubs;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -31,6 +36,7 @@ pub use cache::CacheEntry;
 use crate::containers::ContainerService;
 use crate::images::ImageService;
 use cache::Cache;
+use cache_mounts::CacheMounts;
 
 /// What `POST /build` asks for besides the context.
 #[derive(Debug, Clone, Default)]
@@ -52,6 +58,31 @@ pub struct BuildOptions {
     pub target: String,
     /// `networkmode`: the network of RUN containers (`default` when empty).
     pub network_mode: String,
+    /// `--secret`s by id, for `RUN --mount=type=secret` (see [`berth_api::build_secrets`]).
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+/// A build secret's value: held in memory for the build, never printed (its `Debug` says
+/// only how long it is), never part of a cache key or a layer.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// The secret holding `bytes`.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Secret(bytes)
+    }
+
+    /// Its value.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret({} bytes)", self.0.len())
+    }
 }
 
 /// What a build reports while it runs.
@@ -116,25 +147,40 @@ pub struct BuildService {
     images: ImageService,
     /// `<data_root>/build`: the cache index and, while builds run, their contexts.
     root: PathBuf,
+    /// `<exec_root>/build`: while a RUN runs, the files of its secrets and heredoc script.
+    exec_root: PathBuf,
     cache: Arc<Mutex<Cache>>,
+    cache_mounts: Arc<CacheMounts>,
 }
 
 impl BuildService {
-    /// The builder of `data_root`: its cache index is `<data_root>/build/cache.json`.
+    /// The builder of `data_root`: its cache index is `<data_root>/build/cache.json`, its
+    /// cache mounts are under `<data_root>/build/cache-mounts`.
     pub fn open(
         data_root: &Path,
+        exec_root: &Path,
         containers: ContainerService,
         images: ImageService,
     ) -> crate::Result<Self> {
         let root = data_root.join("build");
         let cache = Cache::open(&root)?;
-        // Contexts of builds a crash interrupted.
+        // Contexts and RUN files of builds a crash interrupted.
         let _ = std::fs::remove_dir_all(root.join("tmp"));
+        let exec_root = exec_root.join("build");
+        let _ = std::fs::remove_dir_all(&exec_root);
+        let mounts_dir = root.join("cache-mounts");
+        let cache_mounts =
+            CacheMounts::open(mounts_dir.clone()).map_err(|source| crate::Error::Io {
+                context: format!("open the cache mounts in {}", mounts_dir.display()),
+                source,
+            })?;
         Ok(BuildService {
             containers,
             images,
             root,
+            exec_root,
             cache: Arc::new(Mutex::new(cache)),
+            cache_mounts: Arc::new(cache_mounts),
         })
     }
 
@@ -209,10 +255,11 @@ impl BuildService {
         ids
     }
 
-    /// The cache's entries as `GET /system/df` lists them.
+    /// The cache's entries and cache mounts as `GET /system/df` lists them.
     pub fn cache_records(&self) -> Vec<berth_api::disk_usage::BuildCacheRecord> {
         let time = |secs: u64| berth_image::time::format(secs as i64);
-        self.cache_entries()
+        let mut records: Vec<_> = self
+            .cache_entries()
             .into_iter()
             .map(|e| berth_api::disk_usage::BuildCacheRecord {
                 id: e.id,
@@ -225,12 +272,35 @@ impl BuildService {
                 last_used_at: Some(time(e.last_used)),
                 usage_count: e.usage_count as i64,
             })
-            .collect()
+            .collect();
+        records.extend(self.cache_mounts.records().into_iter().map(|m| {
+            berth_api::disk_usage::BuildCacheRecord {
+                id: m.name,
+                r#type: "exec.cachemount".into(),
+                description: format!("cached mount {}", m.meta.id),
+                in_use: false,
+                shared: true,
+                size: m.size as i64,
+                created_at: time(m.meta.created),
+                last_used_at: Some(time(m.last_used)),
+                usage_count: 0,
+            }
+        }));
+        records
     }
 
-    /// `POST /build/prune`: empties the cache and removes the untagged images it held.
-    /// Returns the ids of the entries removed.
-    pub async fn prune_cache(&self) -> crate::Result<Vec<String>> {
+    /// `POST /build/prune`: empties the cache, removes the untagged images it held and the
+    /// cache mounts no RUN uses. Returns the ids of what was removed and the bytes the cache
+    /// mounts held.
+    pub async fn prune_cache(&self) -> crate::Result<(Vec<String>, u64)> {
+        let mounts = self
+            .cache_mounts
+            .prune()
+            .map_err(|source| crate::Error::Io {
+                context: "remove the build's cache mounts".into(),
+                source,
+            })?;
+        let reclaimed = mounts.iter().map(|m| m.size).sum();
         let entries = self.cache().clear()?;
         let mut removed = Vec::new();
         for entry in entries {
@@ -242,7 +312,8 @@ impl BuildService {
             }
             removed.push(entry.id);
         }
-        Ok(removed)
+        removed.extend(mounts.into_iter().map(|m| m.name));
+        Ok((removed, reclaimed))
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
@@ -300,10 +371,13 @@ fn plan(
         }
         let mut refs = vec![dockerfile.base_of(index, &bases[index])];
         for instruction in &dockerfile.stages[index].instructions {
-            if let Command::Copy(copy) = &instruction.command {
-                if let Some(from) = &copy.from {
-                    refs.push(dockerfile.copy_source(from).map_err(BuildError::Invalid)?);
-                }
+            let froms = match &instruction.command {
+                Command::Copy(copy) => copy.from.iter().cloned().collect(),
+                Command::Run(run) => run_mounts::mount_sources(run),
+                _ => Vec::new(),
+            };
+            for from in froms {
+                refs.push(dockerfile.copy_source(&from).map_err(BuildError::Invalid)?);
             }
         }
         for reference in refs {

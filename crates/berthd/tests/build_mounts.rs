@@ -1,0 +1,199 @@
+//! BuildKit's Dockerfile features on berthd's builder, driven by the docker CLI (which only
+//! sends the context: `DOCKER_BUILDKIT=0`'s dockerd would refuse these, so the behaviour is
+//! asserted directly): RUN and COPY heredocs, `RUN --mount` of caches, binds and tmpfs, and
+//! `RUN --network`. Mount points a mount needed leave nothing in the image.
+
+mod common;
+
+use std::io::Read;
+
+use berth_testkit::tempdir::TempDir;
+use common::build::{build_ok, daemon, write};
+use common::Daemon;
+
+fn run(daemon: &Daemon, image: &str, script: &str) -> String {
+    daemon.docker_ok(&["run", "--rm", image, "sh", "-c", script])
+}
+
+/// The paths in each layer `image` has on top of busybox's, as `docker save` writes them.
+fn layers_above_base(daemon: &Daemon, image: &str) -> Vec<Vec<String>> {
+    let dir = TempDir::new("build-mounts-save");
+    let saved = dir.join("image.tar");
+    daemon.docker_ok(&["save", "-o", saved.to_str().unwrap(), image]);
+    let mut files = std::collections::HashMap::new();
+    let mut archive = tar::Archive::new(std::fs::File::open(&saved).unwrap());
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().display().to_string();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        files.insert(name, bytes);
+    }
+    let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    let layers = manifest[0]["Layers"].as_array().unwrap();
+    layers[1..]
+        .iter()
+        .map(|layer| {
+            let bytes = &files[layer.as_str().unwrap()];
+            tar::Archive::new(&bytes[..])
+                .entries()
+                .unwrap()
+                .map(|e| e.unwrap().path().unwrap().display().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn run_and_copy_heredocs_behave_as_in_buildkit() {
+    let daemon = daemon();
+    let ctx = TempDir::new("build-heredocs");
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM busybox
+RUN <<EOF
+echo one > /one
+echo \"home=$HOME\" > /home-var
+EOF
+RUN <<'EOF'
+#!/bin/sh
+echo \"script $0\" > /script
+EOF
+RUN <<EOF cat > /from-stdin
+stdin $HOME
+EOF
+RUN cat <<A > /a && cat <<-'B' > /b
+alpha $HOME
+A
+\t\tbeta $HOME
+\tB
+COPY --chmod=755 <<EOF /usr/local/bin/hello
+#!/bin/sh
+echo hello from a heredoc
+EOF
+ARG WHO=builder
+COPY <<one <<\"two\" /files/
+first $WHO
+one
+second $WHO
+two
+",
+    );
+    build_ok(&daemon, &["-t", "docs", ctx.path().to_str().unwrap()]);
+    assert_eq!(
+        run(
+            &daemon,
+            "docs",
+            "cat /one /home-var /script /from-stdin /a /b"
+        ),
+        "one\nhome=/root\nscript /dev/pipes/EOF\nstdin /root\nalpha /root\nbeta $HOME\n"
+    );
+    assert_eq!(
+        daemon.docker_ok(&["run", "--rm", "docs", "hello"]),
+        "hello from a heredoc\n"
+    );
+    assert_eq!(
+        run(
+            &daemon,
+            "docs",
+            "stat -c '%a %u' /usr/local/bin/hello /files/one /files/two && cat /files/one /files/two"
+        ),
+        "755 0\n664 0\n664 0\nfirst builder\nsecond $WHO\n"
+    );
+    let layers = layers_above_base(&daemon, "docs");
+    assert!(
+        layers.iter().flatten().all(|p| !p.contains("pipes")),
+        "the script's mount point stays out of the image: {layers:?}"
+    );
+}
+
+#[test]
+fn a_cache_mount_persists_across_builds_until_builder_prune() {
+    let daemon = daemon();
+    let ctx = TempDir::new("build-cache-mount");
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM busybox
+ARG N
+RUN --mount=type=cache,target=/var/cache/app echo \"$N\" >> /var/cache/app/log && cat /var/cache/app/log > /seen
+RUN --mount=type=cache,id=owned,target=/home/u/c,uid=1000,gid=1001,mode=0700 stat -c '%u %g %a' /home/u/c > /owner
+",
+    );
+    let dir = ctx.path().to_str().unwrap();
+    build_ok(&daemon, &["-t", "c1", "--build-arg", "N=1", dir]);
+    assert_eq!(run(&daemon, "c1", "cat /seen /owner"), "1\n1000 1001 700\n");
+    build_ok(
+        &daemon,
+        &["--no-cache", "-t", "c2", "--build-arg", "N=2", dir],
+    );
+    assert_eq!(run(&daemon, "c2", "cat /seen"), "1\n2\n");
+    assert_eq!(
+        run(&daemon, "c2", "ls -d /var/cache/app /home/u 2>&1; true"),
+        "ls: /var/cache/app: No such file or directory\nls: /home/u: No such file or directory\n",
+        "the mount points stay out of the image"
+    );
+    let df = daemon.docker_ok(&["system", "df", "-v"]);
+    assert!(df.contains("exec.cachemount"), "{df}");
+    let pruned = daemon.docker_ok(&["builder", "prune", "-f"]);
+    assert!(pruned.contains("Total reclaimed space:"), "{pruned}");
+    build_ok(
+        &daemon,
+        &["--no-cache", "-t", "c3", "--build-arg", "N=3", dir],
+    );
+    assert_eq!(
+        run(&daemon, "c3", "cat /seen"),
+        "3\n",
+        "pruned with the cache"
+    );
+}
+
+#[test]
+fn bind_and_tmpfs_mounts_are_readable_and_leave_nothing_behind() {
+    let daemon = daemon();
+    let ctx = TempDir::new("build-bind-mounts");
+    write(ctx.path(), "data.txt", "from the context\n");
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM busybox AS tools
+RUN mkdir -p /out && echo tool-output > /out/file
+FROM busybox
+RUN --mount=type=bind,from=tools,source=/out,target=/mnt/tools cat /mnt/tools/file > /copied && ! touch /mnt/tools/x 2>/dev/null
+RUN --mount=type=bind,from=tools,source=/out,target=/mnt/rw,rw echo changed > /mnt/rw/file
+RUN --mount=type=bind,from=tools,source=/out,target=/again cat /again/file > /again-seen
+RUN --mount=type=bind,target=/ctx,rw cat /ctx/data.txt > /ctx-seen && echo changed > /ctx/data.txt
+COPY data.txt /data-copied
+RUN --mount=type=tmpfs,target=/scratch,size=1m df -k /scratch | tail -n 1 | awk '{print $2}' > /tmpfs-size && echo x > /scratch/x
+RUN --network=none tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > /interfaces
+",
+    );
+    build_ok(&daemon, &["-t", "binds", ctx.path().to_str().unwrap()]);
+    assert_eq!(
+        run(
+            &daemon,
+            "binds",
+            "cat /copied /again-seen /ctx-seen /data-copied /tmpfs-size /interfaces"
+        ),
+        "tool-output\ntool-output\nfrom the context\nfrom the context\n1024\nlo\n"
+    );
+    let layers = layers_above_base(&daemon, "binds");
+    let leaked: Vec<&String> = layers
+        .iter()
+        .flatten()
+        .filter(|p| {
+            let top = p
+                .trim_start_matches("./")
+                .split('/')
+                .next()
+                .unwrap_or_default();
+            ["mnt", "again", "ctx", "scratch"].contains(&top)
+        })
+        .collect();
+    assert!(leaked.is_empty(), "mount points in the image: {leaked:?}");
+    assert!(
+        layers.iter().flatten().any(|p| p == "copied"),
+        "the layers are read: {layers:?}"
+    );
+}
