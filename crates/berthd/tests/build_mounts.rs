@@ -169,7 +169,10 @@ RUN --mount=type=tmpfs,target=/scratch,size=1m df -k /scratch | tail -n 1 | awk 
 RUN --network=none tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > /interfaces
 ",
     );
-    build_ok(&daemon, &["-t", "binds", ctx.path().to_str().unwrap()]);
+    let dir = ctx.path().to_str().unwrap();
+    build_ok(&daemon, &["-t", "binds", dir]);
+    let again = build_ok(&daemon, &["-t", "binds", dir]);
+    assert!(!again.contains("Running in"), "all from the cache: {again}");
     assert_eq!(
         run(
             &daemon,
@@ -195,5 +198,18 @@ RUN --network=none tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > /interfa
     assert!(
         layers.iter().flatten().any(|p| p == "copied"),
         "the layers are read: {layers:?}"
+    );
+
+    // What a context bind mounts is part of the step's cache key.
+    write(ctx.path(), "data.txt", "changed in the context\n");
+    let changed = build_ok(&daemon, &["-t", "binds", dir]);
+    assert_eq!(
+        changed.matches("Running in").count(),
+        3,
+        "the context bind's RUN and the steps after it: {changed}"
+    );
+    assert_eq!(
+        run(&daemon, "binds", "cat /ctx-seen /data-copied"),
+        "changed in the context\nchanged in the context\n"
     );
 }
