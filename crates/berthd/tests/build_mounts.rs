@@ -167,6 +167,8 @@ RUN --mount=type=bind,target=/ctx,rw cat /ctx/data.txt > /ctx-seen && echo chang
 COPY data.txt /data-copied
 RUN --mount=type=tmpfs,target=/scratch,size=1m df -k /scratch | tail -n 1 | awk '{print $2}' > /tmpfs-size && echo x > /scratch/x
 RUN --network=none tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > /interfaces
+USER 1000
+RUN --mount=type=bind,target=/src cat /src/data.txt > /tmp/read-as-user
 ",
     );
     let dir = ctx.path().to_str().unwrap();
@@ -177,9 +179,9 @@ RUN --network=none tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > /interfa
         run(
             &daemon,
             "binds",
-            "cat /copied /again-seen /ctx-seen /data-copied /tmpfs-size /interfaces"
+            "cat /copied /again-seen /ctx-seen /data-copied /tmpfs-size /interfaces /tmp/read-as-user"
         ),
-        "tool-output\ntool-output\nfrom the context\nfrom the context\n1024\nlo\n"
+        "tool-output\ntool-output\nfrom the context\nfrom the context\n1024\nlo\nfrom the context\n"
     );
     let layers = layers_above_base(&daemon, "binds");
     let leaked: Vec<&String> = layers
@@ -191,7 +193,7 @@ RUN --network=none tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > /interfa
                 .split('/')
                 .next()
                 .unwrap_or_default();
-            ["mnt", "again", "ctx", "scratch"].contains(&top)
+            ["mnt", "again", "ctx", "scratch", "src"].contains(&top)
         })
         .collect();
     assert!(leaked.is_empty(), "mount points in the image: {leaked:?}");
@@ -205,7 +207,7 @@ RUN --network=none tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' > /interfa
     let changed = build_ok(&daemon, &["-t", "binds", dir]);
     assert_eq!(
         changed.matches("Running in").count(),
-        3,
+        4,
         "the context bind's RUN and the steps after it: {changed}"
     );
     assert_eq!(

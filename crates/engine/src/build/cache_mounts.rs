@@ -281,15 +281,18 @@ fn size_of(dir: &Path) -> u64 {
 mod tests {
     use super::*;
 
+    fn empty() -> Seed {
+        Seed::Empty {
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+        }
+    }
+
     #[tokio::test]
     async fn caches_persist_private_ones_split_and_prune_spares_those_in_use() {
         let dir = berth_testkit::TempDir::new("cache-mounts");
         let mounts = CacheMounts::open(dir.join("cm")).unwrap();
-        let empty = || Seed::Empty {
-            mode: 0o755,
-            uid: 0,
-            gid: 0,
-        };
         let first = mounts
             .acquire("k", "/root/.cache", CacheSharing::Shared, empty())
             .await
@@ -320,5 +323,33 @@ mod tests {
         drop(private);
         assert_eq!(mounts.prune().unwrap().len(), 1);
         assert!(mounts.records().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_locked_cache_waits_for_its_user() {
+        let dir = berth_testkit::TempDir::new("cache-mounts-locked");
+        let mounts = std::sync::Arc::new(CacheMounts::open(dir.join("cm")).unwrap());
+        let held = mounts
+            .acquire("k", "id", CacheSharing::Locked, empty())
+            .await
+            .unwrap();
+        let waiting = {
+            let mounts = mounts.clone();
+            tokio::spawn(async move {
+                mounts
+                    .acquire("k", "id", CacheSharing::Locked, empty())
+                    .await
+                    .map(|lease| lease.path.clone())
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(!waiting.is_finished(), "the second user waits");
+        drop(held);
+        let path = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("the second user gets the cache once the first is done")
+            .unwrap()
+            .unwrap();
+        assert_eq!(path, dir.join("cm/k"));
     }
 }

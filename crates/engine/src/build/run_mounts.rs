@@ -472,14 +472,21 @@ impl Run<'_> {
             excluded: &excluded,
             must_walk: &must_walk,
         };
-        if read_only && (!path.is_dir() || !any_excluded(&tree)?) {
-            return Ok(path);
+        let bound = if read_only && (!path.is_dir() || !any_excluded(&tree)?) {
+            path
+        } else {
+            let dir = Scratch::new(&self.service.root.join("tmp"), "mount")?;
+            let copy = dir.0.join("copy");
+            copy_filtered(&tree, &copy)?;
+            prepared.scratch.push(dir);
+            copy
+        };
+        if rel.is_empty() {
+            // The context's own directory is private to the daemon (0700), which a RUN as
+            // another user could not enter; its parents stay private.
+            set_mode(&bound, 0o755)?;
         }
-        let dir = Scratch::new(&self.service.root.join("tmp"), "mount")?;
-        let copy = dir.0.join("copy");
-        copy_filtered(&tree, &copy)?;
-        prepared.scratch.push(dir);
-        Ok(copy)
+        Ok(bound)
     }
 }
 
