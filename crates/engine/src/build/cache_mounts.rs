@@ -39,6 +39,8 @@ pub struct Record {
     pub size: u64,
     /// Unix seconds of the directory's last change.
     pub last_used: u64,
+    /// Whether a RUN has it mounted now.
+    pub in_use: bool,
 }
 
 /// How a new cache directory is first filled.
@@ -183,6 +185,7 @@ impl CacheMounts {
                 meta,
                 size: size_of(&dir),
                 last_used,
+                in_use: self.lock_state().in_use.contains_key(name),
             });
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -193,21 +196,32 @@ impl CacheMounts {
     pub fn prune(&self) -> std::io::Result<Vec<Record>> {
         let mut removed = Vec::new();
         for record in self.records() {
-            if self.lock_state().in_use.contains_key(&record.name) {
-                continue;
-            }
-            // The description goes first: a directory without one is not listed again, and
-            // one left half-removed is finished by the next prune through its new name.
             let trash = self.root.join(format!(
                 "{}.tmp-prune-{}",
                 record.name,
                 NEXT.fetch_add(1, Ordering::Relaxed)
             ));
-            std::fs::remove_file(self.root.join(format!("{}.json", record.name)))?;
-            match std::fs::rename(self.root.join(&record.name), &trash) {
-                Ok(()) => std::fs::remove_dir_all(&trash)?,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
+            {
+                // Held while the directory is moved away, so no RUN takes it meanwhile (a RUN
+                // after this makes a new one). A crash leaves a `.tmp-` directory, which the
+                // next start removes, and maybe the description, which the next prune removes.
+                let state = self.lock_state();
+                if state.in_use.contains_key(&record.name) {
+                    continue;
+                }
+                match std::fs::rename(self.root.join(&record.name), &trash) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+                match std::fs::remove_file(self.root.join(format!("{}.json", record.name))) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            match std::fs::remove_dir_all(&trash) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
             }
             removed.push(record);
         }
@@ -314,6 +328,7 @@ mod tests {
         assert_eq!(std::fs::read(again.path.join("f")).unwrap(), b"1234");
         let records = mounts.records();
         assert_eq!(records.len(), 2);
+        assert!(records.iter().all(|r| r.in_use));
         assert_eq!(records[0].size, 4);
         assert_eq!(records[0].meta.id, "/root/.cache");
         drop(again);

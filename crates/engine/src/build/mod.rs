@@ -278,7 +278,7 @@ impl BuildService {
                 id: m.name,
                 r#type: "exec.cachemount".into(),
                 description: format!("cached mount {}", m.meta.id),
-                in_use: false,
+                in_use: m.in_use,
                 shared: true,
                 size: m.size as i64,
                 created_at: time(m.meta.created),
