@@ -115,20 +115,37 @@ fn a_cache_mount_persists_across_builds_until_builder_prune() {
     write(
         ctx.path(),
         "Dockerfile",
-        "FROM busybox
+        "FROM busybox AS seed
+RUN mkdir /s && echo seeded > /s/file
+FROM busybox
 ARG N
 RUN --mount=type=cache,target=/var/cache/app echo \"$N\" >> /var/cache/app/log && cat /var/cache/app/log > /seen
 RUN --mount=type=cache,id=owned,target=/home/u/c,uid=1000,gid=1001,mode=0700 stat -c '%u %g %a' /home/u/c > /owner
+RUN --mount=type=cache,from=seed,source=/s,target=/c cat /c/file > /seeded && echo \"$N\" >> /c/file
 ",
     );
     let dir = ctx.path().to_str().unwrap();
     build_ok(&daemon, &["-t", "c1", "--build-arg", "N=1", dir]);
-    assert_eq!(run(&daemon, "c1", "cat /seen /owner"), "1\n1000 1001 700\n");
+    assert_eq!(
+        run(&daemon, "c1", "cat /seen /owner /seeded"),
+        "1\n1000 1001 700\nseeded\n"
+    );
+    // The seed stage comes from the build cache, so the seeded cache is the same one.
+    build_ok(&daemon, &["-t", "c1b", "--build-arg", "N=5", dir]);
+    assert_eq!(
+        run(&daemon, "c1b", "cat /seen /seeded"),
+        "1\n5\nseeded\n1\n",
+        "caches keep what RUNs wrote to them"
+    );
     build_ok(
         &daemon,
         &["--no-cache", "-t", "c2", "--build-arg", "N=2", dir],
     );
-    assert_eq!(run(&daemon, "c2", "cat /seen"), "1\n2\n");
+    assert_eq!(
+        run(&daemon, "c2", "cat /seen /seeded"),
+        "1\n5\n2\nseeded\n",
+        "a cache outlives --no-cache; one seeded from a stage made again starts anew (as in BuildKit)"
+    );
     assert_eq!(
         run(&daemon, "c2", "ls -d /var/cache/app /home/u 2>&1; true"),
         "ls: /var/cache/app: No such file or directory\nls: /home/u: No such file or directory\n",
