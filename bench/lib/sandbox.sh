@@ -27,7 +27,9 @@ wait_for() { # description, command...
 release_work() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
-    grep -F "$work" /proc/mounts | cut -d' ' -f2 | sort -r | xargs -r -n1 umount -l
+    # No mount left is no failure: under `set -e -o pipefail` grep's status would end the
+    # function here and leave "$work" behind.
+    { grep -F "$work" /proc/mounts || true; } | cut -d' ' -f2 | sort -r | xargs -r -n1 umount -l
     if [ "${KEEP_TMP:-}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
     for ns in "${netns_names[@]}"; do ip netns delete "$ns"; done
 }

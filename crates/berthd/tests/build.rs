@@ -305,3 +305,137 @@ fn a_scratch_stage_holds_only_what_is_copied_into_it() {
     let history = daemon.docker_ok(&["history", "-q", "--no-trunc", "tiny"]);
     assert_eq!(history.lines().count(), 3, "{history}");
 }
+
+#[test]
+fn a_hostile_context_cannot_make_copy_read_outside_it() {
+    let daemon = daemon();
+    let context = |dockerfile: &str, extra: &dyn Fn(&mut Vec<u8>)| {
+        let mut tar = Vec::new();
+        berth_testkit::raw_tar_entry(
+            &mut tar,
+            "Dockerfile",
+            tar::EntryType::Regular,
+            "",
+            dockerfile.as_bytes(),
+        );
+        berth_testkit::raw_tar_entry(
+            &mut tar,
+            "../../../escaped",
+            tar::EntryType::Regular,
+            "",
+            b"inside\n",
+        );
+        berth_testkit::raw_tar_entry(&mut tar, "etc", tar::EntryType::Symlink, "/etc", b"");
+        extra(&mut tar);
+        tar.extend_from_slice(&[0; 1024]);
+        tar
+    };
+    // `..` stops at the context's top, as unpacking it would; the link is copied as a link.
+    let body = context("FROM busybox\nCOPY . /ctx/\n", &|_| {});
+    let (status, _, response) = daemon.http("POST", "/build?t=confined", &body);
+    assert_eq!(status, 200, "{response}");
+    assert!(!response.contains("errorDetail"), "{response}");
+    let listing = daemon.docker_ok(&[
+        "run",
+        "--rm",
+        "confined",
+        "sh",
+        "-c",
+        "cat /ctx/escaped; readlink /ctx/etc; ls -A /ctx",
+    ]);
+    assert_eq!(listing, "inside\n/etc\nDockerfile\nescaped\netc\n");
+
+    // Through the link: refused, not read from the host's /etc.
+    let body = context("FROM busybox\nCOPY etc/hostname /stolen\n", &|_| {});
+    let (_, _, response) = daemon.http("POST", "/build?t=stolen", &body);
+    assert!(
+        response.contains("forbidden path etc/hostname: etc is a symbolic link"),
+        "{response}"
+    );
+    // A hard link to a host file is not a file of the context.
+    let body = context("FROM busybox\nCOPY shadow /stolen\n", &|tar| {
+        berth_testkit::raw_tar_entry(tar, "shadow", tar::EntryType::Link, "/etc/shadow", b"");
+    });
+    let (_, _, response) = daemon.http("POST", "/build?t=stolen", &body);
+    assert!(
+        response.contains("shadow: a hard link to /etc/shadow, which is not a file of the context"),
+        "{response}"
+    );
+    assert!(
+        daemon.docker(&["image", "inspect", "stolen"]).status.code() != Some(0),
+        "nothing was built"
+    );
+}
+
+#[test]
+fn independent_stages_build_at_the_same_time_and_print_in_order() {
+    let daemon = daemon();
+    let ctx = TempDir::new("build-parallel");
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM busybox AS a\nRUN sleep 2 && echo from-a > /a\n\
+         FROM busybox AS b\nRUN sleep 2 && echo from-b > /b\n\
+         FROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n",
+    );
+    let dir = ctx.path().to_str().unwrap();
+    let started = std::time::Instant::now();
+    let out = build_ok(&daemon, &["-t", "both", dir]);
+    let took = started.elapsed();
+    // One after the other, the two stages alone would take 4 s.
+    assert!(
+        took < std::time::Duration::from_millis(3500),
+        "the stages ran one after the other: {took:?}\n{out}"
+    );
+    let steps: Vec<&str> = out.lines().filter(|l| l.starts_with("Step ")).collect();
+    assert_eq!(
+        steps,
+        [
+            "Step 1/7 : FROM busybox AS a",
+            "Step 2/7 : RUN sleep 2 && echo from-a > /a",
+            "Step 3/7 : FROM busybox AS b",
+            "Step 4/7 : RUN sleep 2 && echo from-b > /b",
+            "Step 5/7 : FROM busybox",
+            "Step 6/7 : COPY --from=a /a /a",
+            "Step 7/7 : COPY --from=b /b /b",
+        ],
+        "{out}"
+    );
+    // Each stage's lines together, in the Dockerfile's order.
+    let (first, second) = out.split_once("Step 3/7").unwrap();
+    assert_eq!(
+        first.matches("Removed intermediate container").count(),
+        1,
+        "{out}"
+    );
+    assert_eq!(
+        second.matches("Removed intermediate container").count(),
+        1,
+        "{out}"
+    );
+    assert_eq!(
+        daemon.docker_ok(&["run", "--rm", "both", "cat", "/a", "/b"]),
+        "from-a\nfrom-b\n"
+    );
+
+    // A stage that fails ends the output there, though the one beside it ran.
+    write(
+        ctx.path(),
+        "Dockerfile",
+        "FROM busybox AS a\nRUN sleep 1 && echo failing && exit 3\n\
+         FROM busybox AS b\nRUN echo beside\n\
+         FROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n",
+    );
+    let (ok, out) = build(&daemon, &[dir]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("failing\n"), "{out}");
+    assert!(
+        out.contains("The command '/bin/sh -c sleep 1 && echo failing && exit 3' returned a non-zero code: 3"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("Step 3/7") && !out.contains("beside"),
+        "{out}"
+    );
+    assert_eq!(daemon.docker_ok(&["ps", "-a", "-q"]), "");
+}

@@ -315,20 +315,6 @@ fn the_archive_api_answers_bad_input_as_docker_does() {
     );
 }
 
-/// A tar entry with a name the tar crate would refuse to write (`..`, absolute).
-fn raw_entry(tar: &mut Vec<u8>, name: &str, kind: tar::EntryType, link: &str, data: &[u8]) {
-    let mut h = tar::Header::new_old();
-    h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
-    h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
-    h.set_entry_type(kind);
-    h.set_mode(0o644);
-    h.set_size(data.len() as u64);
-    h.set_cksum();
-    tar.extend_from_slice(h.as_bytes());
-    tar.extend_from_slice(data);
-    tar.resize(tar.len().next_multiple_of(512), 0);
-}
-
 #[test]
 fn a_hostile_tar_put_into_a_container_stays_inside_it() {
     let daemon = Daemon::start();
@@ -340,19 +326,19 @@ fn a_hostile_tar_put_into_a_container_stays_inside_it() {
     let h = host.display().to_string();
     let mut tar = Vec::new();
     use tar::EntryType::{Regular, Symlink};
-    raw_entry(
+    berth_testkit::raw_tar_entry(
         &mut tar,
         &format!("../../../../../..{h}/dotdot"),
         Regular,
         "",
         b"x",
     );
-    raw_entry(&mut tar, &format!("{h}/absolute"), Regular, "", b"x");
-    raw_entry(&mut tar, "evil", Symlink, &h, b"");
-    raw_entry(&mut tar, "evil/through-link", Regular, "", b"x");
-    raw_entry(&mut tar, "up", Symlink, "../../../../../..", b"");
-    raw_entry(&mut tar, &format!("up{h}/through-up"), Regular, "", b"x");
-    raw_entry(
+    berth_testkit::raw_tar_entry(&mut tar, &format!("{h}/absolute"), Regular, "", b"x");
+    berth_testkit::raw_tar_entry(&mut tar, "evil", Symlink, &h, b"");
+    berth_testkit::raw_tar_entry(&mut tar, "evil/through-link", Regular, "", b"x");
+    berth_testkit::raw_tar_entry(&mut tar, "up", Symlink, "../../../../../..", b"");
+    berth_testkit::raw_tar_entry(&mut tar, &format!("up{h}/through-up"), Regular, "", b"x");
+    berth_testkit::raw_tar_entry(
         &mut tar,
         &format!("up{h}/marker"),
         Regular,
@@ -380,7 +366,7 @@ fn a_hostile_tar_put_into_a_container_stays_inside_it() {
     // A hard link to a file only the host has is refused, the file left alone.
     fs::write(host.join("host-only"), b"host").unwrap();
     let mut tar = Vec::new();
-    raw_entry(
+    berth_testkit::raw_tar_entry(
         &mut tar,
         "hl",
         tar::EntryType::Link,
@@ -420,7 +406,7 @@ fn symlinks_swapped_in_the_container_during_copies_never_reach_the_host() {
         "run", "-d", "--name", "racer", "busybox", "sh", "-c", &script,
     ]);
     let mut put = Vec::new();
-    raw_entry(
+    berth_testkit::raw_tar_entry(
         &mut put,
         "written",
         tar::EntryType::Regular,

@@ -6,6 +6,8 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
+use crate::chunked::ChunkedWriter;
+
 /// What a request sends as its body.
 pub enum Body<'a> {
     /// No body.
@@ -19,6 +21,12 @@ pub enum Body<'a> {
         len: Option<u64>,
         reader: &'a mut dyn Read,
     },
+    /// A stream of `content_type` that `write` makes as it goes, sent chunked. An error from
+    /// `write` ends the request without ending the body: the server sees it cut short.
+    Produced {
+        content_type: &'static str,
+        write: &'a mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    },
 }
 
 /// A response whose body has not been read yet.
@@ -27,7 +35,7 @@ pub struct Response {
     pub status: u16,
     headers: Vec<(String, String)>,
     /// The body, decoded from its transfer encoding.
-    pub body: Box<dyn BufRead>,
+    pub body: Box<dyn BufRead + Send>,
 }
 
 impl Response {
@@ -78,6 +86,9 @@ pub fn request(
                 None => head.push_str("Transfer-Encoding: chunked\r\n"),
             }
         }
+        Body::Produced { content_type, .. } => head.push_str(&format!(
+            "Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n"
+        )),
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;
@@ -103,7 +114,16 @@ fn send_body(body: Body<'_>, stream: &mut UnixStream) -> io::Result<()> {
         Body::Json(data) => stream.write_all(&data)?,
         Body::Stream {
             len: None, reader, ..
-        } => send_chunked(reader, stream)?,
+        } => {
+            let mut chunks = ChunkedWriter::new(stream);
+            while chunks.send_read(reader)? > 0 {}
+            chunks.finish()?
+        }
+        Body::Produced { write, .. } => {
+            let mut chunks = ChunkedWriter::new(stream);
+            write(&mut chunks)?;
+            chunks.finish()?
+        }
         Body::Stream {
             len: Some(len),
             reader,
@@ -119,24 +139,6 @@ fn send_body(body: Body<'_>, stream: &mut UnixStream) -> io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Sends everything `reader` gives as chunks of at most 64 KiB, then the last chunk.
-fn send_chunked(reader: &mut dyn Read, out: &mut impl Write) -> io::Result<()> {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if n == 0 {
-            return out.write_all(b"0\r\n\r\n");
-        }
-        write!(out, "{n:x}\r\n")?;
-        out.write_all(&buf[..n])?;
-        out.write_all(b"\r\n")?;
-    }
 }
 
 fn invalid(what: impl Into<String>) -> io::Error {
@@ -228,7 +230,7 @@ fn read_head<R: BufRead>(reader: &mut R) -> io::Result<(u16, Vec<(String, String
     Ok((status, headers))
 }
 
-fn read_response<R: BufRead + 'static>(mut reader: R) -> io::Result<Response> {
+fn read_response<R: BufRead + Send + 'static>(mut reader: R) -> io::Result<Response> {
     let (status, headers) = read_head(&mut reader)?;
     let mut response = Response {
         status,
@@ -240,10 +242,10 @@ fn read_response<R: BufRead + 'static>(mut reader: R) -> io::Result<Response> {
 }
 
 /// The body after `response`'s head, decoded from its transfer encoding.
-fn body_reader<R: BufRead + 'static>(
+fn body_reader<R: BufRead + Send + 'static>(
     response: &Response,
     reader: R,
-) -> io::Result<Box<dyn BufRead>> {
+) -> io::Result<Box<dyn BufRead + Send>> {
     let chunked = response
         .header("Transfer-Encoding")
         .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
@@ -331,10 +333,21 @@ mod tests {
     #[test]
     fn chunked_request_bodies_decode_back() {
         let mut sent = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
-        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-        send_chunked(&mut data.as_slice(), &mut sent).unwrap();
-        let leaked: &'static [u8] = Box::leak(sent.into_boxed_slice());
-        assert_eq!(parse(leaked).unwrap().1, data);
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        let mut chunks = ChunkedWriter::new(&mut sent);
+        let mut reader = data.as_slice();
+        while chunks.send_read(&mut reader).unwrap() > 0 {}
+        chunks.finish().unwrap();
+        let mut produced = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        let mut chunks = ChunkedWriter::new(&mut produced);
+        for piece in data.chunks(4096) {
+            chunks.write_all(piece).unwrap();
+        }
+        chunks.finish().unwrap();
+        for sent in [sent, produced] {
+            let leaked: &'static [u8] = Box::leak(sent.into_boxed_slice());
+            assert!(parse(leaked).unwrap().1 == data);
+        }
     }
 
     #[test]

@@ -2,12 +2,14 @@
 //! only HTTP (the Engine API over a unix socket) to the daemon.
 
 pub mod autostart;
+mod chunked;
 pub mod client;
 mod commands;
 pub mod error;
 pub mod format;
 pub mod http;
 pub mod progress;
+mod read_ahead;
 pub mod stream;
 pub mod template;
 pub mod tty;

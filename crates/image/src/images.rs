@@ -170,8 +170,11 @@ impl ImageStore {
             ));
         }
         let id = self.require(source)?.id.clone();
-        self.index.names.insert(target.to_string(), id.clone());
-        self.save()?;
+        // A name that already points there (a rebuild that changed nothing) costs no write.
+        let before = self.index.names.insert(target.to_string(), id.clone());
+        if before.as_ref() != Some(&id) {
+            self.save()?;
+        }
         Ok(id)
     }
 

@@ -10,6 +10,21 @@ pub fn sha256(data: &[u8]) -> String {
     format!("sha256:{:x}", Sha256::digest(data))
 }
 
+/// Appends a tar entry (mode 0644, owner 0:0) written byte for byte, so that its name may be
+/// one the tar crate refuses to write (`..`, absolute): hostile archives for tests.
+pub fn raw_tar_entry(tar: &mut Vec<u8>, name: &str, kind: tar::EntryType, link: &str, data: &[u8]) {
+    let mut h = tar::Header::new_old();
+    h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
+    h.set_entry_type(kind);
+    h.set_mode(0o644);
+    h.set_size(data.len() as u64);
+    h.set_cksum();
+    tar.extend_from_slice(h.as_bytes());
+    tar.extend_from_slice(data);
+    tar.resize(tar.len().next_multiple_of(512), 0);
+}
+
 /// A layer holding `/bin/busybox` from the busybox-static package.
 pub fn busybox_layer() -> Vec<u8> {
     let busybox = fs::read("/bin/busybox").expect("/bin/busybox (apt-get install busybox-static)");

@@ -15,7 +15,7 @@ pub mod tempdir;
 
 pub use archive::{
     busybox_image_layer, busybox_layer, docker_archive, layer_tar, manifest_layer_digests, noise,
-    random_layer,
+    random_layer, raw_tar_entry,
 };
 pub use engine::{Engine, EngineOptions};
 pub use loopfs::LoopFs;

@@ -45,7 +45,7 @@ pub async fn get(daemon: &Daemon, id: &str, query: &Query) -> Result<Response, A
                 HeaderValue::from_static("application/x-tar"),
             ),
         ],
-        Body::from_stream(ReaderStream::with_capacity(tar, 1 << 16)),
+        Body::from_stream(ReaderStream::with_capacity(tar, 1 << 20)),
     )
         .into_response())
 }

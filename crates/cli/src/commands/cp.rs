@@ -23,6 +23,7 @@ use crate::client::{escape, Daemon};
 use crate::error::{Error, Result};
 use crate::format::human_size;
 use crate::http::Body;
+use crate::read_ahead::ReadAhead;
 use crate::Context;
 
 /// `berth cp` flags.
@@ -257,11 +258,13 @@ fn copy_from(
     }
     let response = daemon.request("GET", &archive_url(container, &src), &[], Body::Empty)?;
     let stat = decode_stat(daemon, response.header(PATH_STAT_HEADER))?;
-    let mut body = Counted::new(response.body);
     if dst == "-" {
-        io::copy(&mut body, &mut io::stdout().lock()).map_err(|e| Error::io("write stdout", e))?;
+        io::copy(&mut { response.body }, &mut io::stdout().lock())
+            .map_err(|e| Error::io("write stdout", e))?;
         return Ok(());
     }
+    let body = ReadAhead::new(response.body).map_err(|e| Error::io("start a reader thread", e))?;
+    let mut body = Counted::new(body);
     // The archive's top entry is named after what was fetched; it lands named after what was
     // asked for (a followed link keeps the link's name), or after the destination.
     let (_, archived) = split_dir_entry(&src);
@@ -344,8 +347,12 @@ fn copy_to(daemon: &Daemon, src: &str, to: &Upload<'_>) -> Result<()> {
                 to.dst
             )));
         }
-        let mut stdin = io::stdin().lock();
-        return put(daemon, container, &dst_path, &query, &mut stdin).map(drop);
+        let body = Body::Stream {
+            content_type: "application/x-tar",
+            len: None,
+            reader: &mut io::stdin().lock(),
+        };
+        return put(daemon, container, &dst_path, &query, body);
     }
     let src = absolute(src)?;
     let (resolved, rebase_name) = resolve_source(&src, to.follow_link)?;
@@ -366,39 +373,54 @@ fn copy_to(daemon: &Daemon, src: &str, to: &Upload<'_>) -> Result<()> {
             (dir, base)
         }
     };
-    let (mut reader, writer) = io::pipe().map_err(|e| Error::io("create a pipe", e))?;
     let source = PathBuf::from(&resolved);
-    let writing = std::thread::spawn(move || -> Result<()> {
-        let open = |path: &Path| {
-            nix::fcntl::open(
-                path,
-                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(|e| Error::io(format!("open {}", path.display()), e.into()))
-        };
-        let mut tree = TreeWriter::new(writer, &source);
-        let written = if src_base == "." {
-            tree.directory(open(&source)?.as_fd(), Path::new(&top))
-        } else {
-            let parent = open(Path::new(&src_dir))?;
-            tree.entry(
-                parent.as_fd(),
-                std::ffi::OsStr::new(&src_base),
-                Path::new(&top),
-            )
-        };
-        written
-            .and_then(|()| tree.finish().map(drop))
-            .map_err(|e| Error::Refused(e.to_string()))
-    });
-    let sent = put(daemon, container, &into, &query, &mut reader);
-    drop(reader);
-    let written = writing
-        .join()
-        .unwrap_or_else(|_| Err(Error::Refused("archiving the source failed".into())));
-    let size = sent?;
-    written?;
+    let open = |path: &Path| {
+        nix::fcntl::open(
+            path,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::io(format!("open {}", path.display()), e.into()))
+    };
+    // The tree is archived straight onto the connection. A failure to read it ends the upload
+    // cut short (the daemon refuses what it got) and is what the user is told.
+    let mut walk_error = None;
+    let mut size = 0;
+    let mut write = |out: &mut dyn io::Write| -> io::Result<()> {
+        // Gathered so that large files are read in large pieces (`io::copy` reads straight
+        // into a `BufWriter`'s buffer).
+        let mut out = io::BufWriter::with_capacity(1 << 20, Counted::new(out));
+        let written = (|| {
+            let refused = |e: berth_image::Error| Error::Refused(e.to_string());
+            let mut tree = TreeWriter::new(&mut out, &source);
+            if src_base == "." {
+                let dir = open(&source)?;
+                tree.directory(dir.as_fd(), Path::new(&top))
+                    .map_err(refused)?;
+            } else {
+                let parent = open(Path::new(&src_dir))?;
+                let entry = std::ffi::OsStr::new(&src_base);
+                let top = Path::new(&top);
+                tree.entry(parent.as_fd(), entry, top).map_err(refused)?;
+            }
+            tree.finish().map(drop).map_err(refused)
+        })();
+        size = out.get_ref().count;
+        written.map_err(|e| {
+            let message = e.to_string();
+            walk_error = Some(e);
+            io::Error::other(message)
+        })
+    };
+    let body = Body::Produced {
+        content_type: "application/x-tar",
+        write: &mut write,
+    };
+    let sent = put(daemon, container, &into, &query, body);
+    if let Some(e) = walk_error {
+        return Err(e);
+    }
+    sent?;
     if !to.quiet {
         eprintln!(
             "Successfully copied {} to {container}:{}",
@@ -409,26 +431,14 @@ fn copy_to(daemon: &Daemon, src: &str, to: &Upload<'_>) -> Result<()> {
     Ok(())
 }
 
-/// PUTs the tar read from `input` into `dir` of `container`; returns the bytes sent.
-fn put(
-    daemon: &Daemon,
-    container: &str,
-    dir: &str,
-    query: &str,
-    input: &mut dyn Read,
-) -> Result<u64> {
-    let mut counted = Counted::new(input);
+/// PUTs the tar `body` into `dir` of `container`.
+fn put(daemon: &Daemon, container: &str, dir: &str, query: &str, body: Body<'_>) -> Result<()> {
     let url = format!("{}{query}", archive_url(container, dir));
-    let body = Body::Stream {
-        content_type: "application/x-tar",
-        len: None,
-        reader: &mut counted,
-    };
     daemon
         .request("PUT", &url, &[], body)?
         .bytes()
         .map_err(|e| daemon.protocol(format!("PUT {url}: {e}")))?;
-    Ok(counted.count)
+    Ok(())
 }
 
 /// The docker CLI's `ResolveHostSourcePath`: the path to archive and, when a link in the last
@@ -459,7 +469,7 @@ fn resolve_source(path: &str, follow_link: bool) -> Result<(String, Option<Strin
     Ok((resolved, rebase))
 }
 
-/// A reader that counts what passes.
+/// A reader or writer that counts what passes.
 struct Counted<R> {
     inner: R,
     count: u64,
@@ -476,6 +486,18 @@ impl<R: Read> Read for Counted<R> {
         let n = self.inner.read(buf)?;
         self.count += n as u64;
         Ok(n)
+    }
+}
+
+impl<W: io::Write> io::Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 

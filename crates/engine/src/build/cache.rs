@@ -1,7 +1,9 @@
 //! The build cache's index: which image a step made, by a key over everything the step's
 //! result depends on. Kept in `<data_root>/build/cache.json`, replaced atomically and durably
-//! on every change.
+//! on every change of its entries; usage statistics are saved once a build ends, without
+//! waiting for the disk (a crash may lose a count, never an entry).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -36,6 +38,10 @@ struct Index {
 pub struct Cache {
     path: PathBuf,
     index: Index,
+    /// Entry ids → their place in `index.entries`.
+    by_id: HashMap<String, usize>,
+    /// Whether usage statistics changed since the last save.
+    used: bool,
 }
 
 fn now() -> u64 {
@@ -66,30 +72,64 @@ impl Cache {
                 })
             }
         };
-        Ok(Cache { path, index })
+        let mut cache = Cache {
+            path,
+            index,
+            by_id: HashMap::new(),
+            used: false,
+        };
+        cache.reindex();
+        Ok(cache)
     }
 
-    /// The image cached under `key`, marked as used.
+    fn reindex(&mut self) {
+        self.by_id = (self.index.entries.iter().enumerate())
+            .map(|(i, e)| (e.id.clone(), i))
+            .collect();
+    }
+
+    /// The image cached under `key`, marked as used (saved by [`Cache::save_usage`]).
     pub fn lookup(&mut self, key: &Digest) -> Option<Digest> {
-        let entry = self.index.entries.iter_mut().find(|e| e.id == key.hex())?;
+        let entry = &mut self.index.entries[*self.by_id.get(key.hex())?];
         entry.last_used = now();
         entry.usage_count += 1;
-        let image = entry.image.clone();
-        // Usage statistics are not worth a failed build.
-        let _ = self.save();
-        Some(image)
+        self.used = true;
+        Some(entry.image.clone())
+    }
+
+    /// Saves the usage statistics [`Cache::lookup`] changed, atomically but without waiting
+    /// for the disk.
+    pub fn save_usage(&mut self) -> Result<()> {
+        if !std::mem::take(&mut self.used) {
+            return Ok(());
+        }
+        crate::durable::replace(&self.path, &self.bytes()).map_err(|source| Error::Io {
+            context: format!("write {}", self.path.display()),
+            source,
+        })
+    }
+
+    fn remove(&mut self, key: &Digest) {
+        if let Some(i) = self.by_id.remove(key.hex()) {
+            self.index.entries.swap_remove(i);
+            if let Some(moved) = self.index.entries.get(i) {
+                self.by_id.insert(moved.id.clone(), i);
+            }
+        }
     }
 
     /// Drops the entry `key` (its image is gone).
     pub fn forget(&mut self, key: &Digest) -> Result<()> {
-        self.index.entries.retain(|e| e.id != key.hex());
+        self.remove(key);
         self.save()
     }
 
     /// Records that the step `key` made `image`.
     pub fn insert(&mut self, key: &Digest, image: Digest, description: String) -> Result<()> {
-        self.index.entries.retain(|e| e.id != key.hex());
+        self.remove(key);
         let now = now();
+        self.by_id
+            .insert(key.hex().to_string(), self.index.entries.len());
         self.index.entries.push(CacheEntry {
             id: key.hex().to_string(),
             image,
@@ -109,13 +149,19 @@ impl Cache {
     /// Empties the cache; returns what it held.
     pub fn clear(&mut self) -> Result<Vec<CacheEntry>> {
         let entries = std::mem::take(&mut self.index.entries);
+        self.by_id.clear();
         self.save()?;
         Ok(entries)
     }
 
-    fn save(&self) -> Result<()> {
-        let bytes = serde_json::to_vec(&self.index).expect("the cache index serialises");
-        crate::durable::write(&self.path, &bytes).map_err(|source| Error::Io {
+    fn bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.index).expect("the cache index serialises")
+    }
+
+    /// Saves every entry durably (usage statistics with them).
+    fn save(&mut self) -> Result<()> {
+        self.used = false;
+        crate::durable::write(&self.path, &self.bytes()).map_err(|source| Error::Io {
             context: format!("write {}", self.path.display()),
             source,
         })
@@ -129,15 +175,38 @@ mod tests {
     #[test]
     fn entries_survive_a_reopen_and_clear_empties_them() {
         let dir = berth_testkit::TempDir::new("build-cache");
-        let key = berth_image::digest::sha256(b"step");
-        let image = berth_image::digest::sha256(b"image");
+        let sha = |text: &str| berth_image::digest::sha256(text.as_bytes());
+        let (key, other) = (sha("step"), sha("other step"));
         let mut cache = Cache::open(dir.path()).unwrap();
         assert_eq!(cache.lookup(&key), None);
-        cache.insert(&key, image.clone(), "RUN x".into()).unwrap();
+        cache.insert(&key, sha("image"), "RUN x".into()).unwrap();
+        cache.insert(&other, sha("other"), "RUN y".into()).unwrap();
         let mut cache = Cache::open(dir.path()).unwrap();
-        assert_eq!(cache.lookup(&key), Some(image));
-        assert_eq!(cache.entries()[0].usage_count, 1);
-        assert_eq!(cache.clear().unwrap().len(), 1);
+        assert_eq!(cache.lookup(&key), Some(sha("image")));
+        cache.save_usage().unwrap();
+        let usage = |cache: &Cache| -> Vec<(String, u64)> {
+            let mut entries: Vec<_> = cache
+                .entries()
+                .into_iter()
+                .map(|e| (e.description, e.usage_count))
+                .collect();
+            entries.sort();
+            entries
+        };
+        assert_eq!(
+            usage(&Cache::open(dir.path()).unwrap()),
+            [("RUN x".into(), 1), ("RUN y".into(), 0)]
+        );
+        // The first entry goes: the index still finds the one that took its place.
+        cache.forget(&key).unwrap();
+        assert_eq!(cache.lookup(&other), Some(sha("other")));
+        cache.insert(&key, sha("again"), "RUN x".into()).unwrap();
+        let mut cache = Cache::open(dir.path()).unwrap();
+        assert_eq!(
+            (cache.lookup(&key), cache.lookup(&other)),
+            (Some(sha("again")), Some(sha("other")))
+        );
+        assert_eq!(cache.clear().unwrap().len(), 2);
         assert!(Cache::open(dir.path()).unwrap().entries().is_empty());
     }
 }

@@ -54,7 +54,11 @@ pub enum Seed {
 #[derive(Default)]
 struct State {
     in_use: HashMap<String, usize>,
+    /// By key: what `locked` users hold.
     locks: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    /// By name: held while a directory is made, so RUNs of stages built at the same time
+    /// make it once (a second rename could replace the first's directory under its mount).
+    making: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// The cache mounts of one data root.
@@ -120,12 +124,7 @@ impl CacheMounts {
     ) -> BuildResult<Lease> {
         let lock = match sharing {
             CacheSharing::Locked => {
-                let mutex = self
-                    .lock_state()
-                    .locks
-                    .entry(key.to_string())
-                    .or_default()
-                    .clone();
+                let mutex = mutex_of(&mut self.lock_state().locks, key);
                 Some(mutex.lock_owned().await)
             }
             _ => None,
@@ -149,6 +148,8 @@ impl CacheMounts {
             state: self.state.clone(),
             _lock: lock,
         };
+        let making = mutex_of(&mut self.lock_state().making, &name);
+        let _making = making.lock().await;
         let (root, id) = (self.root.clone(), id.to_string());
         blocking("prepare a cache mount", move || {
             make(&root, &name, &id, seed)
@@ -233,6 +234,14 @@ impl CacheMounts {
     }
 }
 
+/// The mutex of `name` in `map`, made on first use.
+fn mutex_of(
+    map: &mut HashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    name: &str,
+) -> Arc<tokio::sync::Mutex<()>> {
+    map.entry(name.to_string()).or_default().clone()
+}
+
 /// Makes `<root>/<name>` from `seed` unless it exists.
 fn make(root: &Path, name: &str, id: &str, seed: Seed) -> BuildResult<()> {
     let dir = root.join(name);
@@ -254,7 +263,7 @@ fn make(root: &Path, name: &str, id: &str, seed: Seed) -> BuildResult<()> {
                 std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
                     .map_err(io_error(format!("chmod {}", tmp.display())))?;
             }
-            Seed::Copy(source) => super::copy::copy_tree(&source, &tmp, &|_| false)?,
+            Seed::Copy(source) => super::dir_copy::copy_tree(&source, &tmp)?,
         }
         let meta = Meta {
             id: id.to_string(),

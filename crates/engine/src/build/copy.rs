@@ -1,113 +1,168 @@
-//! Copying a directory tree on the host, keeping modes, owners, times and symbolic links (not
-//! following them): a cache mount seeded from a stage, a context directory a RUN mounts
-//! read-write (whose writes must not reach the context).
+//! The sources of a COPY or ADD: their hash, which the step's cache key needs, and their tar,
+//! which only a step that runs needs. From the context the hash comes from the digests taken
+//! as it arrived; from another stage or image it is remembered by the image's id (which fixes
+//! every byte of its file system), so a cached build mounts nothing.
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
-use super::files::Tree;
+use berth_image::Digest;
+use serde_json::json;
+
+use super::files::{self, CopySpec, DirTree};
+use super::stage::Run;
 use super::{io_error, BuildResult};
 
-/// Copies directory `source` to `dest` (which must not exist); `excluded(rel)` leaves out a
-/// path (relative, `/`-separated).
-pub fn copy_tree(source: &Path, dest: &Path, excluded: &dyn Fn(&str) -> bool) -> BuildResult<()> {
-    let none = |_: &str| false;
-    let tree = Tree {
-        root: source,
-        excluded,
-        must_walk: &none,
-    };
-    copy_filtered(&tree, dest)
+static NEXT_TAR: AtomicU64 = AtomicU64::new(0);
+
+/// How many copies from images [`CopyMemo`] remembers before it starts over.
+const MEMO_ENTRIES: usize = 4096;
+
+/// The hashes of copies from images, by image and copy.
+#[derive(Default)]
+pub struct CopyMemo(Mutex<HashMap<Digest, (Digest, &'static str)>>);
+
+impl CopyMemo {
+    fn key(image: &Digest, spec: &CopySpec) -> Digest {
+        let text = json!({
+            "image": image.to_string(),
+            "instruction": spec.instruction,
+            "sources": spec.sources,
+            "dest": spec.dest,
+            "owner": spec.owner,
+            "mode": spec.mode,
+            "unpack": spec.unpack_archives,
+        });
+        berth_image::digest::sha256(text.to_string().as_bytes())
+    }
+
+    fn get(&self, key: &Digest) -> Option<(Digest, &'static str)> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    fn put(&self, key: Digest, value: (Digest, &'static str)) {
+        let mut memo = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if memo.len() >= MEMO_ENTRIES {
+            memo.clear();
+        }
+        memo.insert(key, value);
+    }
 }
 
-/// Copies `tree.root` to `dest`, leaving out what the tree excludes; an excluded directory
-/// is still walked when `must_walk` says a `!` pattern puts something below it back.
-pub fn copy_filtered(tree: &Tree<'_>, dest: &Path) -> BuildResult<()> {
-    let mut todo = vec![(String::new(), tree.root.to_path_buf(), dest.to_path_buf())];
-    while let Some((rel, from, to)) = todo.pop() {
-        let meta = std::fs::symlink_metadata(&from)
-            .map_err(io_error(format!("stat {}", from.display())))?;
-        copy_entry(&from, &to, &meta)?;
-        if !meta.is_dir() {
-            continue;
+/// A temporary file removed on drop.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A copy's sources, hashed.
+pub(super) struct Sources {
+    spec: CopySpec,
+    /// The stage's or image's files they come from; None: the context.
+    from: Option<Digest>,
+    /// Over every entry's path, type, mode, owner, link target and content.
+    pub hash: Digest,
+    /// `file`, `dir` or `multi`, as Docker's history names a copy's source.
+    pub kind: &'static str,
+    /// Their tar, when hashing had to write it.
+    tar: Option<TempFile>,
+}
+
+impl Run<'_> {
+    fn temp_tar(&self) -> TempFile {
+        TempFile(self.service.root.join("tmp").join(format!(
+            "copy-{}-{}.tar",
+            std::process::id(),
+            NEXT_TAR.fetch_add(1, Ordering::Relaxed)
+        )))
+    }
+
+    /// Hashes what `spec` takes from the context, or from the image `from`.
+    pub(super) async fn copy_sources(
+        &self,
+        spec: CopySpec,
+        from: Option<Digest>,
+    ) -> BuildResult<Sources> {
+        let Some(image) = from else {
+            let selection = files::select(self.context, &spec)?;
+            let hash = selection.hash(self.context, &spec)?;
+            return Ok(Sources {
+                spec,
+                from: None,
+                hash,
+                kind: selection.kind,
+                tar: None,
+            });
+        };
+        let memo_key = CopyMemo::key(&image, &spec);
+        if let Some((hash, kind)) = self.service.copies.get(&memo_key) {
+            return Ok(Sources {
+                spec,
+                from: Some(image),
+                hash,
+                kind,
+                tar: None,
+            });
         }
-        let entries =
-            std::fs::read_dir(&from).map_err(io_error(format!("read {}", from.display())))?;
-        for entry in entries {
-            let entry = entry.map_err(io_error(format!("read {}", from.display())))?;
-            let name = entry.file_name();
-            let child = if rel.is_empty() {
-                name.to_string_lossy().into_owned()
-            } else {
-                format!("{rel}/{}", name.to_string_lossy())
-            };
-            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-            if (tree.excluded)(&child) && !(is_dir && (tree.must_walk)(&child)) {
-                continue;
+        // Mounted now, so written now: a step that then runs needs no second mount.
+        let tar = self.temp_tar();
+        let (path, for_tar) = (tar.0.clone(), spec.clone());
+        let (hash, kind) = self
+            .with_rootfs(&image, move |root| {
+                let tree = DirTree { root };
+                let selection = files::select(&tree, &for_tar)?;
+                let hash = selection.hash(&tree, &for_tar)?;
+                selection.write(&tree, &for_tar, create(&path)?)?;
+                Ok((hash, selection.kind))
+            })
+            .await?;
+        self.service.copies.put(memo_key, (hash.clone(), kind));
+        Ok(Sources {
+            spec,
+            from: Some(image),
+            hash,
+            kind,
+            tar: Some(tar),
+        })
+    }
+
+    /// The tar of `sources`, opened for reading; written now if hashing did not write it.
+    pub(super) async fn copy_tar(&self, sources: &mut Sources) -> BuildResult<File> {
+        if sources.tar.is_none() {
+            let tar = self.temp_tar();
+            match &sources.from {
+                None => {
+                    // The spool is read on the build's own task, as the context was received
+                    // on the blocking pool: these are memory reads and local writes.
+                    let selection = files::select(self.context, &sources.spec)?;
+                    selection.write(self.context, &sources.spec, create(&tar.0)?)?;
+                }
+                Some(image) => {
+                    let (path, spec) = (tar.0.clone(), sources.spec.clone());
+                    self.with_rootfs(image, move |root| {
+                        let tree = DirTree { root };
+                        files::select(&tree, &spec)?.write(&tree, &spec, create(&path)?)
+                    })
+                    .await?;
+                }
             }
-            todo.push((child, entry.path(), to.join(&name)));
+            sources.tar = Some(tar);
         }
+        let path = &sources.tar.as_ref().expect("the tar was just written").0;
+        File::open(path).map_err(io_error(format!("open {}", path.display())))
     }
-    Ok(())
 }
 
-/// One directory (made empty), file, or link at `to`, with `meta`'s mode, owner and times.
-fn copy_entry(from: &Path, to: &Path, meta: &std::fs::Metadata) -> BuildResult<()> {
-    let fail = |what: &str, path: &Path| io_error(format!("{what} {}", path.display()));
-    let kind = meta.file_type();
-    if kind.is_dir() {
-        std::fs::create_dir(to).map_err(fail("create", to))?;
-    } else if kind.is_symlink() {
-        let target = std::fs::read_link(from).map_err(fail("read link", from))?;
-        std::os::unix::fs::symlink(&target, to).map_err(fail("create link", to))?;
-    } else if kind.is_file() {
-        std::fs::copy(from, to).map_err(fail("copy to", to))?;
-    } else {
-        // Sockets, fifos and devices are not copied, as a COPY leaves them out.
-        return Ok(());
-    }
-    std::os::unix::fs::lchown(to, Some(meta.uid()), Some(meta.gid())).map_err(fail("chown", to))?;
-    if !kind.is_symlink() {
-        std::fs::set_permissions(to, std::fs::Permissions::from_mode(meta.mode() & 0o7777))
-            .map_err(fail("chmod", to))?;
-        let times = std::fs::FileTimes::new()
-            .set_accessed(meta.accessed().map_err(fail("stat", from))?)
-            .set_modified(meta.modified().map_err(fail("stat", from))?);
-        std::fs::File::open(to)
-            .and_then(|f| f.set_times(times))
-            .map_err(fail("set the times of", to))?;
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_copy_keeps_links_and_modes_and_leaves_out_what_is_excluded() {
-        let dir = berth_testkit::TempDir::new("build-copy");
-        let src = dir.join("src");
-        std::fs::create_dir_all(src.join("sub")).unwrap();
-        std::fs::write(src.join("sub/run.sh"), "#!/bin/sh\n").unwrap();
-        std::fs::set_permissions(
-            src.join("sub/run.sh"),
-            std::fs::Permissions::from_mode(0o750),
-        )
-        .unwrap();
-        std::fs::write(src.join("secret.key"), "k").unwrap();
-        std::os::unix::fs::symlink("/etc/passwd", src.join("link")).unwrap();
-        copy_tree(&src, &dir.join("dst"), &|rel| rel == "secret.key").unwrap();
-        let copied = dir.join("dst");
-        let mode = std::fs::metadata(copied.join("sub/run.sh"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o7777, 0o750);
-        assert_eq!(
-            std::fs::read_link(copied.join("link")).unwrap(),
-            Path::new("/etc/passwd")
-        );
-        assert!(!copied.join("secret.key").exists());
-    }
+fn create(path: &std::path::Path) -> BuildResult<File> {
+    File::create(path).map_err(io_error(format!("create {}", path.display())))
 }

@@ -1,11 +1,11 @@
-//! What a COPY or ADD puts into the image: its sources picked from a tree (the context, or a
-//! stage's root file system), written as one tar of absolute paths that the container's
-//! confined unpacker applies at `/`, and hashed by content, mode, owner and link target (never
-//! by modification time) for the cache.
+//! What a COPY or ADD puts into the image: its sources picked from a [`Tree`] (the received
+//! context, or a stage's root file system), hashed by path, content digest, mode, owner and
+//! link target (never by modification time) for the cache, and only when the step runs
+//! written as one tar of absolute paths that the container's confined unpacker applies at `/`.
 
-use std::fs::{File, Metadata};
-use std::io::{self, BufReader, Read, Seek, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use berth_build::ignore::Matcher;
@@ -14,16 +14,122 @@ use berth_image::Digest;
 
 use super::{io_error, BuildError, BuildResult};
 
-/// Where sources come from.
-pub struct Tree<'a> {
-    pub root: &'a Path,
-    /// Whether a path (relative, `/`-separated) is left out (`.dockerignore`).
-    pub excluded: &'a dyn Fn(&str) -> bool,
+/// What an entry of a tree is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File {
+        size: u64,
+    },
+    Symlink(PathBuf),
+    /// A device, fifo or socket: never copied.
+    Other,
+}
+
+/// An entry's type and what of its metadata a copy keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meta {
+    pub kind: Kind,
+    /// Permission bits with setuid, setgid and sticky.
+    pub mode: u32,
+    /// Unix seconds.
+    pub mtime: u64,
+}
+
+/// Where sources come from. Paths are relative, cleaned and `/`-separated; `""` is the top.
+pub trait Tree {
+    /// `rel` without following a final symbolic link; None when it does not exist. A path
+    /// through a symbolic link is refused: a tree's content is not trusted.
+    fn lookup(&self, rel: &str) -> BuildResult<Option<Meta>>;
+    /// The entries of the directory `rel`, by name.
+    fn list(&self, rel: &str) -> BuildResult<Vec<(String, Meta)>>;
+    /// The bytes of the regular file `rel`.
+    fn open(&self, rel: &str) -> BuildResult<Box<dyn Read + '_>>;
+    /// The digest of the regular file `rel`'s bytes.
+    fn digest(&self, rel: &str) -> BuildResult<Digest>;
+    /// Whether `.dockerignore` leaves `rel` out.
+    fn excluded(&self, _rel: &str) -> bool {
+        false
+    }
     /// Whether an excluded directory must still be walked (a `!` pattern below it).
-    pub must_walk: &'a dyn Fn(&str) -> bool,
+    fn must_walk(&self, _rel: &str) -> bool {
+        false
+    }
+}
+
+/// A directory of the host (a stage's mounted root file system) as a [`Tree`].
+pub struct DirTree<'a> {
+    pub root: &'a Path,
+}
+
+fn meta_of(meta: &std::fs::Metadata, path: &Path) -> BuildResult<Meta> {
+    let kind = meta.file_type();
+    let kind = if kind.is_dir() {
+        Kind::Dir
+    } else if kind.is_file() {
+        Kind::File { size: meta.len() }
+    } else if kind.is_symlink() {
+        Kind::Symlink(
+            std::fs::read_link(path).map_err(io_error(format!("read link {}", path.display())))?,
+        )
+    } else {
+        Kind::Other
+    };
+    Ok(Meta {
+        kind,
+        mode: meta.mode() & 0o7777,
+        mtime: meta.mtime().max(0) as u64,
+    })
+}
+
+impl Tree for DirTree<'_> {
+    fn lookup(&self, rel: &str) -> BuildResult<Option<Meta>> {
+        let Some(path) = resolve(self.root, rel)? else {
+            return Ok(None);
+        };
+        let meta = std::fs::symlink_metadata(&path).map_err(io_error(format!("stat {rel}")))?;
+        meta_of(&meta, &path).map(Some)
+    }
+
+    fn list(&self, rel: &str) -> BuildResult<Vec<(String, Meta)>> {
+        let dir = self.root.join(rel);
+        let read = io_error(format!("read {}", if rel.is_empty() { "." } else { rel }));
+        let mut entries = Vec::new();
+        for entry in std::fs::read_dir(&dir).map_err(read)? {
+            let Ok(entry) = entry else { continue };
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let meta = entry
+                .metadata()
+                .map_err(io_error(format!("stat {}", join(rel, &name))))?;
+            entries.push((name, meta_of(&meta, &entry.path())?));
+        }
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(entries)
+    }
+
+    fn open(&self, rel: &str) -> BuildResult<Box<dyn Read + '_>> {
+        let path = self.root.join(rel);
+        let file = File::options()
+            .read(true)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(&path)
+            .map_err(io_error(format!("open {}", path.display())))?;
+        Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
+    }
+
+    fn digest(&self, rel: &str) -> BuildResult<Digest> {
+        let mut hasher = Hasher::new(Algorithm::Sha256);
+        let mut reader = HashingRead {
+            inner: self.open(rel)?,
+            hasher: &mut hasher,
+        };
+        io::copy(&mut reader, &mut io::sink()).map_err(io_error(format!("read {rel}")))?;
+        Ok(hasher.finish())
+    }
 }
 
 /// One COPY or ADD, expanded.
+#[derive(Clone)]
 pub struct CopySpec {
     /// `COPY` or `ADD`, for messages.
     pub instruction: &'static str,
@@ -34,14 +140,6 @@ pub struct CopySpec {
     pub mode: Option<u32>,
     /// ADD: local tar archives are unpacked at the destination.
     pub unpack_archives: bool,
-}
-
-/// The tar written and what identifies its content.
-pub struct Written {
-    /// Over every entry's path, type, mode, owner, link target and content.
-    pub hash: Digest,
-    /// `file`, `dir` or `multi`, as Docker's history names a copy's source.
-    pub kind: &'static str,
 }
 
 /// `rel` under `root`, lexically cleaned; None when it does not exist. A path that leaves
@@ -69,7 +167,7 @@ pub fn resolve(root: &Path, rel: &str) -> BuildResult<Option<PathBuf>> {
 }
 
 /// `rel`'s components without `.` and empty ones; `..` may not climb above the root.
-fn clean(rel: &str) -> BuildResult<Vec<String>> {
+pub fn clean(rel: &str) -> BuildResult<Vec<String>> {
     let mut parts: Vec<String> = Vec::new();
     for part in rel.split('/') {
         match part {
@@ -91,9 +189,30 @@ fn has_wildcard(source: &str) -> bool {
     source.contains(['*', '?', '['])
 }
 
-/// Writes the tar of `spec`'s sources from `tree` to `out`.
-pub fn write_tar(tree: &Tree<'_>, spec: &CopySpec, out: File) -> BuildResult<Written> {
-    let mut picked: Vec<(String, PathBuf)> = Vec::new();
+/// One thing a copy takes.
+enum Item {
+    /// An entry of the tree (`rel`) as `name` in the image (relative to `/`).
+    Entry {
+        rel: String,
+        name: String,
+        meta: Meta,
+    },
+    /// A tar archive of the tree (`rel`) that ADD unpacks at the destination.
+    Archive { rel: String },
+}
+
+/// What a COPY or ADD takes from a tree, in the order it is written.
+pub struct Selection {
+    items: Vec<Item>,
+    /// `file`, `dir` or `multi`, as Docker's history names a copy's source.
+    pub kind: &'static str,
+    /// The destination without its leading and trailing `/`.
+    dest: String,
+}
+
+/// Picks what `spec` copies from `tree`.
+pub fn select(tree: &dyn Tree, spec: &CopySpec) -> BuildResult<Selection> {
+    let mut picked: Vec<(String, Meta)> = Vec::new();
     let mut wildcard = false;
     for source in &spec.sources {
         if source.starts_with("http://") || source.starts_with("https://") {
@@ -104,21 +223,19 @@ pub fn write_tar(tree: &Tree<'_>, spec: &CopySpec, out: File) -> BuildResult<Wri
         }
         if has_wildcard(source) {
             wildcard = true;
-            let found = matching(tree, source)?;
-            picked.extend(found);
+            picked.extend(matching(tree, source)?);
             continue;
         }
         let rel = clean(source)?.join("/");
-        let path = match resolve(tree.root, &rel)? {
-            Some(path) if rel.is_empty() || !(tree.excluded)(&rel) => path,
+        match tree.lookup(&rel)? {
+            Some(meta) if rel.is_empty() || !tree.excluded(&rel) => picked.push((rel, meta)),
             _ => {
                 return Err(BuildError::Invalid(format!(
                     "{} failed: file not found in build context or excluded by .dockerignore: stat {source}: file does not exist",
                     spec.instruction
                 )))
             }
-        };
-        picked.push((rel, path));
+        }
     }
     if picked.is_empty() {
         return Err(BuildError::Invalid(format!(
@@ -128,81 +245,62 @@ pub fn write_tar(tree: &Tree<'_>, spec: &CopySpec, out: File) -> BuildResult<Wri
     }
     let dest_is_dir = spec.dest.ends_with('/') || picked.len() > 1 || wildcard;
     let dest = spec.dest.trim_start_matches('/').trim_end_matches('/');
-    let mut writer = Writer {
-        tar: tar::Builder::new(out),
-        hasher: Hasher::new(Algorithm::Sha256),
-        spec,
+    let mut selection = Selection {
+        items: Vec::new(),
+        kind: "file",
+        dest: dest.to_string(),
     };
-    let mut kind = "file";
-    for (rel, path) in &picked {
-        let meta = std::fs::symlink_metadata(path).map_err(io_error(format!("stat {rel}")))?;
-        if meta.is_dir() {
-            kind = "dir";
-            writer.tree(tree, rel, path, dest, true)?;
+    for (rel, meta) in &picked {
+        if meta.kind == Kind::Dir {
+            selection.kind = "dir";
+            selection.tree(tree, rel, meta, dest, true)?;
             continue;
         }
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let name = rel.rsplit('/').next().filter(|n| !n.is_empty());
         let target = match (dest_is_dir, name) {
-            (true, Some(name)) => join(dest, &name),
+            (true, Some(name)) => join(dest, name),
             _ => dest.to_string(),
         };
-        if spec.unpack_archives && meta.is_file() && is_archive(path)? {
-            kind = "dir";
-            writer.archive(path, dest)?;
+        if spec.unpack_archives && matches!(meta.kind, Kind::File { .. }) && is_archive(tree, rel)?
+        {
+            selection.kind = "dir";
+            selection.items.push(Item::Archive { rel: rel.clone() });
             continue;
         }
-        writer.entry(path, &meta, &target)?;
+        selection.items.push(Item::Entry {
+            rel: rel.clone(),
+            name: target,
+            meta: meta.clone(),
+        });
     }
     if picked.len() > 1 {
-        kind = "multi";
+        selection.kind = "multi";
     }
-    let mut out = writer
-        .tar
-        .into_inner()
-        .map_err(io_error("finish the copy's tar"))?;
-    out.flush().map_err(io_error("write the copy's tar"))?;
-    Ok(Written {
-        hash: writer.hasher.finish(),
-        kind,
-    })
+    Ok(selection)
 }
 
 /// The paths of `tree` that the glob `source` names; a matching directory is not searched.
-fn matching(tree: &Tree<'_>, source: &str) -> BuildResult<Vec<(String, PathBuf)>> {
+fn matching(tree: &dyn Tree, source: &str) -> BuildResult<Vec<(String, Meta)>> {
     let pattern = clean(source)?.join("/");
     let matcher = Matcher::new(std::slice::from_ref(&pattern))
         .map_err(|e| BuildError::Invalid(format!("bad source pattern {source}: {e}")))?;
     let mut found = Vec::new();
-    let mut todo = vec![(String::new(), tree.root.to_path_buf())];
-    while let Some((rel, dir)) = todo.pop() {
-        for entry in sorted_entries(&dir, &rel)? {
-            let name = entry.file_name().to_string_lossy().into_owned();
+    let mut todo = vec![String::new()];
+    while let Some(rel) = todo.pop() {
+        for (name, meta) in tree.list(&rel)? {
             let child = join(&rel, &name);
-            if (tree.excluded)(&child) {
+            if tree.excluded(&child) {
                 continue;
             }
             if matcher.excludes(&child) {
-                found.push((child, entry.path()));
-            } else if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                todo.push((child, entry.path()));
+                found.push((child, meta));
+            } else if meta.kind == Kind::Dir {
+                todo.push(child);
             }
         }
     }
-    found.sort();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(found)
-}
-
-/// The entries of directory `dir` (`rel` in the tree) by name.
-fn sorted_entries(dir: &Path, rel: &str) -> BuildResult<Vec<std::fs::DirEntry>> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .map_err(io_error(format!(
-            "read {}",
-            if rel.is_empty() { "." } else { rel }
-        )))?
-        .filter_map(|e| e.ok())
-        .collect();
-    entries.sort_by_key(|e| e.file_name());
-    Ok(entries)
 }
 
 /// `name` under the relative path `parent` (`""`: the top).
@@ -214,10 +312,9 @@ fn join(parent: &str, name: &str) -> String {
     }
 }
 
-/// Whether `path` is a tar archive (plain or compressed), which ADD unpacks.
-fn is_archive(path: &Path) -> BuildResult<bool> {
-    let file = File::open(path).map_err(io_error(format!("open {}", path.display())))?;
-    let Ok(mut input) = berth_image::layer::decompress(file) else {
+/// Whether the file `rel` is a tar archive (plain or compressed), which ADD unpacks.
+fn is_archive(tree: &dyn Tree, rel: &str) -> BuildResult<bool> {
+    let Ok(mut input) = berth_image::layer::decompress(tree.open(rel)?) else {
         return Ok(false);
     };
     let mut head = vec![0u8; 512];
@@ -232,153 +329,186 @@ fn is_archive(path: &Path) -> BuildResult<bool> {
     Ok(read == 512 && &head[257..262] == b"ustar")
 }
 
-struct Writer<'a> {
-    tar: tar::Builder<File>,
-    hasher: Hasher,
-    spec: &'a CopySpec,
-}
-
-impl Writer<'_> {
-    /// Directory `path` (`rel` in the tree) as `dest`, with everything in it.
+impl Selection {
+    /// Directory `rel` (with `meta`) as `dest`, with everything in it.
     fn tree(
         &mut self,
-        tree: &Tree<'_>,
+        tree: &dyn Tree,
         rel: &str,
-        path: &Path,
+        meta: &Meta,
         dest: &str,
         with_entry: bool,
     ) -> BuildResult<()> {
         if with_entry && !dest.is_empty() {
-            let meta = std::fs::metadata(path).map_err(io_error(format!("stat {rel}")))?;
-            self.entry(path, &meta, dest)?;
+            self.items.push(Item::Entry {
+                rel: rel.to_string(),
+                name: dest.to_string(),
+                meta: meta.clone(),
+            });
         }
-        for entry in sorted_entries(path, rel)? {
-            let name = entry.file_name().to_string_lossy().into_owned();
+        for (name, meta) in tree.list(rel)? {
             let child_rel = join(rel, &name);
             let child_dest = join(dest, &name);
-            let meta = entry
-                .metadata()
-                .map_err(io_error(format!("stat {child_rel}")))?;
-            let excluded = (tree.excluded)(&child_rel);
-            if meta.is_dir() {
+            let excluded = tree.excluded(&child_rel);
+            if meta.kind == Kind::Dir {
                 // An excluded directory is walked only for what a `!` pattern puts back,
                 // without an entry of its own.
-                if !excluded || (tree.must_walk)(&child_rel) {
-                    self.tree(tree, &child_rel, &entry.path(), &child_dest, !excluded)?;
+                if !excluded || tree.must_walk(&child_rel) {
+                    self.tree(tree, &child_rel, &meta, &child_dest, !excluded)?;
                 }
             } else if !excluded {
-                self.entry(&entry.path(), &meta, &child_dest)?;
+                self.items.push(Item::Entry {
+                    rel: child_rel,
+                    name: child_dest,
+                    meta,
+                });
             }
         }
         Ok(())
     }
 
-    /// One file, directory or link at `path` as `name`.
-    fn entry(&mut self, path: &Path, meta: &Metadata, name: &str) -> BuildResult<()> {
-        let (uid, gid) = self.spec.owner;
-        // `--chmod` applies to what is copied, not to the directories holding it (which
-        // would lose their search permission to a mode such as 640).
-        let own_mode = meta.permissions().mode() & 0o7777;
-        let mode = match self.spec.mode {
-            Some(mode) if !meta.is_dir() => mode,
-            _ => own_mode,
+    /// The entries picked: path in the tree, name under the destination, metadata (an ADD's
+    /// archives are not among them).
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str, &Meta)> {
+        self.items.iter().filter_map(|item| match item {
+            Item::Entry { rel, name, meta } => Some((rel.as_str(), name.as_str(), meta)),
+            Item::Archive { .. } => None,
+        })
+    }
+
+    /// The mode an entry gets: `--chmod` applies to what is copied, not to the directories
+    /// holding it (which would lose their search permission to a mode such as 640).
+    fn mode(spec: &CopySpec, meta: &Meta) -> u32 {
+        match spec.mode {
+            Some(mode) if meta.kind != Kind::Dir => mode,
+            _ => meta.mode,
+        }
+    }
+
+    /// Over every entry's path, type, mode, owner, link target and content digest.
+    pub fn hash(&self, tree: &dyn Tree, spec: &CopySpec) -> BuildResult<Digest> {
+        let mut hasher = Hasher::new(Algorithm::Sha256);
+        let mut line = |text: &str| {
+            hasher.update(text.as_bytes());
+            hasher.update(b"\n");
         };
-        let mut header = tar::Header::new_gnu();
-        header.set_uid(uid.into());
-        header.set_gid(gid.into());
-        header.set_mode(mode);
-        header.set_mtime(meta.mtime().max(0) as u64);
-        let kind = meta.file_type();
-        let fail = |what: &str| io_error(format!("{what} {}", path.display()));
-        self.hash_line(&format!("{name}\0{mode:o}\0{uid}:{gid}\0"));
-        if kind.is_dir() {
-            self.hasher.update(b"d");
-            header.set_entry_type(tar::EntryType::Directory);
-            header.set_size(0);
-            self.tar
-                .append_data(&mut header, format!("{name}/"), io::empty())
-                .map_err(fail("add"))?;
-        } else if kind.is_symlink() {
-            let target = std::fs::read_link(path).map_err(fail("read link"))?;
-            self.hash_line(&format!("l{}", target.display()));
-            header.set_entry_type(tar::EntryType::Symlink);
-            header.set_size(0);
-            self.tar
-                .append_link(&mut header, name, &target)
-                .map_err(fail("add"))?;
-        } else if kind.is_file() {
-            self.hasher.update(b"f");
-            header.set_entry_type(tar::EntryType::Regular);
-            header.set_size(meta.len());
-            let file = File::open(path).map_err(fail("open"))?;
-            let reader = HashingRead {
-                inner: BufReader::new(file),
-                hasher: &mut self.hasher,
+        let (uid, gid) = spec.owner;
+        for item in &self.items {
+            match item {
+                Item::Entry { rel, name, meta } => {
+                    let mode = Self::mode(spec, meta);
+                    line(&format!("{name}\0{mode:o}\0{uid}:{gid}\0"));
+                    match &meta.kind {
+                        Kind::Dir => line("d"),
+                        Kind::Symlink(target) => line(&format!("l{}", target.display())),
+                        Kind::File { .. } => line(&format!("f{}", tree.digest(rel)?)),
+                        Kind::Other => {}
+                    }
+                }
+                Item::Archive { rel } => {
+                    line(&format!("archive\0{}\0{}", self.dest, tree.digest(rel)?));
+                }
+            }
+        }
+        Ok(hasher.finish())
+    }
+
+    /// Writes the tar of what was picked to `out`.
+    pub fn write(&self, tree: &dyn Tree, spec: &CopySpec, out: File) -> BuildResult<()> {
+        let mut tar = tar::Builder::new(io::BufWriter::with_capacity(1 << 16, out));
+        let (uid, gid) = spec.owner;
+        for item in &self.items {
+            let (rel, name, meta) = match item {
+                Item::Entry { rel, name, meta } => (rel, name, meta),
+                Item::Archive { rel } => {
+                    unpack_archive(&mut tar, tree, rel, &self.dest)?;
+                    continue;
+                }
             };
-            self.tar
-                .append_data(&mut header, name, reader)
-                .map_err(fail("add"))?;
+            let fail = |what: &str| io_error(format!("{what} {rel}"));
+            let mut header = tar::Header::new_gnu();
+            header.set_uid(uid.into());
+            header.set_gid(gid.into());
+            header.set_mode(Self::mode(spec, meta));
+            header.set_mtime(meta.mtime);
+            header.set_size(0);
+            match &meta.kind {
+                Kind::Dir => {
+                    header.set_entry_type(tar::EntryType::Directory);
+                    tar.append_data(&mut header, format!("{name}/"), io::empty())
+                        .map_err(fail("add"))?;
+                }
+                Kind::Symlink(target) => {
+                    header.set_entry_type(tar::EntryType::Symlink);
+                    tar.append_link(&mut header, name, target)
+                        .map_err(fail("add"))?;
+                }
+                Kind::File { size } => {
+                    header.set_entry_type(tar::EntryType::Regular);
+                    header.set_size(*size);
+                    // A file that shrank since it was listed is padded, one that grew cut:
+                    // the tar stays well-formed.
+                    let data = tree.open(rel)?.take(*size).chain(io::repeat(0)).take(*size);
+                    tar.append_data(&mut header, name, data)
+                        .map_err(fail("add"))?;
+                }
+                // Sockets, devices and fifos are skipped, as Docker skips sockets.
+                Kind::Other => {}
+            }
         }
-        // Sockets, devices and fifos in a context are skipped, as Docker skips sockets.
+        let mut out = tar
+            .into_inner()
+            .map_err(io_error("finish the copy's tar"))?;
+        out.flush().map_err(io_error("write the copy's tar"))?;
         Ok(())
     }
+}
 
-    /// The entries of the tar archive at `path` under `dest`, as ADD unpacks one.
-    fn archive(&mut self, path: &Path, dest: &str) -> BuildResult<()> {
-        let fail = |what: &str| io_error(format!("{what} {}", path.display()));
-        let mut file = File::open(path).map_err(fail("open"))?;
-        let mut hashing = HashingRead {
-            inner: &mut file,
-            hasher: &mut self.hasher,
-        };
-        io::copy(&mut hashing, &mut io::sink()).map_err(fail("read"))?;
-        self.hash_line(&format!("archive\0{dest}"));
-        file.rewind().map_err(fail("rewind"))?;
-        let input = berth_image::layer::decompress(file)?;
-        let mut archive = tar::Archive::new(input);
-        let prefix = |name: &Path| -> BuildResult<String> {
-            let rel = clean(&name.to_string_lossy())?.join("/");
-            Ok(if rel.is_empty() {
-                dest.to_string()
+/// The entries of the tar archive `rel` of `tree` under `dest`, as ADD unpacks one.
+fn unpack_archive(
+    tar: &mut tar::Builder<impl Write>,
+    tree: &dyn Tree,
+    rel: &str,
+    dest: &str,
+) -> BuildResult<()> {
+    let fail = |what: &str| io_error(format!("{what} {rel}"));
+    let input = berth_image::layer::decompress(tree.open(rel)?)?;
+    let mut archive = tar::Archive::new(input);
+    let prefix = |name: &Path| -> BuildResult<String> {
+        let rel = clean(&name.to_string_lossy())?.join("/");
+        Ok(if rel.is_empty() {
+            dest.to_string()
+        } else {
+            join(dest, &rel)
+        })
+    };
+    for entry in archive.entries().map_err(fail("read"))? {
+        let mut entry = entry.map_err(fail("read"))?;
+        let name = prefix(&entry.path().map_err(fail("read"))?)?;
+        if name.is_empty() {
+            continue;
+        }
+        let mut header = entry.header().clone();
+        let kind = header.entry_type();
+        if kind.is_symlink() || kind.is_hard_link() {
+            let target = entry
+                .link_name()
+                .map_err(fail("read"))?
+                .unwrap_or_default()
+                .into_owned();
+            let target = if kind.is_hard_link() {
+                PathBuf::from(prefix(&target)?)
             } else {
-                join(dest, &rel)
-            })
-        };
-        for entry in archive.entries().map_err(fail("read"))? {
-            let mut entry = entry.map_err(fail("read"))?;
-            let name = prefix(&entry.path().map_err(fail("read"))?)?;
-            if name.is_empty() {
-                continue;
-            }
-            let mut header = entry.header().clone();
-            let kind = header.entry_type();
-            if kind.is_symlink() || kind.is_hard_link() {
-                let target = entry
-                    .link_name()
-                    .map_err(fail("read"))?
-                    .unwrap_or_default()
-                    .into_owned();
-                let target = if kind.is_hard_link() {
-                    PathBuf::from(prefix(&target)?)
-                } else {
-                    target
-                };
-                self.tar
-                    .append_link(&mut header, &name, &target)
-                    .map_err(fail("add from"))?;
-            } else if kind.is_file() || kind.is_dir() {
-                self.tar
-                    .append_data(&mut header, &name, &mut entry)
-                    .map_err(fail("add from"))?;
-            }
+                target
+            };
+            tar.append_link(&mut header, &name, &target)
+                .map_err(fail("add from"))?;
+        } else if kind.is_file() || kind.is_dir() {
+            tar.append_data(&mut header, &name, &mut entry)
+                .map_err(fail("add from"))?;
         }
-        Ok(())
     }
-
-    fn hash_line(&mut self, text: &str) {
-        self.hasher.update(text.as_bytes());
-        self.hasher.update(b"\n");
-    }
+    Ok(())
 }
 
 /// Hashes what is read through it.

@@ -1,8 +1,8 @@
 //! `docker build` as dockerd's legacy builder runs it (`DOCKER_BUILDKIT=0`): the context
-//! arrives as a tar, the Dockerfile's stages that the target needs run one after the other,
-//! every instruction yields an image (a RUN or COPY through a container committed as a layer,
-//! the others as a configuration change with an `empty_layer` history entry), and a
-//! content-based [`cache`] lets an unchanged step reuse the image it made before.
+//! arrives as a tar, the Dockerfile's stages that the target needs run (independent ones at
+//! the same time), every instruction yields an image (a RUN or COPY through a container
+//! committed as a layer, the others as a configuration change with an `empty_layer` history
+//! entry), and a content-based [`cache`] lets an unchanged step reuse the image it made before.
 //!
 //! Cached images are ordinary untagged images: `image prune` may remove them, and a cache
 //! entry whose image is gone is dropped when it is next looked up (so the cache never
@@ -12,11 +12,16 @@
 mod cache;
 mod cache_mounts;
 mod context;
+mod context_dir;
 mod copy;
+mod dir_copy;
 mod files;
 mod heredoc;
+mod index;
 mod metadata;
+mod parallel;
 mod run_mounts;
+mod spool;
 mod stage;
 mod steps;
 mod stubs;
@@ -145,12 +150,14 @@ fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildE
 pub struct BuildService {
     containers: ContainerService,
     images: ImageService,
-    /// `<data_root>/build`: the cache index and, while builds run, their contexts.
+    /// `<data_root>/build`: the cache index, the cache mounts and, while builds run, their
+    /// copies' tars and the context directories their RUNs bind.
     root: PathBuf,
     /// `<exec_root>/build`: while a RUN runs, the files of its secrets and heredoc script.
     exec_root: PathBuf,
     cache: Arc<Mutex<Cache>>,
     cache_mounts: Arc<CacheMounts>,
+    copies: Arc<copy::CopyMemo>,
 }
 
 impl BuildService {
@@ -164,7 +171,7 @@ impl BuildService {
     ) -> crate::Result<Self> {
         let root = data_root.join("build");
         let cache = Cache::open(&root)?;
-        // Contexts and RUN files of builds a crash interrupted.
+        // Files of builds a crash interrupted (copies' tars, context directories RUNs bound).
         let _ = std::fs::remove_dir_all(root.join("tmp"));
         let exec_root = exec_root.join("build");
         let _ = std::fs::remove_dir_all(&exec_root);
@@ -181,6 +188,7 @@ impl BuildService {
             exec_root,
             cache: Arc::new(Mutex::new(cache)),
             cache_mounts: Arc::new(cache_mounts),
+            copies: Default::default(),
         })
     }
 
@@ -192,7 +200,19 @@ impl BuildService {
         options: BuildOptions,
         out: Sink,
     ) -> BuildResult<Digest> {
-        let context = context::Context::unpack(&self.root.join("tmp"), context).await?;
+        let context = context::Context::receive(&self.root.join("tmp"), context).await?;
+        let result = self.build_from(&context, options, &out).await;
+        // Usage statistics are not worth a failed build.
+        let _ = self.cache().save_usage();
+        result
+    }
+
+    async fn build_from(
+        &self,
+        context: &context::Context,
+        options: BuildOptions,
+        out: &Sink,
+    ) -> BuildResult<Digest> {
         let name = if options.dockerfile.is_empty() {
             "Dockerfile"
         } else {
@@ -201,17 +221,10 @@ impl BuildService {
         let source = context.dockerfile(name)?;
         let dockerfile = berth_build::parse(name, &source)
             .map_err(|e| BuildError::Invalid(format!("failed to parse dockerfile: {e}")))?;
-        let mut run = stage::Run::new(self, &dockerfile, &context, &options, out.clone());
+        let mut run = stage::Run::new(self, &dockerfile, context, &options, out.clone());
         let plan = plan(&dockerfile, &options, &run.global_args()?)?;
-        run.total_steps =
-            plan.iter().map(|p| p.steps).sum::<usize>() + usize::from(!options.labels.is_empty());
-        let mut built: Vec<Option<Digest>> = vec![None; dockerfile.stages.len()];
+        let built = parallel::build_stages(&mut run, &plan, out).await?;
         let last = plan.last().map(|p| p.index);
-        for planned in &plan {
-            let labels = (Some(planned.index) == last).then_some(&options.labels);
-            let id = run.stage(planned, &built, labels).await?;
-            built[planned.index] = Some(id);
-        }
         let id = last
             .and_then(|i| built[i].clone())
             .ok_or_else(|| BuildError::Invalid("the Dockerfile has no stage to build".into()))?;
@@ -333,6 +346,8 @@ struct Planned {
     /// Its base image (expanded FROM word).
     base: String,
     steps: usize,
+    /// The stages it starts from or copies from.
+    needs: Vec<usize>,
 }
 
 /// The stages the target needs, in Dockerfile order.
@@ -364,6 +379,7 @@ fn plan(
         bases.push(base);
     }
     let mut needed = vec![false; dockerfile.stages.len()];
+    let mut needs: Vec<Vec<usize>> = vec![Vec::new(); dockerfile.stages.len()];
     let mut todo = vec![target];
     while let Some(index) = todo.pop() {
         if std::mem::replace(&mut needed[index], true) {
@@ -389,6 +405,7 @@ fn plan(
                     )));
                 }
                 todo.push(i);
+                needs[index].push(i);
             }
         }
     }
@@ -400,6 +417,7 @@ fn plan(
             index,
             base: bases[index].clone(),
             steps: 1 + dockerfile.stages[index].instructions.len(),
+            needs: std::mem::take(&mut needs[index]),
         })
         .collect())
 }

@@ -3,7 +3,8 @@
 //! its writes are thrown away), `cache` (see [`super::cache_mounts`]), `tmpfs`, `secret` (a
 //! file the build's `--secret` gave, or an environment variable). What each mount is, but not
 //! what a secret holds, goes into the step's cache key, with the content of a context
-//! directory a bind mounts. Every host path made for a RUN goes when it ends.
+//! directory a bind mounts (see [`context_dir`]). Every host path made for a RUN goes when it
+//! ends.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,8 +16,8 @@ use berth_image::Digest;
 use serde_json::{json, Value};
 
 use super::cache_mounts::{Lease, Seed};
-use super::copy::copy_filtered;
-use super::files::{self, CopySpec, Tree};
+use super::context_dir;
+use super::files;
 use super::heredoc::{RunCommand, PIPES};
 use super::stage::{Current, Run};
 use super::{io_error, plan_error, BuildError, BuildResult};
@@ -228,8 +229,7 @@ impl Run<'_> {
             let m = &r.mount;
             let content = match (m.kind, &r.origin) {
                 (MountType::Bind, Origin::Context) => Some(
-                    self.context_hash(&relative(m.source.as_deref()))?
-                        .to_string(),
+                    context_dir::hash(self.context, &relative(m.source.as_deref()))?.to_string(),
                 ),
                 _ => None,
             };
@@ -253,33 +253,6 @@ impl Run<'_> {
             }));
         }
         Ok(Value::Array(out))
-    }
-
-    /// A hash of the context's `rel` as a COPY of it would take it.
-    fn context_hash(&self, rel: &str) -> BuildResult<Digest> {
-        let context = self.context;
-        let excluded = |p: &str| context.excluded(p);
-        let must_walk = |p: &str| context.must_walk(p);
-        let tree = Tree {
-            root: context.root(),
-            excluded: &excluded,
-            must_walk: &must_walk,
-        };
-        source_path(context.root(), rel, "the build context")?;
-        let spec = CopySpec {
-            instruction: "RUN --mount",
-            sources: vec![if rel.is_empty() {
-                ".".into()
-            } else {
-                rel.into()
-            }],
-            dest: "/".into(),
-            owner: (0, 0),
-            mode: None,
-            unpack_archives: false,
-        };
-        let sink = std::fs::File::create("/dev/null").map_err(io_error("open /dev/null"))?;
-        Ok(files::write_tar(&tree, &spec, sink)?.hash)
     }
 
     /// Makes what `mounts` and `command`'s script need on the host.
@@ -316,7 +289,8 @@ impl Run<'_> {
             prepared.bind(&dir.0, PIPES, true);
             prepared.scratch.push(dir);
         }
-        for r in mounts {
+        let mut leases = self.cache_leases(prepared, mounts).await?;
+        for (i, r) in mounts.iter().enumerate() {
             let m = &r.mount;
             match m.kind {
                 MountType::Bind => {
@@ -326,37 +300,17 @@ impl Run<'_> {
                             let root = self.mounted_snapshot(prepared, image).await?;
                             source_path(&root, &rel, &format!("image {}", image.short()))?
                         }
-                        Origin::Context => self.context_source(prepared, &rel, m.readonly)?,
+                        Origin::Context => {
+                            let dir = Scratch::new(&self.service.root.join("tmp"), "mount")?;
+                            let path = context_dir::write(self.context, &rel, &dir.0)?;
+                            prepared.scratch.push(dir);
+                            path
+                        }
                     };
                     prepared.bind(&path, &r.target, m.readonly);
                 }
                 MountType::Cache => {
-                    let (seed, key) = match &r.origin {
-                        Origin::Image(image) => {
-                            let root = self.mounted_snapshot(prepared, image).await?;
-                            let rel = relative(m.source.as_deref());
-                            let path =
-                                source_path(&root, &rel, &format!("image {}", image.short()))?;
-                            let key =
-                                json!({ "id": r.id, "from": image.to_string(), "source": rel });
-                            (Seed::Copy(path), key)
-                        }
-                        Origin::Context => (
-                            Seed::Empty {
-                                mode: m.mode.unwrap_or(0o755),
-                                uid: m.uid.unwrap_or(0),
-                                gid: m.gid.unwrap_or(0),
-                            },
-                            json!({ "id": r.id }),
-                        ),
-                    };
-                    let key = berth_image::digest::sha256(key.to_string().as_bytes());
-                    let sharing = m.sharing.unwrap_or(CacheSharing::Shared);
-                    let lease = self
-                        .service
-                        .cache_mounts
-                        .acquire(key.hex(), &r.id, sharing, seed)
-                        .await?;
+                    let lease = leases[i].take().expect("each cache mount has its lease");
                     let mut path = lease.path.clone();
                     if let (Origin::Context, Some(source)) = (&r.origin, &m.source) {
                         let rel = relative(Some(source));
@@ -382,6 +336,59 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The leases of `mounts`' caches, by mount. They are taken in the order of their keys, so
+    /// RUNs (of stages built at the same time) that lock the same caches never each hold one
+    /// that the other waits for; a cache that one RUN mounts twice is locked once.
+    async fn cache_leases(
+        &self,
+        prepared: &mut Prepared,
+        mounts: &[Resolved],
+    ) -> BuildResult<Vec<Option<Lease>>> {
+        let mut wanted = Vec::new();
+        for (i, r) in mounts.iter().enumerate() {
+            let m = &r.mount;
+            if m.kind != MountType::Cache {
+                continue;
+            }
+            let (seed, key) = match &r.origin {
+                Origin::Image(image) => {
+                    let root = self.mounted_snapshot(prepared, image).await?;
+                    let rel = relative(m.source.as_deref());
+                    let path = source_path(&root, &rel, &format!("image {}", image.short()))?;
+                    let key = json!({ "id": r.id, "from": image.to_string(), "source": rel });
+                    (Seed::Copy(path), key)
+                }
+                Origin::Context => (
+                    Seed::Empty {
+                        mode: m.mode.unwrap_or(0o755),
+                        uid: m.uid.unwrap_or(0),
+                        gid: m.gid.unwrap_or(0),
+                    },
+                    json!({ "id": r.id }),
+                ),
+            };
+            let key = berth_image::digest::sha256(key.to_string().as_bytes());
+            wanted.push((key.hex().to_string(), i, seed));
+        }
+        wanted.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut leases: Vec<Option<Lease>> = mounts.iter().map(|_| None).collect();
+        let mut locked = std::collections::HashSet::new();
+        for (key, i, seed) in wanted {
+            let r = &mounts[i];
+            let mut sharing = r.mount.sharing.unwrap_or(CacheSharing::Shared);
+            if sharing == CacheSharing::Locked && !locked.insert(key.clone()) {
+                sharing = CacheSharing::Shared;
+            }
+            let lease = self
+                .service
+                .cache_mounts
+                .acquire(&key, &r.id, sharing, seed)
+                .await?;
+            leases[i] = Some(lease);
+        }
+        Ok(leases)
     }
 
     fn prepare_secret(
@@ -447,71 +454,6 @@ impl Run<'_> {
         prepared.snapshots.push(id.clone());
         Ok(images.mount_rootfs(id).await?)
     }
-
-    /// The context's `rel` to bind: itself when read-only and nothing in it is excluded, else
-    /// a copy (of what `.dockerignore` leaves in) that the RUN may change.
-    fn context_source(
-        &self,
-        prepared: &mut Prepared,
-        rel: &str,
-        read_only: bool,
-    ) -> BuildResult<PathBuf> {
-        let context = self.context;
-        let path = source_path(context.root(), rel, "the build context")?;
-        let under = |p: &str| {
-            if rel.is_empty() {
-                p.to_string()
-            } else {
-                format!("{rel}/{p}")
-            }
-        };
-        let excluded = |p: &str| context.excluded(&under(p));
-        let must_walk = |p: &str| context.must_walk(&under(p));
-        let tree = Tree {
-            root: &path,
-            excluded: &excluded,
-            must_walk: &must_walk,
-        };
-        let bound = if read_only && (!path.is_dir() || !any_excluded(&tree)?) {
-            path
-        } else {
-            let dir = Scratch::new(&self.service.root.join("tmp"), "mount")?;
-            let copy = dir.0.join("copy");
-            copy_filtered(&tree, &copy)?;
-            prepared.scratch.push(dir);
-            copy
-        };
-        if rel.is_empty() {
-            // The context's own directory is private to the daemon (0700), which a RUN as
-            // another user could not enter; its parents stay private.
-            set_mode(&bound, 0o755)?;
-        }
-        Ok(bound)
-    }
-}
-
-/// Whether `tree` holds a path its filter leaves out.
-fn any_excluded(tree: &Tree<'_>) -> BuildResult<bool> {
-    let mut todo = vec![(String::new(), tree.root.to_path_buf())];
-    while let Some((rel, dir)) = todo.pop() {
-        let entries =
-            std::fs::read_dir(&dir).map_err(io_error(format!("read {}", dir.display())))?;
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let child = if rel.is_empty() {
-                name
-            } else {
-                format!("{rel}/{name}")
-            };
-            if (tree.excluded)(&child) {
-                return Ok(true);
-            }
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                todo.push((child, entry.path()));
-            }
-        }
-    }
-    Ok(false)
 }
 
 fn set_mode(path: &Path, mode: u32) -> BuildResult<()> {

@@ -44,6 +44,8 @@ pub(super) struct Run<'a> {
     globals: Vec<(String, String)>,
     /// The names ARG instructions declared.
     declared: std::collections::HashSet<String>,
+    /// Step containers being removed; see [`Run::removals_done`].
+    removals: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// A stage between two steps.
@@ -75,7 +77,36 @@ impl<'a> Run<'a> {
             step: 0,
             globals: Vec::new(),
             declared: Default::default(),
+            removals: Default::default(),
         }
+    }
+
+    /// A run of one stage of the same build, reporting on `out`, numbering its steps from
+    /// `step + 1`.
+    pub(super) fn for_stage(&self, out: Sink, step: usize) -> Run<'a> {
+        Run {
+            service: self.service,
+            dockerfile: self.dockerfile,
+            context: self.context,
+            options: self.options,
+            out,
+            lexer: Lexer::new(self.dockerfile.directives.escape),
+            total_steps: self.total_steps,
+            step,
+            globals: self.globals.clone(),
+            declared: Default::default(),
+            removals: Default::default(),
+        }
+    }
+
+    /// The names the run's ARG instructions declared.
+    pub(super) fn into_declared(self) -> std::collections::HashSet<String> {
+        self.declared
+    }
+
+    /// Counts `names` as declared (by another stage's run).
+    pub(super) fn declared_elsewhere(&mut self, names: std::collections::HashSet<String>) {
+        self.declared.extend(names);
     }
 
     /// The ARGs before the first FROM, with the build's values.
@@ -367,10 +398,28 @@ impl<'a> Run<'a> {
         Ok(id)
     }
 
-    /// Removes a step's container, reporting (not failing on) a removal that fails.
+    /// Starts removing a step's container, reporting (not failing on) a removal that fails.
+    /// The next steps do not wait for it: unmounting a container's overlay flushes the
+    /// whole file system below it to disk, which can take longer than the step took.
     pub(super) async fn remove_container(&self, id: &str) {
-        if let Err(e) = self.service.containers.remove(id, true, true).await {
-            eprintln!("berthd: build: removing intermediate container {id}: {e}");
+        let (containers, id) = (self.service.containers.clone(), id.to_string());
+        let removal = tokio::spawn(async move {
+            if let Err(e) = containers.remove(&id, true, true).await {
+                eprintln!("berthd: build: removing intermediate container {id}: {e}");
+            }
+        });
+        self.removals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(removal);
+    }
+
+    /// Waits for the step containers' removals: a build leaves none behind when it ends.
+    pub(super) async fn removals_done(&self) {
+        let removals =
+            std::mem::take(&mut *self.removals.lock().unwrap_or_else(|p| p.into_inner()));
+        for removal in removals {
+            let _ = removal.await;
         }
     }
 

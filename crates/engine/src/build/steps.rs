@@ -1,8 +1,7 @@
 //! The steps that change files: RUN (a command in a container) and COPY/ADD (files unpacked
 //! into a container), each committed as a layer. Their containers never outlive the step.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use berth_api::containers::HostConfig;
@@ -10,7 +9,7 @@ use berth_build::parser::{Command, Heredoc, Run as RunInstruction, StageRef};
 use berth_image::Digest;
 use serde_json::json;
 
-use super::files::{self, CopySpec, Tree};
+use super::files::{self, CopySpec};
 use super::heredoc::{self, InlineFiles};
 use super::metadata::resolve_workdir;
 use super::run_mounts::Prepared;
@@ -20,16 +19,7 @@ use super::{io_error, plan_error, BuildError, BuildResult};
 use crate::containers::{LogOptions, PutOptions, WaitCondition};
 use crate::task::blocking;
 
-static NEXT_TAR: AtomicU64 = AtomicU64::new(0);
-
-/// A temporary file removed on drop.
-struct TempFile(PathBuf);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
+static NEXT_ROOTFS: AtomicU64 = AtomicU64::new(0);
 
 impl Run<'_> {
     /// RUN: the command (its heredocs as BuildKit runs them) in a container of the current
@@ -223,57 +213,13 @@ impl Run<'_> {
             mode,
             unpack_archives: unpack,
         };
-        let tar = TempFile(self.service.root.join("tmp").join(format!(
-            "copy-{}-{}.tar",
-            std::process::id(),
-            NEXT_TAR.fetch_add(1, Ordering::Relaxed)
-        )));
-        let written = match &source_image {
-            _ if sources.is_empty() => None,
-            None => Some({
-                let root = self.context.root().to_path_buf();
-                let context = self.context;
-                let excluded = |p: &str| context.excluded(p);
-                let must_walk = |p: &str| context.must_walk(p);
-                // The context is read here, on the build's own task: a blocking read of
-                // local files, as the context itself was unpacked.
-                let tree = Tree {
-                    root: &root,
-                    excluded: &excluded,
-                    must_walk: &must_walk,
-                };
-                write_to(&tar.0, |out| files::write_tar(&tree, &spec, out))?
-            }),
-            Some(image) => Some({
-                let path = tar.0.clone();
-                let spec = &spec;
-                let (owner_spec, sources, dest) =
-                    (spec.owner, spec.sources.clone(), spec.dest.clone());
-                self.with_rootfs(image, move |root| {
-                    let none = |_: &str| false;
-                    let tree = Tree {
-                        root,
-                        excluded: &none,
-                        must_walk: &none,
-                    };
-                    let spec = CopySpec {
-                        instruction,
-                        sources,
-                        dest,
-                        owner: owner_spec,
-                        mode,
-                        unpack_archives: unpack,
-                    };
-                    write_to(&path, |out| files::write_tar(&tree, &spec, out))
-                })
-                .await?
-            }),
+        // Sources from the context or a stage (none when only heredocs are copied).
+        let mut taken = if sources.is_empty() {
+            None
+        } else {
+            Some(self.copy_sources(spec, source_image).await?)
         };
-        let inline_tar = TempFile(self.service.root.join("tmp").join(format!(
-            "heredocs-{}-{}.tar",
-            std::process::id(),
-            NEXT_TAR.fetch_add(1, Ordering::Relaxed)
-        )));
+        // Heredoc files are small: their tar is made in memory.
         let inline = if docs.is_empty() {
             None
         } else {
@@ -283,9 +229,15 @@ impl Run<'_> {
                 owner,
                 mode,
             };
-            Some(write_to(&inline_tar.0, |out| files.write_tar(out))?)
+            let mut tar = Vec::new();
+            let hash = files.write_tar(&mut tar)?;
+            Some((tar, hash))
         };
-        let (kind, hash) = content_id(written.as_ref(), inline.as_ref(), docs)?;
+        let (kind, hash) = content_id(
+            taken.as_ref().map(|s| (s.kind, &s.hash)),
+            inline.as_ref().map(|(_, hash)| hash),
+            docs,
+        )?;
         let created_by = format!(
             "{} #(nop) {instruction} {kind}:{hash} in {dest} ",
             current.state.shell.join(" "),
@@ -300,22 +252,19 @@ impl Run<'_> {
         }
         let mut cmd = current.state.shell.clone();
         cmd.push(format!("#(nop) {instruction} {abs}"));
+        let mut inputs: Vec<Box<dyn std::io::Read + Send>> = Vec::new();
+        if let Some(taken) = &mut taken {
+            inputs.push(Box::new(self.copy_tar(taken).await?));
+        }
+        if let Some((tar, _)) = inline {
+            inputs.push(Box::new(std::io::Cursor::new(tar)));
+        }
         let id = self
             .create_container(current, cmd, Vec::new(), HostConfig::default())
             .await?;
-        let result = async {
-            let mut inputs: Vec<Box<dyn std::io::Read + Send>> = Vec::new();
-            for (made, file) in [(written.is_some(), &tar), (inline.is_some(), &inline_tar)] {
-                if made {
-                    let input = File::open(&file.0)
-                        .map_err(io_error(format!("open {}", file.0.display())))?;
-                    inputs.push(Box::new(input));
-                }
-            }
-            self.put_and_commit(current, &id, inputs, created_by.clone())
-                .await
-        }
-        .await;
+        let result = self
+            .put_and_commit(current, &id, inputs, created_by.clone())
+            .await;
         self.remove_container(&id).await;
         self.made(current, &key, result?, created_by)
     }
@@ -422,7 +371,7 @@ impl Run<'_> {
     }
 
     /// Runs `work` on the blocking pool with image `image`'s root file system mounted.
-    async fn with_rootfs<T: Send + 'static>(
+    pub(super) async fn with_rootfs<T: Send + 'static>(
         &self,
         image: &Digest,
         work: impl FnOnce(&Path) -> BuildResult<T> + Send + 'static,
@@ -431,7 +380,7 @@ impl Run<'_> {
         let id = format!(
             "build-{}-{}",
             std::process::id(),
-            NEXT_TAR.fetch_add(1, Ordering::Relaxed)
+            NEXT_ROOTFS.fetch_add(1, Ordering::Relaxed)
         );
         let result = async {
             images.create_rootfs(image.clone(), id.clone()).await?;
@@ -451,16 +400,16 @@ impl Run<'_> {
 /// What a COPY's history names its content by: the kind and hash of the files taken from a
 /// tree, of the heredoc files, or of both together.
 fn content_id(
-    written: Option<&files::Written>,
+    taken: Option<(&'static str, &Digest)>,
     inline: Option<&Digest>,
     docs: &[Heredoc],
 ) -> BuildResult<(&'static str, String)> {
-    Ok(match (written, inline) {
-        (Some(w), None) => (w.kind, w.hash.hex().to_string()),
+    Ok(match (taken, inline) {
+        (Some((kind, hash)), None) => (kind, hash.hex().to_string()),
         (None, Some(h)) if docs.len() == 1 => ("file", h.hex().to_string()),
         (None, Some(h)) => ("multi", h.hex().to_string()),
-        (Some(w), Some(h)) => {
-            let both = format!("{}{}", w.hash, h);
+        (Some((_, hash)), Some(h)) => {
+            let both = format!("{hash}{h}");
             (
                 "multi",
                 berth_image::digest::sha256(both.as_bytes())
@@ -491,9 +440,4 @@ fn directory_tar(path: &str) -> BuildResult<Vec<u8>> {
     tar.append_data(&mut header, &name, std::io::empty())
         .and_then(|()| tar.into_inner())
         .map_err(io_error(format!("make the tar of {path}")))
-}
-
-fn write_to<T>(path: &Path, write: impl FnOnce(File) -> BuildResult<T>) -> BuildResult<T> {
-    let out = File::create(path).map_err(io_error(format!("create {}", path.display())))?;
-    write(out)
 }

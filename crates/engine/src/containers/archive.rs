@@ -40,6 +40,10 @@ pub struct PutOptions {
 /// The tar of a `GET`, read as the daemon writes it.
 pub type ArchiveReader = tokio::net::unix::pipe::Receiver;
 
+/// Bytes the archive's pipe holds, and the tar writer gathers before each write to it: small
+/// files' headers and contents go out in few writes.
+const ARCHIVE_PIPE_SIZE: i32 = 1 << 20;
+
 impl ContainerService {
     /// The mounts of a stopped container that `docker cp` sees through: (destination in the
     /// container, directory on the host, read-only). A running container's are seen through
@@ -212,6 +216,9 @@ impl ContainerService {
             .map_err(|e| io("create a pipe".into(), e.into()))?;
         nix::fcntl::fcntl(&read, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
             .map_err(|e| io("set the pipe non-blocking".into(), e.into()))?;
+        // A larger pipe lets the tar writer run further ahead of the socket; the default size
+        // is kept where the system allows less.
+        let _ = nix::fcntl::fcntl(&read, nix::fcntl::FcntlArg::F_SETPIPE_SZ(ARCHIVE_PIPE_SIZE));
         let reader =
             ArchiveReader::from_owned_fd(read).map_err(|e| io("register the pipe".into(), e))?;
         let (stat_tx, stat_rx) = oneshot::channel();
@@ -225,7 +232,12 @@ impl ContainerService {
                 .with_root(&entry, &name, move |root| {
                     let (stat, dir) = root.stat(&target)?;
                     let _ = answer(&copy_tx, Ok(stat));
-                    write_tar(&dir, &target, std::fs::File::from(write))
+                    let out = std::fs::File::from(write);
+                    write_tar(
+                        &dir,
+                        &target,
+                        std::io::BufWriter::with_capacity(ARCHIVE_PIPE_SIZE as usize, out),
+                    )
                 })
                 .await;
             if let Err(e) = copied {
