@@ -232,3 +232,53 @@ RUN --mount=type=bind,target=/src cat /src/data.txt > /tmp/read-as-user
         "changed in the context\nchanged in the context\n"
     );
 }
+
+#[test]
+fn stages_built_at_the_same_time_share_cache_mounts_as_their_sharing_says() {
+    let daemon = daemon();
+    let ctx = TempDir::new("build-parallel-mounts");
+    write(ctx.path(), "data.txt", "from the context\n");
+    // Stages a and b start together: each holds its private cache, then the locked one, for
+    // a second; `mkdir` fails if another RUN holds the same directory at that moment.
+    let hold = |target: &str| format!("mkdir {target}/held && sleep 1 && rmdir {target}/held");
+    let stage = |name: &str| {
+        format!(
+            "FROM busybox AS {name}
+RUN --mount=type=cache,id=private,target=/p,sharing=private {}
+RUN --mount=type=cache,id=locked,target=/c,sharing=locked {} && echo {name} >> /c/log
+RUN --mount=type=cache,id=fresh,target=/f --mount=type=bind,target=/ctx cat /ctx/data.txt > /f/{name}
+",
+            hold("/p"),
+            hold("/c")
+        )
+    };
+    write(
+        ctx.path(),
+        "Dockerfile",
+        &format!(
+            "FROM busybox AS tools
+RUN mkdir /out && echo tool-output > /out/file
+{}{}FROM busybox
+RUN --mount=type=bind,from=tools,source=/out,target=/t --mount=type=bind,from=a,source=/etc,target=/ea --mount=type=bind,from=b,source=/etc,target=/eb cat /t/file > /seen
+RUN --mount=type=cache,id=locked,target=/c,sharing=locked --mount=type=cache,id=fresh,target=/f sort /c/log > /log && cat /f/a /f/b > /fresh
+",
+            stage("a"),
+            stage("b")
+        ),
+    );
+    let out = build_ok(&daemon, &["-t", "together", ctx.path().to_str().unwrap()]);
+    let steps: Vec<&str> = out.lines().filter(|l| l.starts_with("Step ")).collect();
+    assert_eq!(
+        steps.len(),
+        13,
+        "stages named only by a mount's from= are built: {out}"
+    );
+    assert!(
+        steps[12].starts_with("Step 13/13 : RUN --mount=type=cache,id=locked"),
+        "{out}"
+    );
+    assert_eq!(
+        run(&daemon, "together", "cat /seen /log /fresh"),
+        "tool-output\na\nb\nfrom the context\nfrom the context\n"
+    );
+}
