@@ -7,6 +7,7 @@
 
 pub mod archive;
 pub mod auth_config;
+pub mod build_secrets;
 pub mod container_inspect;
 pub mod containers;
 pub mod disk_usage;

@@ -96,6 +96,7 @@ pub fn run(config: Config) -> Result<()> {
         let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
         let builds = berth_engine::build::BuildService::open(
             &config.data_root,
+            &config.exec_root,
             containers.clone(),
             images.clone(),
         )

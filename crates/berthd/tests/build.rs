@@ -3,48 +3,8 @@
 
 mod common;
 
-use std::path::Path;
-
 use berth_testkit::tempdir::TempDir;
-use common::Daemon;
-
-/// `docker build` with the legacy builder; returns whether it succeeded and what it printed.
-fn build(daemon: &Daemon, args: &[&str]) -> (bool, String) {
-    let out = daemon
-        .docker_command(&[&["build"], args].concat())
-        .env("DOCKER_BUILDKIT", "0")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run docker build");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-fn build_ok(daemon: &Daemon, args: &[&str]) -> String {
-    let (ok, text) = build(daemon, args);
-    assert!(
-        ok,
-        "docker build {args:?} failed:\n{text}\n{}",
-        daemon.log()
-    );
-    text
-}
-
-fn write(dir: &Path, name: &str, contents: &str) {
-    let path = dir.join(name);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, contents).unwrap();
-}
-
-fn daemon() -> Daemon {
-    let daemon = Daemon::start();
-    daemon.load_busybox("busybox:latest");
-    daemon
-}
+use common::build::{build, build_ok, daemon, write};
 
 #[test]
 fn every_instruction_shapes_the_image_as_dockers_legacy_builder_does() {

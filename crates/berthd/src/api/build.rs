@@ -7,8 +7,10 @@ use std::io;
 
 use axum::body::{Body, Bytes};
 use axum::http::header::CONTENT_TYPE;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use berth_engine::build::{BuildError, BuildOptions, Output};
+use berth_api::build_secrets;
+use berth_engine::build::{BuildError, BuildOptions, Output, Secret};
 use berth_image::Reference;
 use futures_util::TryStreamExt;
 use serde_json::{json, Value};
@@ -18,8 +20,8 @@ use super::error::ApiError;
 use super::query::Query;
 use super::Daemon;
 
-/// The build's options from dockerd's query parameters.
-fn options(query: &Query) -> Result<BuildOptions, ApiError> {
+/// The build's options from dockerd's query parameters, and its secrets from berth's header.
+fn options(query: &Query, headers: &HeaderMap) -> Result<BuildOptions, ApiError> {
     let json_map = |key: &str| -> Result<Option<Value>, ApiError> {
         match query.get(key).filter(|v| !v.is_empty()) {
             None => Ok(None),
@@ -67,7 +69,26 @@ fn options(query: &Query) -> Result<BuildOptions, ApiError> {
         pull: query.flag("pull")?,
         target: query.get("target").unwrap_or_default().to_string(),
         network_mode: query.get("networkmode").unwrap_or_default().to_string(),
+        secrets: secrets(headers)?,
     })
+}
+
+/// The secrets of `berth build --secret`, if the request carries them.
+fn secrets(headers: &HeaderMap) -> Result<BTreeMap<String, Secret>, ApiError> {
+    let Some(value) = headers.get(build_secrets::HEADER) else {
+        return Ok(BTreeMap::new());
+    };
+    let text = value.to_str().map_err(|_| {
+        ApiError::invalid(format!(
+            "invalid {} header: not ASCII",
+            build_secrets::HEADER
+        ))
+    })?;
+    let decoded = build_secrets::decode(text).map_err(ApiError::invalid)?;
+    Ok(decoded
+        .into_iter()
+        .map(|(id, bytes)| (id, Secret::new(bytes)))
+        .collect())
 }
 
 fn native_arch() -> &'static str {
@@ -87,8 +108,13 @@ fn line(value: Value) -> Bytes {
 
 /// `POST /build`: answers 200 at once and streams the build; a bad query is answered with
 /// its status before anything runs.
-pub async fn build(daemon: &Daemon, query: &Query, body: Body) -> Result<Response, ApiError> {
-    let options = options(query)?;
+pub async fn build(
+    daemon: &Daemon,
+    query: &Query,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let options = options(query, headers)?;
     let quiet = query.flag("q")?;
     let data = body.into_data_stream().map_err(io::Error::other);
     let reader = SyncIoBridge::new(StreamReader::new(data));

@@ -154,7 +154,7 @@ async fn route(daemon: &Daemon, request: Request) -> Result<Response, ApiError> 
         (&Method::GET, "/version") => Ok(system::version()),
         (&Method::GET, "/info") => system::info(daemon).await,
         (&Method::GET, "/system/df") => system::df(daemon, &query).await,
-        (&Method::POST, "/build") => build::build(daemon, &query, body).await,
+        (&Method::POST, "/build") => build::build(daemon, &query, &parts.headers, body).await,
         (&Method::POST, "/build/prune") => system::build_prune(daemon).await,
         (&Method::POST, "/auth") => login(daemon, body).await,
         (&Method::GET, "/images/json") => images::list(daemon, &query).await,

@@ -3,6 +3,8 @@
 //! leftovers killed, the daemon stopped and then its namespace deleted.
 #![allow(dead_code)]
 
+pub mod build;
+
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};

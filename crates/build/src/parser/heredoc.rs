@@ -50,6 +50,13 @@ pub(crate) fn parse_word(word: &str) -> Result<Option<Head>, String> {
     }))
 }
 
+/// Whether `text` is one here-document word and nothing else (`<<EOF`, `<<-"EOF"`), as a
+/// `RUN <<EOF` line's command is: BuildKit then runs the body itself rather than passing the
+/// line to the shell.
+pub fn is_heredoc_word(text: &str) -> bool {
+    matches!(parse_word(text), Ok(Some(_)))
+}
+
 /// The heredocs a line introduces, in order. Words are split the way the shell would (quotes
 /// and `\` group), so `echo "<<EOF"` introduces nothing.
 pub(crate) fn from_line(line: &str) -> Result<Vec<Head>, String> {
@@ -142,6 +149,15 @@ mod tests {
         assert_eq!(names("RUN cat <<<EOF"), []);
         assert_eq!(names("RUN echo a<<EOF"), []);
         assert_eq!(names("RUN echo 'unterminated <<EOF"), []);
+    }
+
+    #[test]
+    fn a_lone_heredoc_word_is_told_from_a_command_line() {
+        assert!(is_heredoc_word("<<EOF"));
+        assert!(is_heredoc_word("<<-'END'"));
+        assert!(!is_heredoc_word("<<EOF bash"));
+        assert!(!is_heredoc_word("cat <<EOF"));
+        assert!(!is_heredoc_word("<<"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod stages;
 mod words;
 
 pub use ast::*;
+pub use heredoc::is_heredoc_word;
 pub use mount::parse_mount;
 pub use stages::StageRef;
 

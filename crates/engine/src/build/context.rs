@@ -1,7 +1,9 @@
 //! A build's context as it arrives: the request's tar (plain, gzip or zstd) read once, its
 //! bytes kept in a [`Spool`], its names in an [`Index`] and every regular file's digest taken
-//! on the way in. Nothing is unpacked: a cached COPY needs only the digests, and a COPY that
-//! runs reads its files back from the spool. `.dockerignore` is applied here, as dockerd does.
+//! on the way in. Nothing is unpacked: a cached COPY (or RUN binding part of the context) needs
+//! only the digests, and a COPY that runs reads its files back from the spool, as a RUN that
+//! runs does for the directory it binds (see [`super::context_dir`]). `.dockerignore` is
+//! applied here, as dockerd does.
 
 use std::io::{self, Read};
 use std::path::Path;

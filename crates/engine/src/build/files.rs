@@ -361,6 +361,15 @@ impl Selection {
         Ok(())
     }
 
+    /// The entries picked: path in the tree, name under the destination, metadata (an ADD's
+    /// archives are not among them).
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str, &Meta)> {
+        self.items.iter().filter_map(|item| match item {
+            Item::Entry { rel, name, meta } => Some((rel.as_str(), name.as_str(), meta)),
+            Item::Archive { .. } => None,
+        })
+    }
+
     /// The mode an entry gets: `--chmod` applies to what is copied, not to the directories
     /// holding it (which would lose their search permission to a mode such as 640).
     fn mode(spec: &CopySpec, meta: &Meta) -> u32 {

@@ -1,8 +1,8 @@
 //! `docker build` as dockerd's legacy builder runs it (`DOCKER_BUILDKIT=0`): the context
-//! arrives as a tar, the Dockerfile's stages that the target needs run one after the other,
-//! every instruction yields an image (a RUN or COPY through a container committed as a layer,
-//! the others as a configuration change with an `empty_layer` history entry), and a
-//! content-based [`cache`] lets an unchanged step reuse the image it made before.
+//! arrives as a tar, the Dockerfile's stages that the target needs run (independent ones at
+//! the same time), every instruction yields an image (a RUN or COPY through a container
+//! committed as a layer, the others as a configuration change with an `empty_layer` history
+//! entry), and a content-based [`cache`] lets an unchanged step reuse the image it made before.
 //!
 //! Cached images are ordinary untagged images: `image prune` may remove them, and a cache
 //! entry whose image is gone is dropped when it is next looked up (so the cache never
@@ -10,18 +10,24 @@
 //! images it held.
 
 mod cache;
+mod cache_mounts;
 mod context;
+mod context_dir;
 mod copy;
+mod dir_copy;
 mod files;
+mod heredoc;
 mod index;
 mod interrupted;
 mod link;
 mod metadata;
 mod parallel;
+mod run_mounts;
 mod scoped;
 mod spool;
 mod stage;
 mod steps;
+mod stubs;
 mod usage;
 
 use std::collections::BTreeMap;
@@ -39,6 +45,7 @@ pub use cache::CacheEntry;
 use crate::containers::ContainerService;
 use crate::images::ImageService;
 use cache::Cache;
+use cache_mounts::CacheMounts;
 
 /// What `POST /build` asks for besides the context.
 #[derive(Debug, Clone, Default)]
@@ -60,6 +67,31 @@ pub struct BuildOptions {
     pub target: String,
     /// `networkmode`: the network of RUN containers (`default` when empty).
     pub network_mode: String,
+    /// `--secret`s by id, for `RUN --mount=type=secret` (see [`berth_api::build_secrets`]).
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+/// A build secret's value: held in memory for the build, never printed (its `Debug` says
+/// only how long it is), never part of a cache key or a layer.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// The secret holding `bytes`.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Secret(bytes)
+    }
+
+    /// Its value.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret({} bytes)", self.0.len())
+    }
 }
 
 /// What a build reports while it runs.
@@ -122,30 +154,46 @@ fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildE
 pub struct BuildService {
     containers: ContainerService,
     images: ImageService,
-    /// `<data_root>/build`: the cache index and, while builds run, their copies' tars.
+    /// `<data_root>/build`: the cache index, the cache mounts and, while builds run, their
+    /// copies' tars and the context directories their RUNs bind.
     root: PathBuf,
+    /// `<exec_root>/build`: while a RUN runs, the files of its secrets and heredoc script.
+    exec_root: PathBuf,
     cache: Arc<Mutex<Cache>>,
+    cache_mounts: Arc<CacheMounts>,
     copies: Arc<copy::CopyMemo>,
     markers: interrupted::Markers,
 }
 
 impl BuildService {
-    /// The builder of `data_root`: its cache index is `<data_root>/build/cache.json`.
+    /// The builder of `data_root`: its cache index is `<data_root>/build/cache.json`, its
+    /// cache mounts are under `<data_root>/build/cache-mounts`.
     pub fn open(
         data_root: &Path,
+        exec_root: &Path,
         containers: ContainerService,
         images: ImageService,
     ) -> crate::Result<Self> {
         let root = data_root.join("build");
         let cache = Cache::open(&root)?;
-        // Files of builds a crash interrupted (copies' tars).
+        // Files of builds a crash interrupted (copies' tars, context directories RUNs bound).
         let _ = std::fs::remove_dir_all(root.join("tmp"));
+        let exec_root = exec_root.join("build");
+        let _ = std::fs::remove_dir_all(&exec_root);
+        let mounts_dir = root.join("cache-mounts");
+        let cache_mounts =
+            CacheMounts::open(mounts_dir.clone()).map_err(|source| crate::Error::Io {
+                context: format!("open the cache mounts in {}", mounts_dir.display()),
+                source,
+            })?;
         Ok(BuildService {
             containers,
             images,
             markers: interrupted::Markers::new(&root),
             root,
+            exec_root,
             cache: Arc::new(Mutex::new(cache)),
+            cache_mounts: Arc::new(cache_mounts),
             copies: Default::default(),
         })
     }
@@ -227,7 +275,8 @@ impl BuildService {
         ids
     }
 
-    /// The cache's entries as `GET /system/df` lists them, with their sizes (see [`usage`]).
+    /// The cache's entries (with their sizes, see [`usage`]) and cache mounts as
+    /// `GET /system/df` lists them.
     pub async fn cache_records(
         &self,
     ) -> crate::Result<Vec<berth_api::disk_usage::BuildCacheRecord>> {
@@ -246,13 +295,37 @@ impl BuildService {
                     .map(|(c, _)| c.clone()),
             );
         }
-        Ok(usage::records(self.cache_entries(), &layers, &named))
+        let mut records = usage::records(self.cache_entries(), &layers, &named);
+        let time = |secs: u64| berth_image::time::format(secs as i64);
+        records.extend(self.cache_mounts.records().into_iter().map(|m| {
+            berth_api::disk_usage::BuildCacheRecord {
+                id: m.name,
+                r#type: "exec.cachemount".into(),
+                description: format!("cached mount {}", m.meta.id),
+                in_use: m.in_use,
+                shared: true,
+                size: m.size as i64,
+                created_at: time(m.meta.created),
+                last_used_at: Some(time(m.last_used)),
+                usage_count: 0,
+            }
+        }));
+        Ok(records)
     }
 
-    /// `POST /build/prune`: empties the cache and removes the untagged images it held.
-    /// Returns the ids of the entries removed and the bytes of the layers that went with them.
+    /// `POST /build/prune`: empties the cache, removes the untagged images it held and the
+    /// cache mounts no RUN uses. Returns the ids of what was removed and the bytes freed (the
+    /// layers that went with the images, and the cache mounts).
     pub async fn prune_cache(&self) -> crate::Result<(Vec<String>, u64)> {
         let before = self.images.image_layers().await?;
+        let mounts = self
+            .cache_mounts
+            .prune()
+            .map_err(|source| crate::Error::Io {
+                context: "remove the build's cache mounts".into(),
+                source,
+            })?;
+        let mounts_size: u64 = mounts.iter().map(|m| m.size).sum();
         let entries = self.cache().clear()?;
         let mut removed = Vec::new();
         for entry in entries {
@@ -264,8 +337,9 @@ impl BuildService {
             }
             removed.push(entry.id);
         }
+        removed.extend(mounts.into_iter().map(|m| m.name));
         let after = self.images.image_layers().await?;
-        Ok((removed, usage::freed(&before, &after)))
+        Ok((removed, usage::freed(&before, &after) + mounts_size))
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
@@ -326,10 +400,13 @@ fn plan(
         }
         let mut refs = vec![dockerfile.base_of(index, &bases[index])];
         for instruction in &dockerfile.stages[index].instructions {
-            if let Command::Copy(copy) = &instruction.command {
-                if let Some(from) = &copy.from {
-                    refs.push(dockerfile.copy_source(from).map_err(BuildError::Invalid)?);
-                }
+            let froms = match &instruction.command {
+                Command::Copy(copy) => copy.from.iter().cloned().collect(),
+                Command::Run(run) => run_mounts::mount_sources(run),
+                _ => Vec::new(),
+            };
+            for from in froms {
+                refs.push(dockerfile.copy_source(&from).map_err(BuildError::Invalid)?);
             }
         }
         for reference in refs {

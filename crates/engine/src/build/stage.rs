@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use berth_api::containers::{ContainerConfig, ContainerCreateRequest};
+use berth_api::containers::{ContainerConfig, ContainerCreateRequest, HostConfig};
 use berth_build::expand::{expand_instruction, Lexer};
 use berth_build::parser::{Command, Dockerfile, Instruction, StageRef};
 use berth_image::commit::CommitOptions;
@@ -259,7 +259,7 @@ impl<'a> Run<'a> {
         let expanded = expand_instruction(instruction, &self.lexer, &env)
             .map_err(|e| BuildError::Invalid(e.to_string()))?;
         match &expanded.command {
-            Command::Run(run) => self.run_step(current, run).await,
+            Command::Run(run) => self.run_step(current, run, built).await,
             Command::Copy(_) | Command::Add(_) => {
                 self.copy_step(current, &expanded.command, built).await
             }
@@ -399,12 +399,14 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Creates the container of a RUN or COPY step on the current image; the caller removes it.
+    /// Creates the container of a RUN or COPY step on the current image, with `host`'s
+    /// mounts and network (the build's network when it names none); the caller removes it.
     pub(super) async fn create_container(
         &self,
         current: &Current,
         cmd: Vec<String>,
         env: Vec<String>,
+        host: HostConfig,
     ) -> BuildResult<String> {
         let token = self.service.markers.mark()?;
         let mut request = ContainerCreateRequest {
@@ -416,12 +418,15 @@ impl<'a> Run<'a> {
                 labels: [(interrupted::STEP_LABEL.to_string(), token.clone())].into(),
                 ..Default::default()
             },
+            host_config: host,
             ..Default::default()
         };
-        request.host_config.network_mode = match self.options.network_mode.as_str() {
-            "" | "default" => String::new(),
-            mode => mode.to_string(),
-        };
+        if request.host_config.network_mode.is_empty() {
+            request.host_config.network_mode = match self.options.network_mode.as_str() {
+                "" | "default" => String::new(),
+                mode => mode.to_string(),
+            };
+        }
         match self.service.containers.create(None, request).await {
             Ok((id, _)) => {
                 self.markers().insert(id.clone(), token);

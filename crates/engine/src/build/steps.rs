@@ -4,13 +4,17 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use berth_build::parser::{Command, Run as RunInstruction, StageRef};
+use berth_api::containers::HostConfig;
+use berth_build::parser::{Command, Heredoc, Run as RunInstruction, StageRef};
 use berth_image::Digest;
 use serde_json::json;
 
 use super::files::{self, CopySpec};
+use super::heredoc::{self, InlineFiles};
 use super::metadata::resolve_workdir;
+use super::run_mounts::Prepared;
 use super::stage::{Current, Run};
+use super::stubs::Stubs;
 use super::{io_error, plan_error, BuildError, BuildResult};
 use crate::containers::{LogOptions, PutOptions, WaitCondition};
 use crate::task::blocking;
@@ -18,20 +22,18 @@ use crate::task::blocking;
 static NEXT_ROOTFS: AtomicU64 = AtomicU64::new(0);
 
 impl Run<'_> {
-    /// RUN: the command in a container of the current image, its output streamed; the
-    /// container's changes become the step's layer.
+    /// RUN: the command (its heredocs as BuildKit runs them) in a container of the current
+    /// image, with its `--mount`s and `--network`, its output streamed; the container's
+    /// changes, less the mount points its mounts needed, become the step's layer.
     pub(super) async fn run_step(
         &mut self,
         current: &mut Current,
         run: &RunInstruction,
+        built: &[Option<Digest>],
     ) -> BuildResult<()> {
-        if !run.command.heredocs.is_empty() || !run.mounts.is_empty() {
-            return Err(BuildError::Invalid(
-                "RUN heredocs and --mount need BuildKit; the legacy builder does not support them"
-                    .into(),
-            ));
-        }
-        let argv = current.state.argv(&run.command);
+        let command = heredoc::run_command(&current.state, &run.command)?;
+        let mounts = self.resolve_mounts(current, run, built).await?;
+        let argv = command.argv.clone();
         let args = self.run_args(current);
         let mut created_by = argv.join(" ");
         if !args.is_empty() {
@@ -39,14 +41,54 @@ impl Run<'_> {
         }
         let mut env = args;
         env.extend(self.proxy_env(current));
-        let key = self.key(current, &created_by, &json!({ "env": env }));
+        let network = match run.network.as_deref() {
+            Some(mode @ ("none" | "host")) => mode.to_string(),
+            _ => String::new(),
+        };
+        let key = self.key(
+            current,
+            &created_by,
+            &json!({
+                "env": env,
+                "script": command.script,
+                "mounts": self.mounts_key(&mounts)?,
+                "network": network,
+            }),
+        );
         if self.cached(current, &key).await? {
             return Ok(());
         }
-        let id = self.create_container(current, argv.clone(), env).await?;
+        let prepared = self.prepare_mounts(&mounts, &command).await?;
+        let result = self
+            .run_prepared(current, &prepared, argv, env, network, created_by.clone())
+            .await;
+        prepared.release(self).await;
+        let image = result?;
+        self.made(current, &key, image, created_by)
+    }
+
+    async fn run_prepared(
+        &self,
+        current: &Current,
+        prepared: &Prepared,
+        argv: Vec<String>,
+        mut env: Vec<String>,
+        network_mode: String,
+        created_by: String,
+    ) -> BuildResult<Digest> {
+        let host = HostConfig {
+            mounts: prepared.mounts.clone(),
+            tmpfs: prepared.tmpfs.clone(),
+            network_mode,
+            ..Default::default()
+        };
+        env.extend(prepared.env.iter().cloned());
+        let id = self
+            .create_container(current, argv.clone(), env, host)
+            .await?;
         self.say(format!(" ---> Running in {}\n", &id[..12]));
         let result = self
-            .run_and_commit(current, &id, &argv, created_by.clone())
+            .run_and_commit(current, &id, &argv, &prepared.targets, created_by)
             .await;
         self.remove_container(&id).await;
         let image = result?;
@@ -54,7 +96,7 @@ impl Run<'_> {
             " ---> Removed intermediate container {}\n",
             &id[..12]
         ));
-        self.made(current, &key, image, created_by)
+        Ok(image)
     }
 
     async fn run_and_commit(
@@ -62,9 +104,18 @@ impl Run<'_> {
         current: &Current,
         id: &str,
         argv: &[String],
+        mount_targets: &[String],
         created_by: String,
     ) -> BuildResult<Digest> {
         let containers = &self.service.containers;
+        let images = &self.service.images;
+        let stubs = if mount_targets.is_empty() {
+            Stubs::default()
+        } else {
+            let rootfs = images.mount_rootfs(id.to_string()).await?;
+            let targets = mount_targets.to_vec();
+            blocking("find mount points", move || Stubs::find(&rootfs, &targets)).await?
+        };
         let exited = containers.wait(id, WaitCondition::NextExit)?;
         containers.start(id).await?;
         let mut logs = containers.logs(
@@ -84,6 +135,11 @@ impl Run<'_> {
                 code,
             });
         }
+        if !mount_targets.is_empty() {
+            let rootfs = images.mount_rootfs(id.to_string()).await?;
+            blocking("remove mount points", move || stubs.remove(&rootfs)).await?;
+            images.unmount_rootfs(id.to_string()).await?;
+        }
         let options = self.commit_options(current, id.to_string(), created_by);
         Ok(self.service.images.commit(options, None).await?)
     }
@@ -96,10 +152,11 @@ impl Run<'_> {
         command: &Command,
         built: &[Option<Digest>],
     ) -> BuildResult<()> {
-        let (instruction, sources, dest, from, chown, chmod, unpack, link) = match command {
+        let (instruction, sources, docs, dest, from, chown, chmod, unpack, link) = match command {
             Command::Copy(c) => (
                 "COPY",
                 &c.sources,
+                &c.heredocs,
                 &c.dest,
                 c.from.as_deref(),
                 &c.chown,
@@ -110,6 +167,7 @@ impl Run<'_> {
             Command::Add(a) => (
                 "ADD",
                 &a.sources,
+                &a.heredocs,
                 &a.dest,
                 None,
                 &a.chown,
@@ -119,6 +177,11 @@ impl Run<'_> {
             ),
             _ => unreachable!("only COPY and ADD copy files"),
         };
+        if !docs.is_empty() && sources.len() + docs.len() > 1 && !dest.ends_with('/') {
+            return Err(BuildError::Invalid(format!(
+                "When using {instruction} with more than one source file, the destination must be a directory and end with a /"
+            )));
+        }
         let mut abs = resolve_workdir(&current.config.working_dir, dest);
         if (dest.ends_with('/') || dest.ends_with('.') || dest.is_empty()) && abs != "/" {
             abs.push('/');
@@ -152,12 +215,34 @@ impl Run<'_> {
             mode,
             unpack_archives: unpack,
         };
-        let mut sources = self.copy_sources(spec, source_image).await?;
+        // Sources from the context or a stage (none when only heredocs are copied).
+        let mut taken = if sources.is_empty() {
+            None
+        } else {
+            Some(self.copy_sources(spec, source_image).await?)
+        };
+        // Heredoc files are small: their tar is made in memory.
+        let inline = if docs.is_empty() {
+            None
+        } else {
+            let files = InlineFiles {
+                docs,
+                dest: &abs,
+                owner,
+                mode,
+            };
+            let mut tar = Vec::new();
+            let hash = files.write_tar(&mut tar)?;
+            Some((tar, hash))
+        };
+        let (kind, hash) = content_id(
+            taken.as_ref().map(|s| (s.kind, &s.hash)),
+            inline.as_ref().map(|(_, hash)| hash),
+            docs,
+        )?;
         let created_by = format!(
-            "{} #(nop) {instruction} {}:{} in {dest} ",
+            "{} #(nop) {instruction} {kind}:{hash} in {dest} ",
             current.state.shell.join(" "),
-            sources.kind,
-            sources.hash.hex()
         );
         let mut extra = json!({ "owner": owner, "mode": mode });
         if link {
@@ -167,38 +252,50 @@ impl Run<'_> {
         if self.cached(current, &key).await? {
             return Ok(());
         }
-        if link {
-            drop(self.copy_tar(&mut sources).await?);
-            let tar = sources.tar_path().expect("copy_tar wrote the tar");
+        // A linked copy's layer is its own tar; heredoc files with --link are applied as a
+        // plain COPY applies them.
+        if let (true, Some(taken), None) = (link, &mut taken, &inline) {
+            drop(self.copy_tar(taken).await?);
+            let tar = taken.tar_path().expect("copy_tar wrote the tar");
             return self.link_step(current, tar, &key, created_by).await;
         }
         let mut cmd = current.state.shell.clone();
         cmd.push(format!("#(nop) {instruction} {abs}"));
-        let input = self.copy_tar(&mut sources).await?;
-        let id = self.create_container(current, cmd, Vec::new()).await?;
+        let mut inputs: Vec<Box<dyn std::io::Read + Send>> = Vec::new();
+        if let Some(taken) = &mut taken {
+            inputs.push(Box::new(self.copy_tar(taken).await?));
+        }
+        if let Some((tar, _)) = inline {
+            inputs.push(Box::new(std::io::Cursor::new(tar)));
+        }
+        let id = self
+            .create_container(current, cmd, Vec::new(), HostConfig::default())
+            .await?;
         let result = self
-            .put_and_commit(current, &id, input, created_by.clone())
+            .put_and_commit(current, &id, inputs, created_by.clone())
             .await;
         self.remove_container(&id).await;
         self.made(current, &key, result?, created_by)
     }
 
-    /// Unpacks the tar `input` at `/` of container `id` and commits it.
+    /// Unpacks the tars `inputs` at `/` of container `id`, one after the other, and commits it.
     async fn put_and_commit(
         &self,
         current: &Current,
         id: &str,
-        input: impl std::io::Read + Send + 'static,
+        inputs: Vec<Box<dyn std::io::Read + Send>>,
         created_by: String,
     ) -> BuildResult<Digest> {
-        let options = PutOptions {
-            no_overwrite_dir_non_dir: false,
-            copy_uid_gid: true,
-        };
-        self.service
-            .containers
-            .put_archive(id, "/", input, options)
-            .await?;
+        for input in inputs {
+            let options = PutOptions {
+                no_overwrite_dir_non_dir: false,
+                copy_uid_gid: true,
+            };
+            self.service
+                .containers
+                .put_archive(id, "/", input, options)
+                .await?;
+        }
         let options = self.commit_options(current, id.to_string(), created_by);
         Ok(self.service.images.commit(options, None).await?)
     }
@@ -216,7 +313,9 @@ impl Run<'_> {
         let dir = current.config.working_dir.clone();
         let mut cmd = current.state.shell.clone();
         cmd.push(format!("#(nop) WORKDIR {dir}"));
-        let id = self.create_container(current, cmd, Vec::new()).await?;
+        let id = self
+            .create_container(current, cmd, Vec::new(), HostConfig::default())
+            .await?;
         let result = async {
             match self.service.containers.stat_path(&id, &dir).await {
                 Ok(_) => {
@@ -225,7 +324,8 @@ impl Run<'_> {
                 }
                 Err(crate::Error::NoSuchPath { .. }) => {
                     let tar = directory_tar(&dir)?;
-                    self.put_and_commit(current, &id, std::io::Cursor::new(tar), created_by.clone())
+                    let input: Box<dyn std::io::Read + Send> = Box::new(std::io::Cursor::new(tar));
+                    self.put_and_commit(current, &id, vec![input], created_by.clone())
                         .await
                 }
                 Err(e) => Err(e.into()),
@@ -304,6 +404,34 @@ impl Run<'_> {
         }
         result
     }
+}
+
+/// What a COPY's history names its content by: the kind and hash of the files taken from a
+/// tree, of the heredoc files, or of both together.
+fn content_id(
+    taken: Option<(&'static str, &Digest)>,
+    inline: Option<&Digest>,
+    docs: &[Heredoc],
+) -> BuildResult<(&'static str, String)> {
+    Ok(match (taken, inline) {
+        (Some((kind, hash)), None) => (kind, hash.hex().to_string()),
+        (None, Some(h)) if docs.len() == 1 => ("file", h.hex().to_string()),
+        (None, Some(h)) => ("multi", h.hex().to_string()),
+        (Some((_, hash)), Some(h)) => {
+            let both = format!("{hash}{h}");
+            (
+                "multi",
+                berth_image::digest::sha256(both.as_bytes())
+                    .hex()
+                    .to_string(),
+            )
+        }
+        (None, None) => {
+            return Err(BuildError::Invalid(
+                "COPY failed: no source files were specified".into(),
+            ))
+        }
+    })
 }
 
 /// A tar of the one directory `path`, root's, mode 0755.

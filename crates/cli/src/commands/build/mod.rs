@@ -7,6 +7,7 @@ mod context;
 mod messages;
 mod output;
 mod query;
+mod secrets;
 mod tree;
 
 use std::io::{self, IsTerminal, Read, Write};
@@ -109,6 +110,9 @@ pub struct BuildArgs {
     /// an OCI layout tar
     #[arg(short, long, value_name = "stringArray")]
     output: Vec<String>,
+    /// Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")
+    #[arg(long, value_name = "stringArray")]
+    secret: Vec<String>,
     /// PATH | URL | -
     #[arg(value_name = "PATH | URL | -")]
     context: Option<String>,
@@ -153,6 +157,7 @@ pub fn build(cx: &Context, args: &BuildArgs) -> Result<()> {
         });
     };
     let mut query = query::Query::from_args(args)?;
+    let secrets = secrets::header(&args.secret)?;
     let outputs = output::parse_all(&args.output)?;
     if args.file.as_deref() == Some("-") && context == "-" {
         return Err(Error::Refused(
@@ -198,7 +203,8 @@ pub fn build(cx: &Context, args: &BuildArgs) -> Result<()> {
     };
     let daemon = cx.daemon()?;
     let path = format!("/build?{}", query.encode());
-    let headers = [("X-Registry-Config", auth::registry_config(&cx.config_dir)?)];
+    let mut headers = vec![("X-Registry-Config", auth::registry_config(&cx.config_dir)?)];
+    headers.extend(secrets);
     let terminal = io::stdout().is_terminal() && !args.quiet;
     let response = match prepared {
         Some(reader) => {
