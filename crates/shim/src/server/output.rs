@@ -49,14 +49,18 @@ impl Subscribers {
         }
     }
 
-    /// Adds a client; once the output is over it gets end-of-file right away.
-    pub(crate) fn add(&self, conn: UnixStream, stdout: bool, stderr: bool) {
+    /// Adds a client, which gets `greeting` before any output; once the output is over it
+    /// gets end-of-file right after the greeting.
+    pub(crate) fn add(&self, mut conn: UnixStream, stdout: bool, stderr: bool, greeting: Vec<u8>) {
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
         if clients.closed {
+            let _ = conn.write_all(&greeting);
             let _ = conn.shutdown(std::net::Shutdown::Write);
             return;
         }
         let (queue, chunks) = sync_channel::<Arc<Vec<u8>>>(QUEUE);
+        // The queue is empty: the greeting fits.
+        let _ = queue.try_send(Arc::new(greeting));
         let _ = conn.set_write_timeout(Some(CLIENT_WRITE_TIMEOUT));
         let cut_off = conn.try_clone().ok();
         let writer = std::thread::spawn(move || {
@@ -212,5 +216,24 @@ impl StdinSink {
             }
         }
         *writer = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn a_client_gets_its_greeting_then_all_output_published_once_it_is_added() {
+        let subscribers = Subscribers::new(true);
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        subscribers.add(ours, true, true, b"{\"ok\":true}\n".to_vec());
+        // Output made right after the client was added (a start it asked for) reaches it.
+        subscribers.publish(Stream::Stdout, b"hello\r\n");
+        subscribers.close(Instant::now() + Duration::from_secs(5));
+        let mut received = String::new();
+        (&theirs).read_to_string(&mut received).unwrap();
+        assert_eq!(received, "{\"ok\":true}\nhello\r\n");
     }
 }

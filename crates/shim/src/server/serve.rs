@@ -121,13 +121,15 @@ fn handle(mut conn: UnixStream, shared: &Arc<Shared>) {
             stdout,
             stderr,
         } => {
-            reply(&mut conn, OK);
-            if stdin {
-                if let Ok(input) = conn.try_clone() {
-                    shared.stdin.feed_from(input, shared.stdin_once);
-                }
+            // Subscribed before the client hears OK (the first thing its connection carries):
+            // a start it asks for next cannot make output it misses.
+            let input = stdin.then(|| conn.try_clone().ok()).flatten();
+            shared
+                .subscribers
+                .add(conn, stdout, stderr, format!("{OK}\n").into_bytes());
+            if let Some(input) = input {
+                shared.stdin.feed_from(input, shared.stdin_once);
             }
-            shared.subscribers.add(conn, stdout, stderr);
             return;
         }
         Request::Wait => Ok(wait(shared)),
