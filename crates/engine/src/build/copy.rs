@@ -14,7 +14,8 @@ use serde_json::json;
 
 use super::files::{self, CopySpec, DirTree};
 use super::stage::Run;
-use super::{io_error, BuildResult};
+use super::{download, io_error, BuildError, BuildResult};
+use crate::task::blocking;
 
 static NEXT_TAR: AtomicU64 = AtomicU64::new(0);
 
@@ -100,6 +101,9 @@ impl Run<'_> {
         spec: CopySpec,
         from: Option<Digest>,
     ) -> BuildResult<Sources> {
+        if spec.sources.iter().any(|s| download::is_url(s)) {
+            return self.downloaded_sources(spec).await;
+        }
         let Some(image) = from else {
             let selection = files::select(self.context, &spec)?;
             let hash = selection.hash(self.context, &spec)?;
@@ -143,6 +147,56 @@ impl Run<'_> {
         })
     }
 
+    /// `ADD <url>…`: every source fetched (see [`download`]) into a directory of the build's
+    /// own, hashed and written to the copy's tar at once; the directory goes after.
+    async fn downloaded_sources(&self, spec: CopySpec) -> BuildResult<Sources> {
+        if spec.instruction != "ADD" {
+            return Err(BuildError::Invalid("source can't be a URL for COPY".into()));
+        }
+        if !spec.sources.iter().all(|s| download::is_url(s)) {
+            return Err(BuildError::Invalid(
+                "ADD of URLs and of files from the context in one instruction is not supported: split it in two".into(),
+            ));
+        }
+        let dir = TempDir(self.service.root.join("tmp").join(format!(
+            "add-{}-{}",
+            std::process::id(),
+            NEXT_TAR.fetch_add(1, Ordering::Relaxed)
+        )));
+        std::fs::create_dir_all(&dir.0).map_err(io_error(format!("create {}", dir.0.display())))?;
+        let tar = self.temp_tar();
+        let (root, path, urls) = (dir.0.clone(), tar.0.clone(), spec.sources.clone());
+        let mut local = spec.clone();
+        // A downloaded archive is never unpacked.
+        local.unpack_archives = false;
+        let (hash, kind) = blocking("download", move || {
+            let mut names = Vec::new();
+            for url in &urls {
+                let name = download::fetch(url, &root)?;
+                if names.contains(&name) {
+                    return Err(BuildError::Invalid(format!(
+                        "two sources of ADD download to the same name {name}"
+                    )));
+                }
+                names.push(name);
+            }
+            local.sources = names;
+            let tree = DirTree { root: &root };
+            let selection = files::select(&tree, &local)?;
+            let hash = selection.hash(&tree, &local)?;
+            selection.write(&tree, &local, create(&path)?)?;
+            Ok((hash, selection.kind))
+        })
+        .await??;
+        Ok(Sources {
+            spec,
+            from: None,
+            hash,
+            kind,
+            tar: Some(tar),
+        })
+    }
+
     /// The tar of `sources`, opened for reading; written now if hashing did not write it.
     pub(super) async fn copy_tar(&self, sources: &mut Sources) -> BuildResult<File> {
         if sources.tar.is_none() {
@@ -167,6 +221,15 @@ impl Run<'_> {
         }
         let path = &sources.tar.as_ref().expect("the tar was just written").0;
         File::open(path).map_err(io_error(format!("open {}", path.display())))
+    }
+}
+
+/// A directory removed with everything in it when dropped.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -209,9 +209,9 @@ pub fn select(tree: &dyn Tree, spec: &CopySpec) -> BuildResult<Selection> {
     let mut picked: Vec<(String, Meta)> = Vec::new();
     let mut wildcard = false;
     for source in &spec.sources {
-        if source.starts_with("http://") || source.starts_with("https://") {
+        if super::download::is_url(source) {
             return Err(BuildError::Invalid(format!(
-                "{} failed: {source}: berthd does not download build sources (it has no internet access); download it into the context instead",
+                "source can't be a URL for {}",
                 spec.instruction
             )));
         }

@@ -15,6 +15,7 @@ mod context;
 mod context_dir;
 mod copy;
 mod dir_copy;
+mod download;
 mod files;
 mod heredoc;
 mod index;
