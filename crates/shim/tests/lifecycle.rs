@@ -187,7 +187,15 @@ fn the_container_outlives_the_process_that_spawned_its_shim() {
 
     assert_eq!(client.state().unwrap().pid as i64, pid);
     client.start().unwrap();
-    assert_eq!(client.wait().unwrap().exit_code, 5);
+    // The container may be done, and its shim gone with the exit file written, before a wait
+    // connects: the exit file then says how it ended.
+    let exit = match client.wait() {
+        Ok(exit) => exit,
+        Err(_) => read_exit_file(&setup.dir.join("exit.json"))
+            .unwrap()
+            .expect("the exit file of a shim that finished"),
+    };
+    assert_eq!(exit.exit_code, 5);
     let logged = berth_shim::logfile::read(&opts.log, 1, &Default::default()).unwrap();
     assert_eq!(logged.len(), 1);
     assert_eq!(logged[0].line, b"alive\n");
