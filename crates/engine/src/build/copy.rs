@@ -13,6 +13,7 @@ use berth_image::Digest;
 use serde_json::json;
 
 use super::files::{self, CopySpec, DirTree};
+use super::run_mounts::Scratch;
 use super::stage::Run;
 use super::{download, io_error, BuildError, BuildResult};
 use crate::task::blocking;
@@ -130,11 +131,7 @@ impl Run<'_> {
         let (path, for_tar) = (tar.0.clone(), spec.clone());
         let (hash, kind) = self
             .with_rootfs(&image, move |root| {
-                let tree = DirTree { root };
-                let selection = files::select(&tree, &for_tar)?;
-                let hash = selection.hash(&tree, &for_tar)?;
-                selection.write(&tree, &for_tar, create(&path)?)?;
-                Ok((hash, selection.kind))
+                hash_and_write(&DirTree { root }, &for_tar, &path)
             })
             .await?;
         self.service.copies.put(memo_key, (hash.clone(), kind));
@@ -158,12 +155,7 @@ impl Run<'_> {
                 "ADD of URLs and of files from the context in one instruction is not supported: split it in two".into(),
             ));
         }
-        let dir = TempDir(self.service.root.join("tmp").join(format!(
-            "add-{}-{}",
-            std::process::id(),
-            NEXT_TAR.fetch_add(1, Ordering::Relaxed)
-        )));
-        std::fs::create_dir_all(&dir.0).map_err(io_error(format!("create {}", dir.0.display())))?;
+        let dir = Scratch::new(&self.service.root.join("tmp"), "add")?;
         let tar = self.temp_tar();
         let (root, path, urls) = (dir.0.clone(), tar.0.clone(), spec.sources.clone());
         let mut local = spec.clone();
@@ -181,11 +173,7 @@ impl Run<'_> {
                 names.push(name);
             }
             local.sources = names;
-            let tree = DirTree { root: &root };
-            let selection = files::select(&tree, &local)?;
-            let hash = selection.hash(&tree, &local)?;
-            selection.write(&tree, &local, create(&path)?)?;
-            Ok((hash, selection.kind))
+            hash_and_write(&DirTree { root: &root }, &local, &path)
         })
         .await??;
         Ok(Sources {
@@ -224,13 +212,17 @@ impl Run<'_> {
     }
 }
 
-/// A directory removed with everything in it when dropped.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// Selects what `spec` copies from `tree`, writes its tar to `path`; returns its hash and
+/// kind.
+fn hash_and_write(
+    tree: &dyn files::Tree,
+    spec: &CopySpec,
+    path: &std::path::Path,
+) -> BuildResult<(Digest, &'static str)> {
+    let selection = files::select(tree, spec)?;
+    let hash = selection.hash(tree, spec)?;
+    selection.write(tree, spec, create(path)?)?;
+    Ok((hash, selection.kind))
 }
 
 fn create(path: &std::path::Path) -> BuildResult<File> {

@@ -9,7 +9,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::{io_error, BuildError, BuildResult};
 
@@ -75,7 +75,6 @@ fn file_name(url: &str, disposition: Option<&str>) -> Option<String> {
 }
 
 fn set_mtime(file: &File, mtime: SystemTime) -> io::Result<()> {
-    let mtime = mtime.max(UNIX_EPOCH + Duration::ZERO);
     file.set_times(
         std::fs::FileTimes::new()
             .set_accessed(mtime)

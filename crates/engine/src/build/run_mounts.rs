@@ -63,7 +63,8 @@ pub fn mount_sources(run: &RunInstruction) -> Vec<String> {
 pub(super) struct Scratch(pub PathBuf);
 
 impl Scratch {
-    fn new(parent: &Path, what: &str) -> BuildResult<Scratch> {
+    /// A new directory `<what>-<pid>-<n>` in `parent`, mode 0700.
+    pub(super) fn new(parent: &Path, what: &str) -> BuildResult<Scratch> {
         use std::os::unix::fs::DirBuilderExt;
         let dir = parent.join(format!(
             "{what}-{}-{}",
