@@ -330,8 +330,10 @@ fn bad_input_gets_clear_errors_and_leaves_the_images() {
         &["import", text.to_str().unwrap(), "bad:3"],
         "the imported file is not a tar archive",
     );
+    // Large enough that the client is still sending when the refusal comes: it must read
+    // the refusal, not a reset connection.
     let tar = daemon.dir.join("empty.tar");
-    std::fs::write(&tar, [0u8; 1024]).unwrap();
+    std::fs::write(&tar, vec![0u8; 200 << 10]).unwrap();
     refused_like_docker(
         &daemon,
         &[

@@ -1,20 +1,17 @@
 //! `GET|HEAD|PUT /containers/{id}/archive?path=`: `docker cp` out of and into a container.
 
-use std::io;
-
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use berth_api::archive::{ContainerPathStat, PATH_STAT_HEADER};
 use berth_engine::containers::PutOptions;
-use futures_util::StreamExt;
-use tokio_util::io::{ReaderStream, StreamReader, SyncIoBridge};
+use tokio_util::io::ReaderStream;
 
 use super::error::ApiError;
 use super::query::Query;
-use super::Daemon;
+use super::{upload, Daemon};
 
 fn path(query: &Query) -> &str {
     query.get("path").unwrap_or_default()
@@ -62,43 +59,14 @@ pub async fn put(
         no_overwrite_dir_non_dir: query.flag("noOverwriteDirNonDir")?,
         copy_uid_gid: query.flag("copyUIDGID")?,
     };
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    let forward = tokio::spawn(forward_body(body, tx));
-    let chunks = Box::pin(futures_util::stream::unfold(rx, |mut rx| async {
-        rx.recv().await.map(|chunk| (chunk, rx))
-    }));
-    let input = SyncIoBridge::new(StreamReader::new(chunks));
+    let (input, upload) = upload::reader(body);
     let result = daemon
         .containers
         .put_archive(id, path(query), input, options)
         .await;
     if result.is_err() {
-        // Let a client still sending a small archive finish, so it reads the answer.
-        let _ = forward.await;
+        upload.settle().await;
     }
     result?;
     Ok(StatusCode::OK.into_response())
-}
-
-/// How much of a refused archive is read and dropped before answering (as Go's server does).
-const DRAIN_LIMIT: usize = 256 << 10;
-
-/// Passes the request body on to the extraction; once it stops reading (an error), reads
-/// and drops up to [`DRAIN_LIMIT`] more.
-async fn forward_body(body: Body, tx: tokio::sync::mpsc::Sender<io::Result<Bytes>>) {
-    let mut data = body.into_data_stream();
-    let mut drained = 0;
-    while let Some(chunk) = data.next().await {
-        if drained == 0 {
-            match tx.send(chunk.map_err(io::Error::other)).await {
-                Ok(()) => continue,
-                Err(unsent) => drained += unsent.0.map(|c| c.len()).unwrap_or(0).max(1),
-            }
-        } else if let Ok(chunk) = chunk {
-            drained += chunk.len();
-        }
-        if drained > DRAIN_LIMIT {
-            break;
-        }
-    }
 }

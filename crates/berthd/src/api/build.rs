@@ -3,7 +3,6 @@
 //! lines, the `aux` image id, an `errorDetail` line when the build fails).
 
 use std::collections::BTreeMap;
-use std::io;
 
 use axum::body::{Body, Bytes};
 use axum::http::header::CONTENT_TYPE;
@@ -12,13 +11,11 @@ use axum::response::{IntoResponse, Response};
 use berth_api::build_secrets;
 use berth_engine::build::{BuildError, BuildOptions, Output, Secret};
 use berth_image::Reference;
-use futures_util::TryStreamExt;
 use serde_json::{json, Value};
-use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::error::ApiError;
 use super::query::Query;
-use super::Daemon;
+use super::{upload, Daemon};
 
 /// The build's options from dockerd's query parameters, and its secrets from berth's header.
 fn options(query: &Query, headers: &HeaderMap) -> Result<BuildOptions, ApiError> {
@@ -116,8 +113,7 @@ pub async fn build(
 ) -> Result<Response, ApiError> {
     let options = options(query, headers)?;
     let quiet = query.flag("q")?;
-    let data = body.into_data_stream().map_err(io::Error::other);
-    let reader = SyncIoBridge::new(StreamReader::new(data));
+    let (reader, upload) = upload::reader(body);
     let (out, mut outputs) = tokio::sync::mpsc::unbounded_channel();
     let (lines, rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
     let builds = daemon.builds.clone();
@@ -144,7 +140,10 @@ pub async fn build(
         let _ = match result {
             Ok(id) if quiet => lines.send(line(json!({ "stream": format!("{id}\n") }))),
             Ok(_) => Ok(()),
-            Err(e) => lines.send(error_line(&e)),
+            Err(e) => {
+                upload.settle().await;
+                lines.send(error_line(&e))
+            }
         };
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {

@@ -1,7 +1,5 @@
 //! The `/images/…` endpoints.
 
-use std::io;
-
 use axum::body::Body;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
@@ -9,15 +7,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_distribution::Platform;
 use berth_image::{Reference, Removal};
-use futures_util::TryStreamExt;
 use serde::Serialize;
 use tokio::sync::mpsc;
-use tokio_util::io::{ReaderStream, StreamReader, SyncIoBridge};
+use tokio_util::io::{ReaderStream, SyncIoBridge};
 
 use super::error::ApiError;
 use super::image_filters::ImageFilters;
 use super::query::Query;
-use super::{auth, stream, Daemon};
+use super::{auth, stream, upload, Daemon};
 use berth_api::progress::ProgressMessage;
 use berth_engine::events::{Event, Events};
 
@@ -262,8 +259,7 @@ pub async fn push(daemon: &Daemon, name: String, query: &Query, headers: &Header
 
 /// `POST /images/load`: the request body is the archive, read as it arrives.
 pub async fn load(daemon: &Daemon, body: Body) -> Response {
-    let data = body.into_data_stream().map_err(io::Error::other);
-    let reader = SyncIoBridge::new(StreamReader::new(data));
+    let (reader, upload) = upload::reader(body);
     let (lines, rx) = stream::channel();
     let images = daemon.images.clone();
     let bus = daemon.events.clone();
@@ -297,6 +293,7 @@ pub async fn load(daemon: &Daemon, body: Body) -> Response {
                 }
             }
             Err(e) => {
+                upload.settle().await;
                 let _ = lines.send(Err(e.into()));
             }
         }

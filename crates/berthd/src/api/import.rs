@@ -1,18 +1,14 @@
 //! `POST /images/create?fromSrc=-`: `docker import`, the request body being the archive.
 
-use std::io;
-
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use berth_api::progress::ProgressMessage;
 use berth_engine::events::Event;
-use futures_util::TryStreamExt;
-use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use super::commit::repo_tag;
 use super::error::ApiError;
 use super::query::Query;
-use super::{stream, Daemon};
+use super::{stream, upload, Daemon};
 
 /// Imports the body as a one-layer image; answers with the id as dockerd does (one status
 /// line), or with the error's status when nothing was stored.
@@ -34,8 +30,7 @@ pub async fn import(daemon: &Daemon, query: &Query, body: Body) -> Response {
         .filter(|c| !c.trim().is_empty())
         .collect();
     let message = query.get("message").unwrap_or_default().to_string();
-    let data = body.into_data_stream().map_err(io::Error::other);
-    let reader = SyncIoBridge::new(StreamReader::new(data));
+    let (reader, upload) = upload::reader(body);
     let (lines, rx) = stream::channel();
     let images = daemon.images.clone();
     let events = daemon.events.clone();
@@ -53,7 +48,10 @@ pub async fn import(daemon: &Daemon, query: &Query, body: Body) -> Response {
                 }
                 lines.send(Ok(ProgressMessage::status(id)))
             }
-            Err(e) => lines.send(Err(e.into())),
+            Err(e) => {
+                upload.settle().await;
+                lines.send(Err(e.into()))
+            }
         };
     });
     stream::respond(rx).await

@@ -17,6 +17,7 @@ pub mod networks;
 pub mod query;
 pub mod stream;
 pub mod system;
+pub mod upload;
 pub mod volumes;
 
 use axum::body::Body;
