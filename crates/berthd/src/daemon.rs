@@ -101,7 +101,7 @@ pub fn run(config: Config) -> Result<()> {
             images.clone(),
         )
         .with_context(|| format!("open the build cache under {}", config.data_root.display()))?;
-        builds.remove_interrupted_steps().await;
+        builds.remove_interrupted().await;
         let daemon = Daemon {
             images,
             volumes,

@@ -1,5 +1,5 @@
-//! A daemon killed during a build's RUN leaves, once restarted, no step container and no
-//! mount of one behind.
+//! A daemon killed during a build's RUN leaves, once restarted, no step container, no
+//! snapshot the build made and no mount of either behind.
 
 mod common;
 
@@ -24,7 +24,11 @@ fn a_build_interrupted_by_a_daemon_kill_leaves_no_step_container() {
     daemon.load_busybox("busybox:latest");
     let context = daemon.dir.join("context");
     std::fs::create_dir_all(&context).unwrap();
-    std::fs::write(context.join("Dockerfile"), "FROM busybox\nRUN sleep 30\n").unwrap();
+    std::fs::write(
+        context.join("Dockerfile"),
+        "FROM busybox\nRUN --mount=type=bind,from=busybox,target=/b sleep 30\n",
+    )
+    .unwrap();
     // A container the user labels like a step container is not one: it stays.
     daemon.docker_ok(&[
         "create",
@@ -54,6 +58,12 @@ fn a_build_interrupted_by_a_daemon_kill_leaves_no_step_container() {
         daemon.mounts().iter().any(|m| m.contains(&data)),
         "the step's root file system is mounted"
     );
+    assert!(
+        snapshot_ids(&daemon)
+            .iter()
+            .any(|id| id.starts_with("build-")),
+        "the RUN's bind of busybox is a snapshot of the build's own"
+    );
 
     daemon.kill_and_restart();
     drop(build);
@@ -72,4 +82,18 @@ fn a_build_interrupted_by_a_daemon_kill_leaves_no_step_container() {
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(leftover.is_empty(), "{leftover:?}");
+    let snapshots = snapshot_ids(&daemon);
+    assert_eq!(snapshots, [daemon.container_ids()[0].clone()]);
+}
+
+/// The ids of the container root file systems under the daemon's data root.
+fn snapshot_ids(daemon: &Daemon) -> Vec<String> {
+    let dir = daemon.dir.join("data/snapshots/containers");
+    let mut ids: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    ids.sort();
+    ids
 }

@@ -302,6 +302,19 @@ impl ImageService {
         .await
     }
 
+    /// The ids of every container root file system.
+    pub async fn rootfs_ids(&self) -> Result<Vec<String>> {
+        self.run("list container rootfs", move |_, state| {
+            Ok(state
+                .snapshots
+                .containers()?
+                .into_iter()
+                .map(|snapshot| snapshot.id)
+                .collect())
+        })
+        .await
+    }
+
     /// Removes container `id`'s root file system and its changes.
     pub async fn remove_rootfs(&self, id: String) -> Result<()> {
         self.run("remove container rootfs", move |inner, state| {

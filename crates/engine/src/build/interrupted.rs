@@ -1,4 +1,4 @@
-//! Step containers a killed daemon left behind. A build removes its RUN, COPY and WORKDIR
+//! Step containers and snapshots a killed daemon left behind. A build removes its RUN, COPY and WORKDIR
 //! containers when each step ends; a daemon killed during a step never does, and the
 //! container (its shim keeps it running across the restart) would stay in `ps -a` with its
 //! mounted root file system. So each step container carries the label [`STEP_LABEL`] whose
@@ -7,14 +7,33 @@
 //! every container whose label names a marker, then the markers. The marker, not the label
 //! alone, decides: a user's container with that label (or one from an image committed from a
 //! step container) is never taken for a leftover.
+//!
+//! A build also mounts image root file systems for a moment (to read a stage's files, or
+//! for a RUN's bind of an image); their ids start with [`SNAPSHOT_PREFIX`], which no
+//! container's id does, and on start every such snapshot is removed.
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{io_error, BuildResult, BuildService};
 
 /// The label naming a step container's marker.
 pub(super) const STEP_LABEL: &str = "berth.build.step";
+
+/// How the ids of a build's own snapshots begin (container ids are hex).
+const SNAPSHOT_PREFIX: &str = "build-";
+
+static NEXT_SNAPSHOT: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh id for a snapshot a build makes for `purpose` (a word) and removes when done.
+pub(super) fn snapshot_id(purpose: &str) -> String {
+    format!(
+        "{SNAPSHOT_PREFIX}{purpose}-{}-{}",
+        std::process::id(),
+        NEXT_SNAPSHOT.fetch_add(1, Ordering::Relaxed)
+    )
+}
 
 /// The directory of markers: `<data_root>/build/steps`.
 #[derive(Clone)]
@@ -65,9 +84,30 @@ impl Markers {
 }
 
 impl BuildService {
-    /// Removes the step containers of builds a killed daemon interrupted (with their root
-    /// file systems and mounts), then their markers. Run once at start, before any build.
-    pub async fn remove_interrupted_steps(&self) {
+    /// Removes what builds a killed daemon interrupted left: their step containers (with
+    /// their root file systems and mounts), then their markers, and their own snapshots. Run
+    /// once at start, before any build.
+    pub async fn remove_interrupted(&self) {
+        self.remove_interrupted_steps().await;
+        self.remove_interrupted_snapshots().await;
+    }
+
+    async fn remove_interrupted_snapshots(&self) {
+        let ids = match self.images.rootfs_ids().await {
+            Ok(ids) => ids,
+            Err(e) => {
+                eprintln!("berthd: build: listing snapshots: {e}");
+                return;
+            }
+        };
+        for id in ids.into_iter().filter(|id| id.starts_with(SNAPSHOT_PREFIX)) {
+            if let Err(e) = self.images.remove_rootfs(id.clone()).await {
+                eprintln!("berthd: build: removing the interrupted snapshot {id}: {e}");
+            }
+        }
+    }
+
+    async fn remove_interrupted_steps(&self) {
         let tokens = self.markers.tokens();
         if tokens.is_empty() {
             return;

@@ -19,6 +19,7 @@ use super::cache_mounts::{Lease, Seed};
 use super::context_dir;
 use super::files;
 use super::heredoc::{RunCommand, PIPES};
+use super::interrupted;
 use super::stage::{Current, Run};
 use super::{io_error, plan_error, BuildError, BuildResult};
 use crate::containers::mount_plan::clean;
@@ -446,11 +447,7 @@ impl Run<'_> {
         image: &Digest,
     ) -> BuildResult<PathBuf> {
         let images = &self.service.images;
-        let id = format!(
-            "build-mount-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
+        let id = interrupted::snapshot_id("mount");
         images.create_rootfs(image.clone(), id.clone()).await?;
         prepared.snapshots.push(id.clone());
         Ok(images.mount_rootfs(id).await?)

@@ -2,7 +2,6 @@
 //! into a container), each committed as a layer. Their containers never outlive the step.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use berth_api::containers::HostConfig;
 use berth_build::parser::{Command, Heredoc, Run as RunInstruction, StageRef};
@@ -15,11 +14,9 @@ use super::metadata::resolve_workdir;
 use super::run_mounts::Prepared;
 use super::stage::{Current, Run};
 use super::stubs::Stubs;
-use super::{io_error, plan_error, BuildError, BuildResult};
+use super::{interrupted, io_error, plan_error, BuildError, BuildResult};
 use crate::containers::{LogOptions, PutOptions, WaitCondition};
 use crate::task::blocking;
-
-static NEXT_ROOTFS: AtomicU64 = AtomicU64::new(0);
 
 impl Run<'_> {
     /// RUN: the command (its heredocs as BuildKit runs them) in a container of the current
@@ -386,11 +383,7 @@ impl Run<'_> {
         work: impl FnOnce(&Path) -> BuildResult<T> + Send + 'static,
     ) -> BuildResult<T> {
         let images = &self.service.images;
-        let id = format!(
-            "build-{}-{}",
-            std::process::id(),
-            NEXT_ROOTFS.fetch_add(1, Ordering::Relaxed)
-        );
+        let id = interrupted::snapshot_id("files");
         let result = async {
             images.create_rootfs(image.clone(), id.clone()).await?;
             let root = images.mount_rootfs(id.clone()).await?;
