@@ -3,59 +3,48 @@
 
 mod common;
 
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use berth_testkit::tempdir::TempDir;
 use common::build::{build, build_ok, daemon, write};
-use common::Daemon;
+use common::{Daemon, Killed};
 
 /// `python3 -m http.server` serving a directory inside the daemon's namespace; stopped when
 /// dropped.
-struct Server(Child);
-
-impl Server {
-    fn start(daemon: &Daemon, dir: &std::path::Path, port: u16) -> Server {
-        let port = port.to_string();
-        let dir = dir.to_str().unwrap();
-        let argv = [
-            "python3",
-            "-m",
-            "http.server",
-            &port,
-            "--bind",
-            "127.0.0.1",
-            "--directory",
-            dir,
-        ];
-        let child = daemon
-            .in_netns(&argv)
-            .stdout(Stdio::null())
+fn start_server(daemon: &Daemon, dir: &std::path::Path, port: u16) -> Killed {
+    let port = port.to_string();
+    let dir = dir.to_str().unwrap();
+    let argv = [
+        "python3",
+        "-m",
+        "http.server",
+        &port,
+        "--bind",
+        "127.0.0.1",
+        "--directory",
+        dir,
+    ];
+    let child = daemon
+        .in_netns(&argv)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start python3 -m http.server");
+    let server = Killed(child);
+    let probe =
+        format!("import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/')");
+    for _ in 0..100 {
+        let ready = daemon
+            .in_netns(&["python3", "-c", &probe])
             .stderr(Stdio::null())
-            .spawn()
-            .expect("start python3 -m http.server");
-        let server = Server(child);
-        let probe =
-            format!("import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/')");
-        for _ in 0..100 {
-            let ready = daemon
-                .in_netns(&["python3", "-c", &probe])
-                .stderr(Stdio::null())
-                .status();
-            if ready.is_ok_and(|s| s.success()) {
-                return server;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+            .status();
+        if ready.is_ok_and(|s| s.success()) {
+            return server;
         }
-        panic!("the HTTP server did not start");
+        std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    panic!("the HTTP server did not start");
 }
 
 fn run(daemon: &Daemon, image: &str, script: &str) -> String {
@@ -84,7 +73,7 @@ fn add_downloads_a_url_keeps_it_packed_and_caches_by_content() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let _server = Server::start(&daemon, served.path(), 18231);
+    let _server = start_server(&daemon, served.path(), 18231);
 
     let ctx = TempDir::new("build-add-url");
     write(

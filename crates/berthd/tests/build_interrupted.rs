@@ -6,17 +6,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{wait_until, Daemon};
-
-/// A child process killed and reaped on drop.
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{wait_until, Daemon, Killed};
 
 #[test]
 fn a_build_interrupted_by_a_daemon_kill_leaves_no_step_container() {

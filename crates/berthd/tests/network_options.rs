@@ -6,7 +6,7 @@ mod common;
 
 use std::process::Output;
 
-use common::Daemon;
+use common::{Daemon, Killed};
 
 fn text(out: &Output) -> String {
     format!(
@@ -224,4 +224,82 @@ fn a_hostname_resolves_on_a_user_network() {
     assert_eq!(daemon.docker_ok(&["exec", "named", "hostname"]), "myhost\n");
     daemon.docker_ok(&["rm", "-f", "named"]);
     daemon.docker_ok(&["network", "rm", "names"]);
+}
+
+const STUB_DNS: &str = r#"
+import socket, sys
+answer = bytes(int(part) for part in sys.argv[2].split("."))
+server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+server.bind((sys.argv[1], 53))
+print("ready", flush=True)
+while True:
+    query, peer = server.recvfrom(512)
+    end = query.index(0, 12) + 5
+    records = b""
+    if query[end - 4:end - 2] == b"\x00\x01":
+        records = b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + answer
+    count = (1 if records else 0).to_bytes(2, "big")
+    header = query[:2] + b"\x81\x80\x00\x01" + count + b"\x00\x00\x00\x00"
+    server.sendto(header + query[12:end] + records, peer)
+"#;
+
+/// A DNS server on `addr`:53 in the daemon's namespace that answers every A query with
+/// `answer` (and other types with no records); stopped when dropped.
+fn start_stub_dns(daemon: &Daemon, addr: &str, answer: &str) -> Killed {
+    use std::io::BufRead;
+    let mut child = daemon
+        .in_netns(&["python3", "-c", STUB_DNS, addr, answer])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the stub DNS server");
+    let mut line = String::new();
+    let stdout = child.stdout.take().unwrap();
+    let stub = Killed(child);
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(
+        line, "ready\n",
+        "the stub DNS server on {addr} did not start"
+    );
+    stub
+}
+
+#[test]
+fn the_embedded_dns_forwards_to_each_containers_own_dns_servers() {
+    let mut daemon = Daemon::start();
+    daemon.load_busybox("busybox:latest");
+    let _first = start_stub_dns(&daemon, "127.0.0.2", "192.0.2.77");
+    let _second = start_stub_dns(&daemon, "127.0.0.3", "192.0.2.88");
+    daemon.docker_ok(&words("network create --subnet 10.98.0.0/24 fwd"));
+    daemon.docker_ok(&words(
+        "run -d --name first --network fwd --dns 127.0.0.2 busybox sleep 60",
+    ));
+    daemon.docker_ok(&words(
+        "run -d --name second --network fwd --dns 127.0.0.3 busybox sleep 60",
+    ));
+    let resolv = daemon.docker_ok(&["exec", "first", "cat", "/etc/resolv.conf"]);
+    assert!(resolv.contains("nameserver 127.0.0.11"), "{resolv}");
+    check_lookups(&daemon, "at start");
+    daemon.kill_and_restart();
+    check_lookups(&daemon, "after a daemon kill");
+    daemon.docker_ok(&["rm", "-f", "first", "second"]);
+    daemon.docker_ok(&["network", "rm", "fwd"]);
+}
+
+/// Each container of the test above gets its own server's answer for a name outside, and
+/// the address of the other for its name.
+fn check_lookups(daemon: &Daemon, when: &str) {
+    let lookup =
+        |container: &str, name: &str| daemon.docker_ok(&["exec", container, "nslookup", name]);
+    for (name, address) in [("first", "192.0.2.77"), ("second", "192.0.2.88")] {
+        let seen = lookup(name, "outside.test");
+        assert!(
+            seen.contains(&format!("Address: {address}")),
+            "{when}, {name}: {seen}"
+        );
+    }
+    let seen = lookup("first", "second");
+    let ip = daemon.inspect("{{.NetworkSettings.Networks.fwd.IPAddress}}", "second");
+    assert!(seen.contains(&format!("Address: {ip}")), "{when}: {seen}");
 }

@@ -346,3 +346,13 @@ pub fn unix_time_in(offset: u64) -> String {
         + offset)
         .to_string()
 }
+
+/// A child process (a client, a server the test started) killed and reaped when dropped.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -13,13 +13,11 @@ mod store;
 mod views;
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use berth_api::networks::{NetworkCreateRequest, NetworkResource};
 use berth_network::dns::{DnsServer, Records};
-use berth_network::etc::ResolvConf;
 use berth_network::ipam::{Ipam, SubnetConfig};
 use ipnet::IpNet;
 
@@ -89,16 +87,9 @@ impl NetworkService {
         let ipam = Ipam::open(paths.data.join("ipam.json")).map_err(network_error)?;
         let networks = store.load()?;
         let records = Arc::new(Records::new());
-        let host_resolv =
-            ResolvConf::parse(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
-        let upstreams: Vec<SocketAddr> = host_resolv
-            .nameservers
-            .iter()
-            .map(|ip| SocketAddr::new(*ip, 53))
-            .collect();
         let service = NetworkService {
             inner: Arc::new(Inner {
-                dns: DnsServer::new(records.clone(), upstreams),
+                dns: DnsServer::new(records.clone()),
                 plumbing: plumbing::Plumbing::connect()?,
                 paths,
                 store,

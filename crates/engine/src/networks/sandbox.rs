@@ -159,17 +159,21 @@ impl NetworkService {
         let Some(networks) = self.networks_of(spec)? else {
             return host_mode(spec, &host_resolv);
         };
+        let embedded = networks.first().is_some_and(|n| n.has_embedded_dns());
+        let dns = container_dns(&host_resolv, &spec.dns, embedded).map_err(network_error)?;
+        // Kept whatever the first network: a user network connected later starts the server.
+        let dns_upstreams = container_dns(&host_resolv, &spec.dns, true)
+            .map_err(network_error)?
+            .upstreams;
         let mut state = NetworkState {
             netns: Some(self.netns_path(&spec.container_id)),
+            dns_upstreams,
             ..NetworkState::default()
         };
         match self.build(spec, &networks, &mut state).await {
             Ok(live) => {
                 self.live().insert(spec.container_id.clone(), live);
                 let primary = state.endpoints.first();
-                let embedded = networks.first().is_some_and(|n| n.has_embedded_dns());
-                let dns =
-                    container_dns(&host_resolv, &spec.dns, embedded).map_err(network_error)?;
                 let hosts = hosts_file(spec, primary)?;
                 Ok(Attached {
                     state,
@@ -225,7 +229,7 @@ impl NetworkService {
         let dns = if dns_scope.is_empty() {
             None
         } else {
-            Some(self.serve_dns(&netns, dns_scope)?)
+            Some(self.serve_dns(&netns, dns_scope, state)?)
         };
         let primary = state.endpoints.first().cloned();
         let (reservations, mappings) = match (networks.first(), primary) {
@@ -444,11 +448,32 @@ impl NetworkService {
     }
 
     /// Starts the embedded DNS server on 127.0.0.11:53 inside `netns`, answering for the
-    /// networks in `scope`.
-    fn serve_dns(&self, netns: &Netns, scope: Vec<String>) -> Result<Serving> {
+    /// networks in `scope` and forwarding to the upstreams `state` names.
+    fn serve_dns(
+        &self,
+        netns: &Netns,
+        scope: Vec<String>,
+        state: &NetworkState,
+    ) -> Result<Serving> {
         let udp = netns.bind_udp(EMBEDDED_DNS).map_err(network_error)?;
         let tcp = netns.bind_tcp(EMBEDDED_DNS).map_err(network_error)?;
-        self.inner.dns.serve(udp, tcp, scope).map_err(network_error)
+        let upstreams = if state.dns_upstreams.is_empty() {
+            let host_resolv =
+                ResolvConf::parse(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
+            container_dns(&host_resolv, &Default::default(), true)
+                .map_err(network_error)?
+                .upstreams
+        } else {
+            state.dns_upstreams.clone()
+        };
+        let upstreams = upstreams
+            .into_iter()
+            .map(|ip| SocketAddr::new(ip, 53))
+            .collect();
+        self.inner
+            .dns
+            .serve(udp, tcp, scope, upstreams)
+            .map_err(network_error)
     }
 
     /// The ids of the networks in `state` whose names the container's DNS server answers.
@@ -474,7 +499,7 @@ impl NetworkService {
             (Some(serving), false) => serving.set_scope(scope),
             (None, true) => {}
             (None, false) => {
-                live.dns = Some(self.serve_dns(netns, scope)?);
+                live.dns = Some(self.serve_dns(netns, scope, state)?);
             }
         }
         Ok(())
@@ -637,7 +662,7 @@ impl NetworkService {
         let dns = match (&state.netns, scope.is_empty()) {
             (Some(path), false) => {
                 let netns = Netns::open(path).map_err(network_error)?;
-                Some(self.serve_dns(&netns, scope)?)
+                Some(self.serve_dns(&netns, scope, state)?)
             }
             _ => None,
         };

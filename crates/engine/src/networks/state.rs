@@ -17,6 +17,9 @@ pub struct NetworkState {
     pub netns: Option<PathBuf>,
     pub endpoints: Vec<EndpointState>,
     pub ports: Vec<PublishedPort>,
+    /// Where its embedded DNS server forwards the names it does not know: its `--dns`
+    /// servers, else the host's. Empty in records older than this field (the host's then).
+    pub dns_upstreams: Vec<IpAddr>,
 }
 
 /// A container's attachment to one network.

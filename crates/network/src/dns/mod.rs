@@ -3,9 +3,9 @@
 //!
 //! It answers A and AAAA queries for the names of containers on the networks the container
 //! is attached to (its scope), and PTR queries for their addresses, from shared [`Records`].
-//! Everything else is forwarded to the upstream resolvers from the daemon's own namespace
-//! (so a host resolver on 127.0.0.53 works), and a query no upstream answers in time gets
-//! SERVFAIL.
+//! Everything else is forwarded to that container's upstream resolvers (its `--dns`
+//! servers, else the host's), from the daemon's own namespace (so a host resolver on
+//! 127.0.0.53 works), and a query no upstream answers in time gets SERVFAIL.
 
 mod forward;
 mod records;
@@ -61,21 +61,29 @@ pub struct DnsServer {
 #[derive(Debug)]
 struct Inner {
     records: Arc<Records>,
-    upstreams: Vec<SocketAddr>,
     timeout: Duration,
+}
+
+/// What one container's server answers from and forwards to.
+#[derive(Debug)]
+struct Client {
+    /// The networks whose names the container sees.
+    scope: RwLock<Vec<String>>,
+    /// Where the queries the records do not answer go, in turn.
+    upstreams: Vec<SocketAddr>,
 }
 
 /// One container's server; dropping it stops answering and closes its sockets.
 #[derive(Debug)]
 pub struct Serving {
-    scope: Arc<RwLock<Vec<String>>>,
+    client: Arc<Client>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Serving {
     /// Replaces the networks whose names this container sees (after connect/disconnect).
     pub fn set_scope(&self, scope: Vec<String>) {
-        *self.scope.write().unwrap_or_else(|e| e.into_inner()) = scope;
+        *self.client.scope.write().unwrap_or_else(|e| e.into_inner()) = scope;
     }
 }
 
@@ -88,35 +96,28 @@ impl Drop for Serving {
 }
 
 impl DnsServer {
-    /// A server answering from `records` and forwarding to `upstreams` (usually the host's
-    /// nameservers on port 53), waiting 2 s for each upstream.
-    pub fn new(records: Arc<Records>, upstreams: Vec<SocketAddr>) -> DnsServer {
-        DnsServer::with_timeout(records, upstreams, Duration::from_secs(2))
+    /// A server answering from `records`, waiting 2 s for each upstream it forwards to.
+    pub fn new(records: Arc<Records>) -> DnsServer {
+        DnsServer::with_timeout(records, Duration::from_secs(2))
     }
 
     /// As [`DnsServer::new`], waiting `timeout` for each upstream.
-    pub fn with_timeout(
-        records: Arc<Records>,
-        upstreams: Vec<SocketAddr>,
-        timeout: Duration,
-    ) -> DnsServer {
+    pub fn with_timeout(records: Arc<Records>, timeout: Duration) -> DnsServer {
         DnsServer {
-            inner: Arc::new(Inner {
-                records,
-                upstreams,
-                timeout,
-            }),
+            inner: Arc::new(Inner { records, timeout }),
         }
     }
 
     /// Serves one container on its bound sockets, seeing the names of the networks in
-    /// `scope`. Must be called within a tokio runtime, whose tasks do the work; forwarded
-    /// queries leave from the namespace of the runtime's threads.
+    /// `scope` and forwarding other queries to `upstreams` (addresses with their port). Must
+    /// be called within a tokio runtime, whose tasks do the work; forwarded queries leave
+    /// from the namespace of the runtime's threads.
     pub fn serve(
         &self,
         udp: std::net::UdpSocket,
         tcp: std::net::TcpListener,
         scope: Vec<String>,
+        upstreams: Vec<SocketAddr>,
     ) -> Result<Serving, Error> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let _entered = runtime.enter();
@@ -128,12 +129,15 @@ impl DnsServer {
             s.set_nonblocking(true)?;
             TcpListener::from_std(s)
         })?;
-        let scope = Arc::new(RwLock::new(scope));
+        let client = Arc::new(Client {
+            scope: RwLock::new(scope),
+            upstreams,
+        });
         let tasks = vec![
-            runtime.spawn(serve_udp(self.inner.clone(), scope.clone(), udp)),
-            runtime.spawn(serve_tcp(self.inner.clone(), scope.clone(), tcp)),
+            runtime.spawn(serve_udp(self.inner.clone(), client.clone(), udp)),
+            runtime.spawn(serve_tcp(self.inner.clone(), client.clone(), tcp)),
         ];
-        Ok(Serving { scope, tasks })
+        Ok(Serving { client, tasks })
     }
 }
 
@@ -148,7 +152,7 @@ fn adopt<S: std::fmt::Debug, T>(
 }
 
 /// Answers datagrams until aborted; the queries in flight go with it.
-async fn serve_udp(inner: Arc<Inner>, scope: Arc<RwLock<Vec<String>>>, socket: UdpSocket) {
+async fn serve_udp(inner: Arc<Inner>, client: Arc<Client>, socket: UdpSocket) {
     let socket = Arc::new(socket);
     let mut in_flight = JoinSet::new();
     let mut buf = vec![0u8; 65535];
@@ -159,9 +163,9 @@ async fn serve_udp(inner: Arc<Inner>, scope: Arc<RwLock<Vec<String>>>, socket: U
                 // gone away), not the socket: keep serving.
                 let Ok((n, peer)) = received else { continue };
                 let packet = buf[..n].to_vec();
-                let (inner, scope, socket) = (inner.clone(), scope.clone(), socket.clone());
+                let (inner, client, socket) = (inner.clone(), client.clone(), socket.clone());
                 in_flight.spawn(async move {
-                    if let Some(reply) = inner.answer(&packet, &scope, Transport::Udp).await {
+                    if let Some(reply) = inner.answer(&packet, &client, Transport::Udp).await {
                         let _ = socket.send_to(&reply, peer).await;
                     }
                 });
@@ -172,13 +176,13 @@ async fn serve_udp(inner: Arc<Inner>, scope: Arc<RwLock<Vec<String>>>, socket: U
 }
 
 /// Accepts connections until aborted; their tasks go with it.
-async fn serve_tcp(inner: Arc<Inner>, scope: Arc<RwLock<Vec<String>>>, listener: TcpListener) {
+async fn serve_tcp(inner: Arc<Inner>, client: Arc<Client>, listener: TcpListener) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
-                connections.spawn(serve_connection(inner.clone(), scope.clone(), stream));
+                connections.spawn(serve_connection(inner.clone(), client.clone(), stream));
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
@@ -186,13 +190,9 @@ async fn serve_tcp(inner: Arc<Inner>, scope: Arc<RwLock<Vec<String>>>, listener:
 }
 
 /// Answers the queries of one TCP connection in turn until it closes or idles.
-async fn serve_connection(
-    inner: Arc<Inner>,
-    scope: Arc<RwLock<Vec<String>>>,
-    mut stream: TcpStream,
-) {
+async fn serve_connection(inner: Arc<Inner>, client: Arc<Client>, mut stream: TcpStream) {
     while let Ok(Ok(packet)) = tokio::time::timeout(TCP_IDLE, read_frame(&mut stream)).await {
-        let Some(reply) = inner.answer(&packet, &scope, Transport::Tcp).await else {
+        let Some(reply) = inner.answer(&packet, &client, Transport::Tcp).await else {
             return;
         };
         if write_frame(&mut stream, &reply).await.is_err() {
@@ -206,7 +206,7 @@ impl Inner {
     async fn answer(
         &self,
         packet: &[u8],
-        scope: &RwLock<Vec<String>>,
+        client: &Client,
         transport: Transport,
     ) -> Option<Vec<u8>> {
         let query = Message::from_vec(packet).ok()?;
@@ -215,12 +215,16 @@ impl Inner {
         }
         let reply = match (query.op_code(), query.queries()) {
             (OpCode::Query, [question]) => {
-                let scope = scope.read().unwrap_or_else(|e| e.into_inner()).clone();
+                let scope = client
+                    .scope
+                    .read()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
                 match self.local(question, &scope) {
                     Some(answers) => reply(&query, ResponseCode::NoError, answers),
                     None => {
                         let upstream =
-                            forward(packet, &self.upstreams, transport, self.timeout).await;
+                            forward(packet, &client.upstreams, transport, self.timeout).await;
                         match upstream {
                             Some(bytes) => return Some(bytes),
                             None => reply(&query, ResponseCode::ServFail, Vec::new()),

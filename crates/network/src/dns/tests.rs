@@ -146,11 +146,11 @@ fn start(
     upstreams: Vec<SocketAddr>,
     scope: &[&str],
 ) -> (Serving, SocketAddr) {
-    let server = DnsServer::with_timeout(records.clone(), upstreams, Duration::from_millis(300));
+    let server = DnsServer::with_timeout(records.clone(), Duration::from_millis(300));
     let (udp, tcp) = bind_pair();
     let addr = udp.local_addr().unwrap();
     let scope = scope.iter().map(|s| s.to_string()).collect();
-    (server.serve(udp, tcp, scope).unwrap(), addr)
+    (server.serve(udp, tcp, scope, upstreams).unwrap(), addr)
 }
 
 fn names(list: &[&str]) -> Vec<String> {
@@ -269,6 +269,29 @@ async fn other_names_are_forwarded_over_the_clients_transport() {
 }
 
 #[tokio::test]
+async fn each_container_forwards_to_its_own_upstreams() {
+    let stub = start_stub();
+    let server = DnsServer::with_timeout(sample_records(), Duration::from_millis(300));
+    let serve = |upstreams| {
+        let (udp, tcp) = bind_pair();
+        let addr = udp.local_addr().unwrap();
+        (
+            server.serve(udp, tcp, names(&["n1"]), upstreams).unwrap(),
+            addr,
+        )
+    };
+    let (_with, with_stub) = serve(vec![stub.addr]);
+    let (_without, without) = serve(vec![]);
+    let reply = ask_udp(with_stub, "example.com.", RecordType::A).await;
+    assert_eq!(v4s(&reply), [Ipv4Addr::new(192, 0, 2, 1)]);
+    let reply = ask_udp(without, "example.com.", RecordType::A).await;
+    assert_eq!(reply.response_code(), ResponseCode::ServFail);
+    // Both still answer for their networks.
+    let reply = ask_udp(without, "web.", RecordType::A).await;
+    assert_eq!(v4s(&reply), [Ipv4Addr::new(10, 1, 0, 2)]);
+}
+
+#[tokio::test]
 async fn our_own_big_answers_are_truncated_over_udp() {
     let records = Arc::new(Records::new());
     for i in 1..=60u8 {
@@ -372,7 +395,7 @@ async fn dropping_the_handle_closes_the_sockets() {
 #[test]
 fn serving_needs_a_runtime() {
     let (udp, tcp) = bind_pair();
-    let server = DnsServer::new(Arc::new(Records::new()), vec![]);
-    let err = server.serve(udp, tcp, vec![]).unwrap_err();
+    let server = DnsServer::new(Arc::new(Records::new()));
+    let err = server.serve(udp, tcp, vec![], vec![]).unwrap_err();
     assert_eq!(err.to_string(), "the DNS server needs a tokio runtime");
 }
