@@ -274,6 +274,18 @@ fn output_type_oci_writes_an_image_layout_skopeo_reads() {
     assert!(out.success(), "{}", out.describe());
     let manifest: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(manifest["config"]["digest"], id, "{manifest}");
+
+    // To stdout: the same layout, and the id goes to stderr.
+    let piped = daemon
+        .berth_command(&["build", "-q", "--output", "type=oci", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(piped.status.success(), "{piped:?}");
+    assert_eq!(String::from_utf8_lossy(&piped.stderr).trim(), id);
+    assert!(
+        piped.stdout == std::fs::read(&file).unwrap(),
+        "the layout on stdout differs from the file's"
+    );
 }
 
 /// Every file under `dirs` in `image`: name, mode, owner, size, type and checksum.

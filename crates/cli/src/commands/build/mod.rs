@@ -106,8 +106,8 @@ pub struct BuildArgs {
           default_missing_value = "true", require_equals = true)]
     disable_content_trust: bool,
     /// Export the built image's files: type=local,dest=DIR or type=tar,dest=FILE (`-` for
-    /// stdout); a bare DIR or `-` is short for those; type=oci,dest=FILE writes the image as
-    /// an OCI layout tar
+    /// stdout); a bare DIR or `-` is short for those; type=oci,dest=FILE (`-` for stdout)
+    /// writes the image as an OCI layout tar
     #[arg(short, long, value_name = "stringArray")]
     output: Vec<String>,
     /// Secret to expose to the build (format: "id=mysecret[,src=/local/secret]")
@@ -232,7 +232,7 @@ pub fn build(cx: &Context, args: &BuildArgs) -> Result<()> {
             },
         )?,
     };
-    let stdout_taken = outputs.contains(&output::Output::Tar(None));
+    let stdout_taken = outputs.iter().any(output::Output::to_stdout);
     let outcome = messages::show(response.body, args.quiet, stdout_taken)?;
     if args.quiet {
         if stdout_taken {

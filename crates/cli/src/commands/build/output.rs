@@ -25,16 +25,30 @@ pub enum Output {
     /// `type=tar,dest=FILE`: one tar; `None` is stdout.
     Tar(Option<PathBuf>),
     /// `type=oci,dest=FILE`: the image as an OCI image layout tar (`index.json`,
-    /// `oci-layout`, `blobs/sha256/…`), as BuildKit's oci exporter writes it.
-    Oci(PathBuf),
+    /// `oci-layout`, `blobs/sha256/…`), as BuildKit's oci exporter writes it; `None` is
+    /// stdout.
+    Oci(Option<PathBuf>),
 }
 
-/// Parses every `--output` value.
+/// Parses every `--output` value; only one may go to stdout.
 pub fn parse_all(values: &[String]) -> Result<Vec<Output>> {
-    values.iter().map(|v| parse(v)).collect()
+    let outputs: Vec<Output> = values.iter().map(|v| parse(v)).collect::<Result<_>>()?;
+    if outputs.iter().filter(|o| o.to_stdout()).count() > 1 {
+        return Err(Error::Usage(
+            "invalid output: only one output can go to stdout".into(),
+        ));
+    }
+    Ok(outputs)
 }
 
-/// `type=local,dest=DIR`, `type=tar,dest=FILE|-`, `type=oci,dest=FILE`, or the short forms
+impl Output {
+    /// Whether it writes a tar on stdout (then the build's own output goes to stderr).
+    pub fn to_stdout(&self) -> bool {
+        matches!(self, Output::Tar(None) | Output::Oci(None))
+    }
+}
+
+/// `type=local,dest=DIR`, `type=tar,dest=FILE|-`, `type=oci,dest=FILE|-`, or the short forms
 /// `DIR` and `-`.
 fn parse(value: &str) -> Result<Output> {
     if !value.contains('=') {
@@ -63,10 +77,8 @@ fn parse(value: &str) -> Result<Output> {
         ))),
         (Some("tar"), Some("-") | None) => Ok(Output::Tar(None)),
         (Some("tar"), Some(dest)) => Ok(Output::Tar(Some(PathBuf::from(dest)))),
-        (Some("oci"), Some(dest)) if dest != "-" => Ok(Output::Oci(PathBuf::from(dest))),
-        (Some("oci"), _) => Err(Error::Usage(format!(
-            "invalid output {value:?}: type=oci needs a dest file"
-        ))),
+        (Some("oci"), Some("-") | None) => Ok(Output::Oci(None)),
+        (Some("oci"), Some(dest)) => Ok(Output::Oci(Some(PathBuf::from(dest)))),
         (Some(other), _) => Err(Error::Usage(format!(
             "invalid output {value:?}: unsupported type {other:?} (berth build exports local, tar and oci)"
         ))),
@@ -91,14 +103,14 @@ impl Drop for Scratch<'_> {
 
 /// Writes the files of `image` (or, for `type=oci`, the image) where `output` says.
 pub fn export(daemon: &Daemon, image: &str, output: &Output) -> Result<()> {
-    if let Output::Oci(file) = output {
-        return export_oci(daemon, image, file);
-    }
-    if *output == Output::Tar(None) && io::stdout().is_terminal() {
+    if output.to_stdout() && io::stdout().is_terminal() {
         return Err(Error::Refused(
             "refusing to write the output tar to a terminal: redirect stdout or give dest=FILE"
                 .into(),
         ));
+    }
+    if let Output::Oci(file) = output {
+        return export_oci(daemon, image, file.as_deref());
     }
     // The command is never run; the daemon wants one when the image has none.
     let body = json!({ "Image": image, "Cmd": ["berth-build-output"] });
@@ -149,12 +161,16 @@ pub fn export(daemon: &Daemon, image: &str, output: &Output) -> Result<()> {
 /// The files of a `docker save` archive that are not part of the OCI image layout.
 const DOCKER_ONLY: [&str; 2] = ["manifest.json", "repositories"];
 
-/// Writes `image` to `file` as an OCI image layout tar: the daemon's `docker save` archive
-/// (an OCI layout since Docker 25) without its docker-only files. The tar is written next to
-/// `file` and renamed over it once complete, so a failed export leaves no partial layout.
-fn export_oci(daemon: &Daemon, image: &str, file: &Path) -> Result<()> {
+/// Writes `image` to `file` (or stdout) as an OCI image layout tar: the daemon's `docker
+/// save` archive (an OCI layout since Docker 25) without its docker-only files. The tar is
+/// written next to `file` and renamed over it once complete, so a failed export leaves no
+/// partial layout.
+fn export_oci(daemon: &Daemon, image: &str, file: Option<&Path>) -> Result<()> {
     let path = format!("/images/{}/get", escape(image));
     let response = daemon.request("GET", &path, &[], Body::Empty)?;
+    let Some(file) = file else {
+        return copy_layout(response.body, io::stdout().lock(), "stdout").map(drop);
+    };
     let name = file.file_name().ok_or_else(|| {
         Error::Usage(format!(
             "invalid output dest {}: not a file",
@@ -165,7 +181,7 @@ fn export_oci(daemon: &Daemon, image: &str, file: &Path) -> Result<()> {
     temp_name.push(name);
     temp_name.push(format!(".{}.tmp", std::process::id()));
     let temp = file.with_file_name(temp_name);
-    let written = copy_layout(response.body, &temp).and_then(|()| {
+    let written = write_layout(response.body, &temp).and_then(|()| {
         std::fs::rename(&temp, file).map_err(|e| {
             Error::io(
                 format!("rename {} to {}", temp.display(), file.display()),
@@ -179,23 +195,29 @@ fn export_oci(daemon: &Daemon, image: &str, file: &Path) -> Result<()> {
     written
 }
 
-/// Copies the entries of the archive `body` but the docker-only ones into a new tar `out`.
-fn copy_layout(body: impl io::Read, out: &Path) -> Result<()> {
+/// Copies the layout in `body` into a new file `out`, synced.
+fn write_layout(body: impl io::Read, out: &Path) -> Result<()> {
     let file = std::fs::File::create(out)
         .map_err(|e| Error::io(format!("create {}", out.display()), e))?;
-    let write_error = |e: io::Error| Error::io(format!("write {}", out.display()), e);
-    let mut tar = tar::Builder::new(io::BufWriter::new(file));
+    let what = out.display().to_string();
+    copy_layout(body, io::BufWriter::new(file), &what)?
+        .into_inner()
+        .map_err(io::IntoInnerError::into_error)
+        .and_then(|file| file.sync_all())
+        .map_err(|e| Error::io(format!("write {what}"), e))
+}
+
+/// Copies the entries of the archive `body` but the docker-only ones as a tar to `out`
+/// (named `what` in errors), and returns it flushed.
+fn copy_layout<W: io::Write>(body: impl io::Read, out: W, what: &str) -> Result<W> {
+    let read_error =
+        |e: io::Error| Error::Refused(format!("read the image archive from the daemon: {e}"));
+    let write_error = |e: io::Error| Error::io(format!("write {what}"), e);
+    let mut tar = tar::Builder::new(out);
     let mut archive = tar::Archive::new(body);
-    let entries = archive
-        .entries()
-        .map_err(|e| Error::Refused(format!("read the image archive from the daemon: {e}")))?;
-    for entry in entries {
-        let mut entry = entry
-            .map_err(|e| Error::Refused(format!("read the image archive from the daemon: {e}")))?;
-        let name = entry
-            .path()
-            .map_err(|e| Error::Refused(format!("read the image archive from the daemon: {e}")))?
-            .into_owned();
+    for entry in archive.entries().map_err(read_error)? {
+        let mut entry = entry.map_err(read_error)?;
+        let name = entry.path().map_err(read_error)?.into_owned();
         if DOCKER_ONLY.iter().any(|n| name == Path::new(n)) {
             continue;
         }
@@ -203,11 +225,9 @@ fn copy_layout(body: impl io::Read, out: &Path) -> Result<()> {
         tar.append_data(&mut header, &name, &mut entry)
             .map_err(write_error)?;
     }
-    let file = tar
-        .into_inner()
-        .and_then(|w| w.into_inner().map_err(io::IntoInnerError::into_error))
-        .map_err(write_error)?;
-    file.sync_all().map_err(write_error)
+    let mut out = tar.into_inner().map_err(write_error)?;
+    out.flush().map_err(write_error)?;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -228,11 +248,13 @@ mod tests {
         assert_eq!(parse("dir").unwrap(), Output::Local("dir".into()));
         assert_eq!(
             parse("type=oci,dest=img.tar").unwrap(),
-            Output::Oci("img.tar".into())
+            Output::Oci(Some("img.tar".into()))
         );
-        assert!(parse("type=oci").is_err());
-        assert!(parse("type=oci,dest=-").is_err());
+        assert_eq!(parse("type=oci").unwrap(), Output::Oci(None));
+        assert_eq!(parse("type=oci,dest=-").unwrap(), Output::Oci(None));
         assert!(parse("type=docker,dest=x").is_err());
+        assert!(parse_all(&["-".into(), "type=oci".into()]).is_err());
+        assert!(parse_all(&["-".into(), "type=oci,dest=x".into()]).is_ok());
         assert!(parse("type=local").is_err());
         assert!(parse("type=tar,dest=x,compression=gzip").is_err());
     }
