@@ -24,34 +24,16 @@ RUNS=${RUNS:-10}
 BERTH_BIN=${BERTH_BIN:-$repo_root/target/x86_64-unknown-linux-gnu/release}
 export RUNS BERTH_BIN
 
-die() {
-    echo "build.sh: $*" >&2
-    exit 1
-}
-
-if [ "${1:-}" != --inside ]; then
-    [ "$(id -u)" = 0 ] || die "must run as root"
-    for b in berth berthd berth-shim berth-runtime; do
-        [ -x "$BERTH_BIN/$b" ] || die "build it first: cargo build --release --workspace ($BERTH_BIN/$b)"
-    done
-    for tool in hyperfine docker dockerd containerd runc python3; do
-        command -v "$tool" >/dev/null || die "$tool is missing (scripts/install-deps.sh)"
-    done
-    # Not `ip netns exec`: it remounts /sys and hides the cgroup mounts the daemons need.
-    exec unshare --net -- "$script" --inside
-fi
-ip link set lo up
+# shellcheck source=lib/sandbox.sh
+. "$(dirname "$script")/lib/sandbox.sh"
+enter_own_netns "${1:-}" "berth berthd berth-shim berth-runtime" hyperfine docker dockerd containerd runc python3
 
 # Short: the shims' sockets live under it and a socket path must fit in 108 bytes.
 work=$(mktemp -d /tmp/bbd.XXXXXX)
 pids=()
 trap release_work EXIT
-# shellcheck source=lib/sandbox.sh
-. "$(dirname "$script")/lib/sandbox.sh"
 
-mkdir -p "$work/bundle"
-"$repo_root/bench/lib/make-busybox-bundle.sh" "$work/bundle" >/dev/null
-python3 "$repo_root/bench/lib/make-docker-archive.py" "$work/bundle/rootfs" bench/busybox:1 "$work/busybox.tar"
+make_busybox_archive
 ctx=$work/context
 python3 - "$ctx" <<'EOT'
 import os, sys
@@ -83,10 +65,7 @@ ENV MODE=bench
 CMD ["cat", "/big.md5"]
 EOT
 start_docker
-"$BERTH_BIN/berthd" --host "unix://$work/berth.sock" --data-root "$work/berth/data" \
-    --exec-root "$work/berth/exec" >"$work/berthd.log" 2>&1 &
-pids+=($!)
-wait_for berthd "$BERTH_BIN/berth" -H "unix://$work/berth.sock" version
+start_berthd
 D="env DOCKER_BUILDKIT=0 docker -H unix://$work/docker.sock"
 B="$BERTH_BIN/berth -H unix://$work/berth.sock"
 for client in "$D" "$B"; do

@@ -25,23 +25,9 @@ CHANGE_MIB=${CHANGE_MIB:-100}
 BERTH_BIN=${BERTH_BIN:-$repo_root/target/x86_64-unknown-linux-gnu/release}
 export RUNS CHANGE_MIB BERTH_BIN
 
-die() {
-    echo "commit.sh: $*" >&2
-    exit 1
-}
-
-if [ "${1:-}" != --inside ]; then
-    [ "$(id -u)" = 0 ] || die "must run as root"
-    for b in berth berthd berth-shim berth-runtime; do
-        [ -x "$BERTH_BIN/$b" ] || die "build it first: cargo build --release --workspace ($BERTH_BIN/$b)"
-    done
-    for tool in hyperfine docker dockerd containerd runc python3 jq; do
-        command -v "$tool" >/dev/null || die "$tool is missing (scripts/install-deps.sh)"
-    done
-    # Not `ip netns exec`: it remounts /sys and hides the cgroup mounts the daemons need.
-    exec unshare --net -- "$script" --inside
-fi
-ip link set lo up
+# shellcheck source=lib/sandbox.sh
+. "$(dirname "$script")/lib/sandbox.sh"
+enter_own_netns "${1:-}" "berth berthd berth-shim berth-runtime" hyperfine docker dockerd containerd runc python3 jq
 
 # Short: the shims' sockets live under it and a socket path must fit in 108 bytes.
 work=$(mktemp -d /tmp/bcm.XXXXXX)
@@ -53,19 +39,8 @@ cleanup() {
     release_work
 }
 trap cleanup EXIT
-# shellcheck source=lib/sandbox.sh
-. "$(dirname "$script")/lib/sandbox.sh"
 
-start_berthd() {
-    "$BERTH_BIN/berthd" --host "unix://$work/berth.sock" --data-root "$work/berth/data" \
-        --exec-root "$work/berth/exec" >"$work/berthd.log" 2>&1 &
-    pids+=($!)
-    wait_for berthd "$BERTH_BIN/berth" -H "unix://$work/berth.sock" version
-}
-
-mkdir -p "$work/bundle"
-"$repo_root/bench/lib/make-busybox-bundle.sh" "$work/bundle" >/dev/null
-python3 "$repo_root/bench/lib/make-docker-archive.py" "$work/bundle/rootfs" bench/busybox:1 "$work/busybox.tar"
+make_busybox_archive
 start_docker
 start_berthd
 D="docker -H unix://$work/docker.sock"

@@ -26,23 +26,9 @@ RUNS=${RUNS:-30}
 BERTH_BIN=${BERTH_BIN:-$repo_root/target/x86_64-unknown-linux-gnu/release}
 export RUNS BERTH_BIN
 
-die() {
-    echo "containers.sh: $*" >&2
-    exit 1
-}
-
-if [ "${1:-}" != --inside ]; then
-    [ "$(id -u)" = 0 ] || die "must run as root"
-    for b in berth berthd berth-shim berth-runtime; do
-        [ -x "$BERTH_BIN/$b" ] || die "build it first: cargo build --release --workspace ($BERTH_BIN/$b)"
-    done
-    for tool in hyperfine docker dockerd containerd runc python3 jq; do
-        command -v "$tool" >/dev/null || die "$tool is missing (scripts/install-deps.sh)"
-    done
-    # Not `ip netns exec`: it remounts /sys and hides the cgroup mounts the daemons need.
-    exec unshare --net -- "$script" --inside
-fi
-ip link set lo up
+# shellcheck source=lib/sandbox.sh
+. "$(dirname "$script")/lib/sandbox.sh"
+enter_own_netns "${1:-}" "berth berthd berth-shim berth-runtime" hyperfine docker dockerd containerd runc python3 jq
 
 # Short: the shims' sockets live under it and a socket path must fit in 108 bytes.
 work=$(mktemp -d /tmp/bcb.XXXXXX)
@@ -56,22 +42,11 @@ cleanup() {
     release_work
 }
 trap cleanup EXIT
-# shellcheck source=lib/sandbox.sh
-. "$(dirname "$script")/lib/sandbox.sh"
 
 # podman with runc: its default crun refuses this machine's hybrid cgroup layout.
 podman_cmd() {
     podman --root "$work/podman/root" --runroot "$work/podman/run" --cgroup-manager cgroupfs \
         --events-backend none --runtime runc "$@"
-}
-
-
-start_berthd() {
-    "$BERTH_BIN/berthd" --host "unix://$work/berth.sock" --data-root "$work/berth/data" \
-        --exec-root "$work/berth/exec" >"$work/berthd.log" 2>&1 &
-    pids+=($!)
-    berthd_pid=$!
-    wait_for berthd "$BERTH_BIN/berth" -H "unix://$work/berth.sock" version
 }
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
@@ -87,9 +62,7 @@ sum_rss_kib() { # pids...
     echo "$total"
 }
 
-mkdir -p "$work/bundle"
-"$repo_root/bench/lib/make-busybox-bundle.sh" "$work/bundle" >/dev/null
-python3 "$repo_root/bench/lib/make-docker-archive.py" "$work/bundle/rootfs" bench/busybox:1 "$work/busybox.tar"
+make_busybox_archive
 start_docker
 start_berthd
 D="docker -H unix://$work/docker.sock"

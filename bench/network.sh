@@ -31,18 +31,10 @@ STREAM_RUNS=${STREAM_RUNS:-10}
 STREAM_MIB=${STREAM_MIB:-1024}
 BERTH_BIN=${BERTH_BIN:-$repo_root/target/x86_64-unknown-linux-gnu/release}
 
-die() {
-    echo "network.sh: $*" >&2
-    exit 1
-}
-
-[ "$(id -u)" = 0 ] || die "must run as root"
-for b in berth berthd berth-shim berth-runtime berth-init; do
-    [ -x "$BERTH_BIN/$b" ] || die "build it first: cargo build --release --workspace ($BERTH_BIN/$b)"
-done
-for tool in hyperfine docker dockerd docker-proxy containerd runc iptables nft nsenter python3 jq; do
-    command -v "$tool" >/dev/null || die "$tool is missing (scripts/install-deps.sh)"
-done
+# shellcheck source=lib/sandbox.sh
+. "$(dirname "$script")/lib/sandbox.sh"
+check_prerequisites "berth berthd berth-shim berth-runtime berth-init" hyperfine docker dockerd \
+    docker-proxy containerd runc iptables nft nsenter python3 jq
 # Debian's interpreter, not a shim in front of it: its start-up is part of every timed transfer.
 py=$(command -v /usr/bin/python3 || command -v python3)
 
@@ -61,15 +53,6 @@ cleanup() {
     release_work
 }
 trap cleanup EXIT
-# shellcheck source=lib/sandbox.sh
-. "$(dirname "$script")/lib/sandbox.sh"
-
-start_berthd() {
-    nsenter "--net=/run/netns/$berth_ns" "$BERTH_BIN/berthd" --host "unix://$work/berth.sock" \
-        --data-root "$work/berth/data" --exec-root "$work/berth/exec" >"$work/berthd.log" 2>&1 &
-    pids+=($!)
-    wait_for berthd $B version
-}
 
 median_ms() { # hyperfine json, command index
     jq -r ".results[$2].median * 1000" "$1"
@@ -85,13 +68,11 @@ show_hyperfine() { # options, commands...
 }
 
 load_before=$(load1)
-mkdir -p "$work/bundle"
-"$repo_root/bench/lib/make-busybox-bundle.sh" "$work/bundle" >/dev/null
-python3 "$repo_root/bench/lib/make-docker-archive.py" "$work/bundle/rootfs" bench/busybox:1 "$work/busybox.tar"
+make_busybox_archive
 add_netns "$berth_ns"
 add_netns "$docker_ns"
 start_docker "$docker_ns"
-start_berthd
+start_berthd "$berth_ns"
 $D load -q -i "$work/busybox.tar" >/dev/null
 $B load -q -i "$work/busybox.tar" >/dev/null
 

@@ -1,6 +1,17 @@
-# bench/lib/sandbox.sh: sourced by the benchmarks, which set "$work" (their temp dir), "pids"
-# (processes they started) and a `die` function.
+# bench/lib/sandbox.sh: sourced by the benchmarks, which set "$script" (their own path),
+# "$BERTH_BIN", and then "$work" (their temp dir) and "pids" (processes they started).
 #
+#   die MESSAGE               prints "SCRIPT: MESSAGE" on stderr and exits 1
+#   check_prerequisites "BINARIES" TOOLS...
+#                             root, each of BINARIES (space-separated) built in "$BERTH_BIN", each
+#                             of TOOLS on PATH; dies naming what is missing
+#   enter_own_netns ARG "BINARIES" TOOLS...
+#                             unless ARG is --inside: check_prerequisites, then runs "$script"
+#                             again as `"$script" --inside` in a new network namespace (exec, no
+#                             return; not `ip netns exec`, which remounts /sys and hides the cgroup
+#                             mounts the daemons need); inside: brings lo up
+#   make_busybox_archive      "$work/busybox.tar", a docker-save archive of bench/busybox:1
+#                             (static busybox with its applets), its root in "$work/bundle"
 #   wait_for WHAT COMMAND...  retries COMMAND every 0.1 s, $wait_tries times (default 300)
 #   release_work              stops "pids", unmounts what is under "$work", removes it
 #                             (kept when KEEP_TMP=1), deletes the namespaces add_netns made
@@ -13,6 +24,45 @@
 #                             namespace, with no bridge, no iptables, no userland proxy. With NETNS
 #                             (a name in /run/netns): both daemons run in that namespace with
 #                             Docker's default networking (docker0, iptables rules, userland proxy)
+#   start_berthd [NETNS]      berthd ("$BERTH_BIN") on unix://$work/berth.sock, roots under
+#                             "$work/berth", log "$work/berthd.log", in NETNS if given; appends its
+#                             pid to "pids", sets berthd_pid and writes it to "$work/berthd.pid"
+#   stop_berthd               stops the berthd of "$work/berthd.pid" and waits until it is gone
+#                             (also one started by another process, e.g. a hyperfine --prepare)
+
+die() {
+    echo "${script##*/}: $*" >&2
+    exit 1
+}
+
+check_prerequisites() { # "binaries", tools...
+    local b tool
+    [ "$(id -u)" = 0 ] || die "must run as root"
+    for b in $1; do
+        [ -x "$BERTH_BIN/$b" ] || die "build it first: cargo build --release --workspace ($BERTH_BIN/$b)"
+    done
+    shift
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || die "$tool is missing (scripts/install-deps.sh)"
+    done
+}
+
+enter_own_netns() { # first argument of the script, "binaries", tools...
+    if [ "$1" != --inside ]; then
+        shift
+        check_prerequisites "$@"
+        exec unshare --net -- "$script" --inside
+    fi
+    ip link set lo up
+}
+
+make_busybox_archive() {
+    local root
+    root=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+    mkdir -p "$work/bundle"
+    "$root/make-busybox-bundle.sh" "$work/bundle" >/dev/null
+    python3 "$root/make-docker-archive.py" "$work/bundle/rootfs" bench/busybox:1 "$work/busybox.tar"
+}
 
 wait_for() { # description, command...
     local what=$1
@@ -74,4 +124,29 @@ EOT
     pids+=($!)
     dockerd_pid=$!
     wait_for dockerd docker -H "unix://$work/docker.sock" version
+}
+
+start_berthd() {
+    local in_netns=()
+    [ -n "${1:-}" ] && in_netns=(nsenter "--net=/run/netns/$1")
+    "${in_netns[@]}" "$BERTH_BIN/berthd" --host "unix://$work/berth.sock" \
+        --data-root "$work/berth/data" --exec-root "$work/berth/exec" >>"$work/berthd.log" 2>&1 &
+    berthd_pid=$!
+    pids+=("$berthd_pid")
+    echo "$berthd_pid" >"$work/berthd.pid"
+    wait_for berthd "$BERTH_BIN/berth" -H "unix://$work/berth.sock" version
+}
+
+stop_berthd() {
+    local pid state
+    pid=$(cat "$work/berthd.pid" 2>/dev/null) || return 0
+    kill "$pid" 2>/dev/null || true
+    # Gone, or a zombie no one reaps (a process orphaned here may be left unreaped). Under
+    # `set -e` a failed command substitution would end the script: hence the `|| true`s.
+    for _ in $(seq 300); do
+        state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
+        [ -z "$state" ] || [ "$state" = Z ] && break
+        sleep 0.1
+    done
+    rm -f "$work/berthd.pid"
 }
