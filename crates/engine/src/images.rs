@@ -33,6 +33,17 @@ pub struct PruneReport {
     pub space_reclaimed: u64,
 }
 
+/// What a pull brought.
+#[derive(Debug)]
+pub struct Pulled {
+    /// The image id.
+    pub id: Digest,
+    /// The manifest (or index) digest it was pulled as, when the registry told one.
+    pub digest: Option<String>,
+    /// The name pointed at this image already: Docker's "Image is up to date".
+    pub up_to_date: bool,
+}
+
 struct State {
     store: ImageStore,
     snapshots: Snapshotter,
@@ -190,17 +201,20 @@ impl ImageService {
         .await
     }
 
-    /// `POST /images/create?fromImage=`: pulls `reference` and unpacks its layers. Returns the
-    /// image id and the manifest digest it was pulled as, when the registry told one.
+    /// `POST /images/create?fromImage=`: pulls `reference` and unpacks its layers.
     pub async fn pull(
         &self,
         reference: Reference,
         platform: Platform,
         credentials: Option<Credentials>,
         progress: Progress,
-    ) -> Result<(Digest, Option<String>)> {
+    ) -> Result<Pulled> {
         self.run("pull", move |inner, state| {
             let _lock = DataLock::writer(&inner.images_root)?;
+            let before = state
+                .store
+                .get(&reference.to_string())
+                .map(|record| record.id.clone());
             let (config, _dir) = inner.config_with(reference.domain(), credentials)?;
             let observer = |event: Event| {
                 let _ = progress.send(event);
@@ -218,7 +232,11 @@ impl ImageService {
                 .find(|d| d.starts_with(&wanted))
                 .and_then(|d| d.split_once('@'))
                 .map(|(_, digest)| digest.to_string());
-            Ok((record.id, digest))
+            Ok(Pulled {
+                up_to_date: before.as_ref() == Some(&record.id),
+                id: record.id,
+                digest,
+            })
         })
         .await
     }
