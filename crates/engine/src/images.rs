@@ -92,12 +92,17 @@ impl ImageService {
     /// registry credentials given per operation are kept under `exec_root` while it runs.
     /// `registry` supplies insecure registries and the certificates directory; its credential
     /// store is never read (credentials come with each request, as Docker's do).
+    /// The caller has the data root to itself (berthd locks it first): what writers killed
+    /// with a daemon left (ingest files, unfinished snapshots) is removed, as no one will
+    /// finish it.
     pub fn open(data_root: &Path, exec_root: &Path, registry: ClientConfig) -> Result<Self> {
         let images_root = data_root.join("image");
         let snapshots_root = data_root.join("snapshots");
         let _lock = DataLock::writer(&images_root)?;
         let store = ImageStore::open(&images_root)?;
         let snapshots = Snapshotter::open(&snapshots_root)?;
+        store.blobs().clean_ingest()?;
+        berth_image::gc::remove_unfinished_snapshots(&snapshots_root)?;
         let auth_root = exec_root.join("registry-auth");
         let _ = std::fs::remove_dir_all(&auth_root);
         create_private_dir(&auth_root)?;
