@@ -33,6 +33,17 @@ pub struct PruneReport {
     pub space_reclaimed: u64,
 }
 
+/// What a pull brought.
+#[derive(Debug)]
+pub struct Pulled {
+    /// The image id.
+    pub id: Digest,
+    /// The manifest (or index) digest it was pulled as, when the registry told one.
+    pub digest: Option<String>,
+    /// The name pointed at this image already: Docker's "Image is up to date".
+    pub up_to_date: bool,
+}
+
 struct State {
     store: ImageStore,
     snapshots: Snapshotter,
@@ -81,12 +92,17 @@ impl ImageService {
     /// registry credentials given per operation are kept under `exec_root` while it runs.
     /// `registry` supplies insecure registries and the certificates directory; its credential
     /// store is never read (credentials come with each request, as Docker's do).
+    /// The caller has the data root to itself (berthd locks it first): what writers killed
+    /// with a daemon left (ingest files, unfinished snapshots) is removed, as no one will
+    /// finish it.
     pub fn open(data_root: &Path, exec_root: &Path, registry: ClientConfig) -> Result<Self> {
         let images_root = data_root.join("image");
         let snapshots_root = data_root.join("snapshots");
         let _lock = DataLock::writer(&images_root)?;
         let store = ImageStore::open(&images_root)?;
         let snapshots = Snapshotter::open(&snapshots_root)?;
+        store.blobs().clean_ingest()?;
+        berth_image::gc::remove_unfinished_snapshots(&snapshots_root)?;
         let auth_root = exec_root.join("registry-auth");
         let _ = std::fs::remove_dir_all(&auth_root);
         create_private_dir(&auth_root)?;
@@ -190,17 +206,20 @@ impl ImageService {
         .await
     }
 
-    /// `POST /images/create?fromImage=`: pulls `reference` and unpacks its layers. Returns the
-    /// image id and the manifest digest it was pulled as, when the registry told one.
+    /// `POST /images/create?fromImage=`: pulls `reference` and unpacks its layers.
     pub async fn pull(
         &self,
         reference: Reference,
         platform: Platform,
         credentials: Option<Credentials>,
         progress: Progress,
-    ) -> Result<(Digest, Option<String>)> {
+    ) -> Result<Pulled> {
         self.run("pull", move |inner, state| {
             let _lock = DataLock::writer(&inner.images_root)?;
+            let before = state
+                .store
+                .get(&reference.to_string())
+                .map(|record| record.id.clone());
             let (config, _dir) = inner.config_with(reference.domain(), credentials)?;
             let observer = |event: Event| {
                 let _ = progress.send(event);
@@ -218,7 +237,11 @@ impl ImageService {
                 .find(|d| d.starts_with(&wanted))
                 .and_then(|d| d.split_once('@'))
                 .map(|(_, digest)| digest.to_string());
-            Ok((record.id, digest))
+            Ok(Pulled {
+                up_to_date: before.as_ref() == Some(&record.id),
+                id: record.id,
+                digest,
+            })
         })
         .await
     }

@@ -169,7 +169,7 @@ fn sweep_snapshots(root: &Path, keep: &HashSet<String>, report: &mut Report) -> 
             report
                 .snapshots_removed
                 .push(format!("sha256:{name}").parse().expect("64 hex digits"));
-        } else if name.starts_with("tmp-") || name.starts_with("trash-") {
+        } else if is_unfinished(name) {
             report.bytes_freed += remove_tree(&path, &mut seen)?;
             report.leftovers_removed += 1;
         } else if name.starts_with("probe-") {
@@ -196,6 +196,30 @@ fn sweep_snapshots(root: &Path, keep: &HashSet<String>, report: &mut Report) -> 
         }
     }
     Ok(())
+}
+
+/// Whether a snapshots-root entry is what an interrupted unpack (`tmp-*`) or removal
+/// (`trash-*`) left.
+fn is_unfinished(name: &str) -> bool {
+    name.starts_with("tmp-") || name.starts_with("trash-")
+}
+
+/// Removes the `tmp-*` and `trash-*` directories that interrupted unpacks and removals left
+/// under `snapshots_root`, and nothing else; returns how many. Only for a caller no writer
+/// can run beside (a daemon starting on roots it has locked).
+pub fn remove_unfinished_snapshots(snapshots_root: &Path) -> Result<usize> {
+    let mut removed = 0;
+    let mut seen = HashSet::new();
+    for entry in
+        fs::read_dir(snapshots_root).context(|| format!("read {}", snapshots_root.display()))?
+    {
+        let entry = entry.context(|| format!("read {}", snapshots_root.display()))?;
+        if is_unfinished(&entry.file_name().to_string_lossy()) {
+            remove_tree(&entry.path(), &mut seen)?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Removes a directory tree (never following symlinks); returns the bytes it held.

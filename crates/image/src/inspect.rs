@@ -185,13 +185,16 @@ impl LayerSizes {
     }
 }
 
+/// The names of image `id` in Docker's short form, without the `repository@digest` names a
+/// pull by digest gives it: Docker shows those as `RepoDigests` only, never as tags.
 fn familiar_names(store: &ImageStore, id: &Digest) -> Vec<String> {
     store
         .names_of(id)
         .into_iter()
-        .map(|n| {
-            n.parse::<Reference>()
-                .map_or(n.to_string(), |r| r.familiar())
+        .filter_map(|n| match n.parse::<Reference>() {
+            Ok(r) if r.digest().is_some() => None,
+            Ok(r) => Some(r.familiar()),
+            Err(_) => Some(n.to_string()),
         })
         .collect()
 }

@@ -201,15 +201,19 @@ fn start_pull(
         let pull = images.pull(reference.clone(), platform, credentials, events);
         let (result, ()) = tokio::join!(pull, forward(events_rx, &lines, Some(announce)));
         let _ = match result {
-            Ok((_, digest)) => {
+            Ok(pulled) => {
                 let name = reference.familiar();
                 image_event(&bus, "pull", &name, Some(&name));
-                if let Some(digest) = digest {
+                if let Some(digest) = pulled.digest {
                     let _ = lines.send(Ok(ProgressMessage::status(format!("Digest: {digest}"))));
                 }
+                let status = if pulled.up_to_date {
+                    "Image is up to date for"
+                } else {
+                    "Downloaded newer image for"
+                };
                 lines.send(Ok(ProgressMessage::status(format!(
-                    "Status: Downloaded newer image for {}",
-                    reference.familiar()
+                    "Status: {status} {name}"
                 ))))
             }
             Err(e) => lines.send(Err(e.into())),

@@ -30,6 +30,30 @@ pub struct Berthd {
     netns: NetNs,
 }
 
+/// berthd in `netns` on `socket`, data and exec roots under `dir`, its stderr appended to
+/// `<dir>/berthd.log`.
+fn spawn_berthd(netns: &NetNs, dir: &Path, socket: &Path) -> Child {
+    let log = dir.join("berthd.log");
+    let log = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(&log);
+    netns
+        .command([sibling("berthd")])
+        .arg("--host")
+        .arg(format!("unix://{}", socket.display()))
+        .arg("--data-root")
+        .arg(dir.join("data"))
+        .arg("--exec-root")
+        .arg(dir.join("exec"))
+        .args(["--log-level", "error"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log.expect("open berthd.log"))
+        .spawn()
+        .expect("start berthd (run `cargo build --workspace` first)")
+}
+
 /// A binary built next to `berth` (berthd, berth-runtime).
 fn sibling(name: &str) -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_berth"))
@@ -44,36 +68,37 @@ impl Berthd {
         let dir = TempDir::new(test);
         let socket = dir.join("berth.sock");
         let netns = NetNs::new();
-        let log = std::fs::File::create(dir.join("berthd.log")).expect("create berthd.log");
-        let child = netns
-            .command([sibling("berthd")])
-            .arg("--host")
-            .arg(format!("unix://{}", socket.display()))
-            .arg("--data-root")
-            .arg(dir.join("data"))
-            .arg("--exec-root")
-            .arg(dir.join("exec"))
-            .args(["--log-level", "error"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start berthd (run `cargo build --workspace` first)");
+        let child = spawn_berthd(&netns, dir.path(), &socket);
         let mut daemon = Berthd {
             child,
             socket,
             dir,
             netns,
         };
+        daemon.wait_ready();
+        daemon
+    }
+
+    /// SIGKILLs the daemon (its containers' shims live on) and starts it again on the same
+    /// roots, socket and namespace.
+    pub fn kill_and_restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.socket);
+        self.child = spawn_berthd(&self.netns, self.dir.path(), &self.socket);
+        self.wait_ready();
+    }
+
+    /// Waits until the socket answers; panics with the log if the daemon exits first.
+    fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while UnixStream::connect(&daemon.socket).is_err() {
-            if let Ok(Some(status)) = daemon.child.try_wait() {
-                panic!("berthd exited with {status}: {}", daemon.log());
+        while UnixStream::connect(&self.socket).is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("berthd exited with {status}: {}", self.log());
             }
             assert!(Instant::now() < deadline, "berthd did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        daemon
     }
 
     /// `unix://<socket>`.
