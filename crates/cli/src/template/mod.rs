@@ -1,22 +1,17 @@
 //! The part of Go's text/template that `--format` needs: literal text, `{{.Field}}`,
-//! `{{.A.B}}`, `{{.}}`, `{{json .X}}`, `{{upper .X}}`, `{{lower .X}}`, `{{range .X}}…{{end}}`
+//! `{{.A.B}}`, `{{.}}`, `{{json .X}}`, `{{upper .X}}`, `{{lower .X}}`, `{{len .X}}`,
+//! `{{index .X 0}}`, `{{index .X "key"}}`, `{{join .X ","}}`, `{{range .X}}…{{end}}`
 //! (with `$key, $value :=`), `{{if .X}}…{{else}}…{{end}}` (also `if not .X`, `if eq .X "a"`,
 //! `if ne .X 1`), variables (`{{$v.Field}}`, `$` for
 //! the root), the `\t`/`\n` escapes and the `table` prefix. Templates come from users: every
 //! mistake is an error, never a panic.
 
+mod funcs;
+
 use serde_json::Value;
 
 use crate::error::Error;
-
-/// Functions a template may call on one value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Func {
-    Print,
-    Json,
-    Upper,
-    Lower,
-}
+use funcs::{words, Func};
 
 /// What an action names: a field path from `.`, or from a variable (`$` is the root).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +32,8 @@ enum Node {
     Action {
         func: Func,
         target: Target,
+        /// The function's other arguments (`index`'s keys, `join`'s separator).
+        args: Vec<Operand>,
     },
     Range {
         target: Target,
@@ -148,7 +145,8 @@ fn parse_nodes(
             }
             Token::Action(inner, column) => (inner, column),
         };
-        let words: Vec<&str> = inner.split_whitespace().collect();
+        let words = words(inner, column)?;
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
         match words.as_slice() {
             ["end"] => return Ok((nodes, Stop::End(column))),
             ["else"] => return Ok((nodes, Stop::Else(column))),
@@ -290,14 +288,13 @@ fn render_nodes(
     for node in nodes {
         match node {
             Node::Text(text) => out.push_str(text),
-            Node::Action { func, target } => {
+            Node::Action { func, target, args } => {
                 let current = resolve(target, dot, scope)?;
-                match func {
-                    Func::Print => out.push_str(&go_print(&current)),
-                    Func::Json => out.push_str(&current.to_string()),
-                    Func::Upper => out.push_str(&go_print(&current).to_uppercase()),
-                    Func::Lower => out.push_str(&go_print(&current).to_lowercase()),
-                }
+                let args = args
+                    .iter()
+                    .map(|a| operand(a, dot, scope))
+                    .collect::<Result<Vec<_>, _>>()?;
+                out.push_str(&func.apply(current, &args, target)?);
             }
             Node::If {
                 condition,
@@ -364,12 +361,17 @@ fn render_nodes(
     Ok(())
 }
 
-/// Whether an `{{if}}` condition holds.
-fn holds(condition: &Condition, dot: &Value, scope: &Scope<'_>) -> Result<bool, Error> {
-    let operand = |o: &Operand| match o {
+/// The value of a function argument or `eq` operand.
+fn operand(o: &Operand, dot: &Value, scope: &Scope<'_>) -> Result<Value, Error> {
+    match o {
         Operand::Field(target) => resolve(target, dot, scope),
         Operand::Literal(text) => Ok(serde_json::from_str(text).unwrap_or(Value::Null)),
-    };
+    }
+}
+
+/// Whether an `{{if}}` condition holds.
+fn holds(condition: &Condition, dot: &Value, scope: &Scope<'_>) -> Result<bool, Error> {
+    let operand = |o: &Operand| operand(o, dot, scope);
     Ok(match condition {
         Condition::Truthy(target) => truthy(&resolve(target, dot, scope)?),
         Condition::Not(target) => !truthy(&resolve(target, dot, scope)?),
@@ -442,42 +444,33 @@ fn resolve(target: &Target, dot: &Value, scope: &Scope<'_>) -> Result<Value, Err
 }
 
 fn parse_action(inner: &str, column: usize) -> Result<Node, Error> {
-    let words: Vec<&str> = inner.split_whitespace().collect();
-    let (func, arg) = match words.as_slice() {
-        [arg] if arg.starts_with('.') || arg.starts_with('$') => (Func::Print, *arg),
-        [name, arg] => {
-            let func = match *name {
-                "json" => Func::Json,
-                "upper" => Func::Upper,
-                "lower" => Func::Lower,
-                other => {
+    let words = words(inner, column)?;
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let (func, arg, rest) = match words.as_slice() {
+        [] => return Err(parse_error(column, "missing value for command")),
+        [arg] if arg.starts_with('.') || arg.starts_with('$') => (Func::Print, *arg, &[][..]),
+        [name, rest @ ..] => {
+            let func = Func::named(name)
+                .ok_or_else(|| parse_error(column, format!("function {name:?} not defined")))?;
+            match rest {
+                [] if func.takes_dot_alone() => (func, ".", &[][..]),
+                [arg, rest @ ..] if func.arity().contains(&rest.len()) => (func, *arg, rest),
+                _ => {
                     return Err(parse_error(
                         column,
-                        format!("function {other:?} not defined"),
+                        format!("wrong number of args for {name}: {{{{{}}}}}", inner.trim()),
                     ))
                 }
-            };
-            (func, *arg)
-        }
-        ["json" | "upper" | "lower"] => (
-            match words[0] {
-                "json" => Func::Json,
-                "upper" => Func::Upper,
-                _ => Func::Lower,
-            },
-            ".",
-        ),
-        [] => return Err(parse_error(column, "missing value for command")),
-        _ => {
-            return Err(parse_error(
-                column,
-                format!("unsupported action {{{{{}}}}}", inner.trim()),
-            ))
+            }
         }
     };
     Ok(Node::Action {
         func,
         target: parse_target(arg, column)?,
+        args: rest
+            .iter()
+            .map(|word| parse_operand(word, column))
+            .collect::<Result<_, _>>()?,
     })
 }
 
@@ -545,166 +538,4 @@ fn go_print(value: &Value) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn render(template: &str, value: &Value) -> Result<String, Error> {
-        Template::parse(template)?.render(value)
-    }
-
-    #[test]
-    fn fields_nested_fields_and_functions_render() {
-        let v = json!({"Id": "sha256:ab", "Config": {"Cmd": ["sh", "-c"], "Env": null},
-                        "Labels": {"b": "2", "a": "1"}, "Size": 42, "Name": "Busy"});
-        assert_eq!(render("{{.Id}}", &v).unwrap(), "sha256:ab");
-        assert_eq!(
-            render("id={{ .Id }}\\t{{.Size}}\\n", &v).unwrap(),
-            "id=sha256:ab\t42\n"
-        );
-        assert_eq!(render("{{.Config.Cmd}}", &v).unwrap(), "[sh -c]");
-        assert_eq!(render("{{.Config.Env}}", &v).unwrap(), "<nil>");
-        assert_eq!(render("{{.Labels}}", &v).unwrap(), "map[a:1 b:2]");
-        assert_eq!(
-            render("{{json .Config.Cmd}}", &v).unwrap(),
-            r#"["sh","-c"]"#
-        );
-        assert_eq!(
-            render("{{upper .Name}}/{{lower .Name}}", &v).unwrap(),
-            "BUSY/busy"
-        );
-        let all = render("{{json .}}", &v).unwrap();
-        assert_eq!(serde_json::from_str::<Value>(&all).unwrap(), v);
-    }
-
-    #[test]
-    fn table_templates_have_a_header_row() {
-        let t = Template::parse("table {{.Repository}}\\t{{.ID}}").unwrap();
-        assert!(t.table);
-        let header = t.header(|f| (f == "ID").then_some("IMAGE ID"));
-        assert_eq!(header, "REPOSITORY\tIMAGE ID");
-        assert!(!Template::parse("tablet {{.X}}").unwrap().table);
-    }
-
-    #[test]
-    fn unknown_fields_are_errors_that_name_them() {
-        let err = render("x {{.Nope}}", &json!({"Id": "a"})).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "template: :1:3: executing \"\" at <.Nope>: can't evaluate field Nope"
-        );
-        assert_eq!(err.exit_code(), 125);
-        assert!(render("{{.Id.Deeper}}", &json!({"Id": "a"})).is_err());
-    }
-
-    #[test]
-    fn range_if_and_variables_render_as_in_go() {
-        let v = json!({"Networks": {"web": {"IPAddress": "10.0.0.2"}, "back": {"IPAddress": "10.1.0.2"}},
-                        "Cmd": ["sh", "-c"], "Empty": [], "Name": "x", "Zero": 0});
-        assert_eq!(
-            render("{{range .Networks}}{{.IPAddress}} {{end}}", &v).unwrap(),
-            "10.1.0.2 10.0.0.2 "
-        );
-        assert_eq!(
-            render(
-                "{{range $k, $v := .Networks}}{{$k}}={{$v.IPAddress}};{{end}}",
-                &v
-            )
-            .unwrap(),
-            "back=10.1.0.2;web=10.0.0.2;"
-        );
-        assert_eq!(
-            render(
-                "{{range $i, $a := .Cmd}}{{$i}}:{{$a}} {{$.Name}},{{end}}",
-                &v
-            )
-            .unwrap(),
-            "0:sh x,1:-c x,"
-        );
-        assert_eq!(
-            render("{{range .Empty}}x{{else}}none{{end}}", &v).unwrap(),
-            "none"
-        );
-        assert_eq!(
-            render("{{range .Missing}}x{{end}}", &json!({"Missing": null})).unwrap(),
-            ""
-        );
-        assert_eq!(
-            render(
-                "{{if .Name}}named{{else}}anonymous{{end}} {{if .Zero}}z{{end}}",
-                &v
-            )
-            .unwrap(),
-            "named "
-        );
-        assert!(render("{{range .Name}}x{{end}}", &v).is_err());
-        assert!(render("{{$nope}}", &v).is_err());
-    }
-
-    #[test]
-    fn if_compares_with_eq_and_ne_and_negates_with_not() {
-        let v = json!({"Mounts": [{"Name": "a", "Destination": "/x", "RW": true},
-                                  {"Name": "b", "Destination": "/y", "RW": false}]});
-        assert_eq!(
-            render(
-                r#"{{range .Mounts}}{{if eq .Destination "/y"}}{{.Name}}{{end}}{{end}}"#,
-                &v
-            )
-            .unwrap(),
-            "b"
-        );
-        assert_eq!(
-            render(
-                r#"{{range .Mounts}}{{if ne .Name "a"}}{{.Name}}{{else}}-{{end}}{{end}}"#,
-                &v
-            )
-            .unwrap(),
-            "-b"
-        );
-        assert_eq!(
-            render("{{range .Mounts}}{{if not .RW}}{{.Name}}{{end}}{{end}}", &v).unwrap(),
-            "b"
-        );
-        assert!(render("{{if eq .Mounts}}x{{end}}", &v).is_err());
-    }
-
-    #[test]
-    fn hostile_templates_are_errors_not_panics() {
-        for bad in [
-            "{{",
-            "{{.Id",
-            "}}",
-            "{{}}",
-            "{{ }}",
-            "{{foo .Id}}",
-            "{{.Id .Id .Id}}",
-            "{{Id}}",
-            "{{..}}",
-            "{{.a..b}}",
-            "{{.1x}}",
-            "{{.é\u{301}}}",
-            "{{json}}}}",
-            "{{{{.Id}}",
-            "{{.Id}}{{",
-            "{{\u{0}}}",
-            "{{printf \"%s\" .Id}}",
-            "{{.Id | json}}",
-            "{{range .Id}}",
-            "{{end}}",
-            "{{else}}",
-            "{{if .Id}}{{else}}{{else}}{{end}}",
-            "{{range $a $b := .Id}}{{end}}",
-            "{{range $a, := .Id}}{{end}}",
-            "{{$a-b}}",
-        ] {
-            let result = render(bad, &json!({"Id": "a"}));
-            assert!(result.is_err(), "{bad:?} rendered as {result:?}");
-        }
-        // Multi-byte text around actions keeps columns and slices on char boundaries.
-        assert_eq!(render("é{{.Id}}ü", &json!({"Id": "ä"})).unwrap(), "éäü");
-        let long = "{{.Id}}".repeat(10_000);
-        assert_eq!(render(&long, &json!({"Id": "a"})).unwrap().len(), 10_000);
-        let deep = format!("{}{}", "{{if .Id}}".repeat(100), "{{end}}".repeat(100));
-        assert!(render(&deep, &json!({"Id": "a"})).is_err());
-    }
-}
+mod tests;
