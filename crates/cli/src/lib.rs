@@ -2,6 +2,7 @@
 //! only HTTP (the Engine API over a unix socket) to the daemon.
 
 pub mod autostart;
+mod broken_stdout;
 mod chunked;
 pub mod client;
 mod commands;
@@ -338,6 +339,13 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(()) => 0,
         Err(e) => {
             let _ = std::io::stdout().flush();
+            let said_by_others = matches!(
+                e,
+                Error::Usage(_) | Error::Connect { .. } | Error::Daemon { .. }
+            );
+            if !said_by_others && broken_stdout::reader_gone() {
+                return broken_stdout::SIGPIPE_STATUS;
+            }
             if !matches!(e, Error::Exit(_)) {
                 eprintln!("{e}");
             }

@@ -571,3 +571,35 @@ fn logs_follow_and_attach_stream_while_the_container_runs() {
         "exited 7"
     );
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_berth_quietly_as_docker() {
+    let daemon = Berthd::start("cli-pipe");
+    daemon.load_busybox("busybox:latest");
+    daemon.berth_ok(&["run", "--name", "counter", "busybox", "seq", "1", "200000"]);
+    for (client, mut command) in [
+        ("berth", daemon.berth_command(&["logs", "counter"])),
+        ("docker", daemon.docker_command(&["logs", "counter"])),
+    ] {
+        // `… | head -1`: one line read, then the pipe closed.
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut first,
+        )
+        .unwrap();
+        assert_eq!(first, "1\n", "{client}");
+        let out = child.wait_with_output().unwrap();
+        let status = out.status.code().unwrap_or_else(|| {
+            // Killed by SIGPIPE, as a Go program is: the shell shows 141.
+            128 + std::os::unix::process::ExitStatusExt::signal(&out.status).unwrap()
+        });
+        assert_eq!(status, 141, "{client}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{client}");
+    }
+}

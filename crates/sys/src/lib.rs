@@ -17,9 +17,7 @@ mod xattr;
 pub use bpf::{attach_device_program, BpfInsn};
 pub use mount::{clone_detached_readonly_bind, MountFd};
 pub use pidfd::{pidfd_alive, pidfd_open};
-pub use process::{
-    close_fds_on_exec_from, default_sigpipe, duplicate_raw_fd, fork_into, setdomainname, ForkResult,
-};
+pub use process::{close_fds_on_exec_from, duplicate_raw_fd, fork_into, setdomainname, ForkResult};
 pub use sched::{ioprio_set, sched_setattr, SchedAttr};
 pub use seccomp::load_seccomp_program;
 pub use socket::recv_with_fd;

@@ -120,16 +120,3 @@ pub fn duplicate_raw_fd(fd: std::os::fd::RawFd) -> io::Result<std::os::fd::Owned
     // SAFETY: `new` was just created by fcntl and is owned by nobody else.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(new) })
 }
-
-/// Restores the default action of SIGPIPE (terminate), which the Rust runtime sets to ignore:
-/// a command-line tool whose output goes to a closed pipe (`| head`) then ends quietly, as
-/// other Unix tools do, instead of failing on every write.
-pub fn default_sigpipe() -> io::Result<()> {
-    // SAFETY: SIG_DFL is a valid disposition for SIGPIPE and installs no handler code; it is
-    // called at start-up, before any thread that could rely on the old disposition exists.
-    let previous = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    if previous == libc::SIG_ERR {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}

@@ -188,6 +188,11 @@ impl Berthd {
 
     /// `docker -H unix://<socket> args…` with a private client config.
     pub fn docker(&self, args: &[&str]) -> Outcome {
+        run_command(&mut self.docker_command(args), self.dir.path())
+    }
+
+    /// The `docker` command against this daemon, for a test that runs it itself.
+    pub fn docker_command(&self, args: &[&str]) -> Command {
         let mut command = Command::new("docker");
         command
             .env_remove("DOCKER_HOST")
@@ -195,7 +200,7 @@ impl Berthd {
             .arg("-H")
             .arg(self.host())
             .args(args);
-        run_command(&mut command, self.dir.path())
+        command
     }
 
     /// Like [`Berthd::docker`], and it must succeed; returns stdout.
