@@ -1,8 +1,8 @@
 //! `berth pull` against berthd and a real registry, as a user sees it: the lines per layer, a
 //! second pull that finds everything, the errors (naming the digest) when the registry serves
-//! bad content, a pull cut off by killing the client or the daemon, and a multi-platform image
-//! known by its index digest. Each daemon reaches the registry through a forward into its
-//! network namespace.
+//! bad content, a pull cut off by killing the client or the daemon, a multi-platform image
+//! known by its index digest, and other image commands going on while a pull is under way.
+//! Each daemon reaches the registry through a forward into its network namespace.
 
 mod common;
 
@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use berth_testkit::forward::Forward;
+use berth_testkit::forward::{Forward, Gate};
 use berth_testkit::{
     busybox_layer, docker_archive, manifest_layer_digests, random_layer, LocalRegistry,
 };
@@ -325,4 +325,76 @@ fn a_multi_platform_image_is_known_by_its_index_digest() {
         "{}",
         wrong.describe()
     );
+}
+
+/// Runs `command` to its end, failing the test if that takes over a minute (a daemon that
+/// waits for a stalled pull would otherwise hang the test for ever).
+fn finishes(mut command: Command, what: &str) -> String {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} waited for the stalled pull");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{what}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn other_image_commands_go_on_while_a_pull_is_under_way() {
+    let registry = LocalRegistry::start();
+    let daemon = Berthd::start("pull-busy");
+    daemon.load_busybox("busybox:latest");
+    // The registry's answers stall after their first MiB: the pull stays under way.
+    let gate = Gate::closed_after(1 << 20);
+    let _forward = daemon.forward_gated(&registry.address, &gate);
+    let archive = daemon.dir.join("image.tar");
+    let layers: Vec<Vec<u8>> = (20..22).map(|seed| random_layer(seed, 8 << 20)).collect();
+    docker_archive(&archive, &layers, None);
+    let name = registry.push_archive(&archive, "test/slow:1");
+
+    let mut pull = daemon.berth_command(&["pull", "-q", &name]);
+    let pull = pull
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        gate.wait_until_holding(Duration::from_secs(60)),
+        "the pull never reached its layers"
+    );
+
+    let listed = finishes(
+        daemon.berth_command(&["images", "--format", "{{.Repository}}:{{.Tag}}"]),
+        "images",
+    );
+    assert_eq!(listed, "busybox:latest\n");
+    finishes(daemon.berth_command(&["tag", "busybox", "other:1"]), "tag");
+    let ran = finishes(
+        daemon.berth_command(&["run", "--rm", "other:1", "echo", "ran"]),
+        "run",
+    );
+    assert_eq!(ran, "ran\n");
+    finishes(daemon.berth_command(&["rmi", "other:1"]), "rmi");
+    let saved = daemon.dir.join("busybox.tar");
+    finishes(
+        daemon.berth_command(&["save", "-o", saved.to_str().unwrap(), "busybox"]),
+        "save",
+    );
+
+    gate.open();
+    let out = pull.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{name}\n"));
+    let listed = daemon.berth_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(listed, format!("busybox:latest\n{name}\n"));
 }

@@ -15,5 +15,5 @@ pub use auth::{parse_challenge, Challenge};
 pub use client::{ClientConfig, Error, Registry, Result};
 pub use credentials::Credentials;
 pub use login::{login, logout};
-pub use pull::{pull, Platform};
+pub use pull::{fetch, pull, record, Platform};
 pub use push::push;

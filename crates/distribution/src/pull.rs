@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use berth_image::digest::Digest;
 use berth_image::progress::{Event, Observer, Status};
 use berth_image::snapshot::{chain_ids, Snapshotter};
-use berth_image::{ImageRecord, ImageStore, Reference};
+use berth_image::{BlobStore, ImageRecord, ImageStore, Reference};
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 
 use crate::client::{ClientConfig, Error, Registry, Result, MEDIA_DOCKER_LIST, MEDIA_OCI_INDEX};
@@ -81,6 +81,30 @@ pub fn pull(
     config: &ClientConfig,
     observer: &dyn Observer,
 ) -> Result<ImageRecord> {
+    let fetched = fetch(
+        store.blobs(),
+        snapshots,
+        reference,
+        platform,
+        config,
+        observer,
+    )?;
+    record(store, fetched, reference)
+}
+
+/// The part of a pull that takes time: brings the manifest, config and layers of
+/// `reference` into `blobs` and unpacks the layers into `snapshots`, and returns the image
+/// for [`record`]. It needs no access to the store's records, so a daemon can list, inspect
+/// and run other images meanwhile; hold [`berth_image::lock::DataLock::writer`] until the
+/// image is recorded, so no garbage collection removes what was fetched.
+pub fn fetch(
+    blobs: &BlobStore,
+    snapshots: &Snapshotter,
+    reference: &Reference,
+    platform: &Platform,
+    config: &ClientConfig,
+    observer: &dyn Observer,
+) -> Result<ImageRecord> {
     let registry = Registry::new(reference.domain(), config)?;
     let repository = reference.path();
     let tag_or_digest = match (reference.digest(), reference.tag()) {
@@ -108,7 +132,6 @@ pub fn pull(
     }
     let manifest = ImageManifest::from_reader(&body[..])
         .map_err(|e| invalid(format!("manifest {digest}"), e))?;
-    let blobs = store.blobs().clone();
     let config_digest: Digest = manifest.config().digest().to_string().parse()?;
     if manifest.config().size() > crate::client::MAX_DOCUMENT {
         return Err(invalid(
@@ -120,7 +143,7 @@ pub fn pull(
         repository,
         &config_digest,
         Some(manifest.config().size()),
-        &blobs,
+        blobs,
     )?;
     let image_config = ImageConfiguration::from_reader(&blobs.get(&config_digest)?[..])
         .map_err(|e| invalid(format!("config {config_digest}"), e))?;
@@ -154,22 +177,31 @@ pub fn pull(
         observer.event(event(&job.blob, Status::Waiting, 0, Some(job.size)));
     }
     run_parallel(&jobs, |job| {
-        bring_layer(&registry, repository, &blobs, snapshots, job, observer)
+        bring_layer(&registry, repository, blobs, snapshots, job, observer)
     })?;
-    store.blobs().put(&digest, &body)?;
+    blobs.put(&digest, &body)?;
     let top = match &index {
         Some((index_body, index_digest)) => {
-            store.blobs().put(index_digest, index_body)?;
+            blobs.put(index_digest, index_body)?;
             index_digest
         }
         None => &digest,
     };
-    let record = ImageRecord {
+    Ok(ImageRecord {
         id: config_digest,
         layers: jobs.into_iter().map(|j| j.blob).collect(),
         diff_ids,
         repo_digests: vec![format!("{}@{top}", reference.repository())],
-    };
+    })
+}
+
+/// Records an image [`fetch`] brought in `store` under the name `reference`, keeping the
+/// digests it was already known by in other repositories; returns the record as stored.
+pub fn record(
+    store: &mut ImageStore,
+    record: ImageRecord,
+    reference: &Reference,
+) -> Result<ImageRecord> {
     let mut record_to_store = record.clone();
     if let Some(existing) = store.get(&record.id.to_string()) {
         // Keep the digests the image was known by in other repositories.

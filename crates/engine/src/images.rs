@@ -190,20 +190,25 @@ impl ImageService {
     /// `POST /images/prune`: removes dangling images (all unused ones with `all`), then
     /// collects the blobs and snapshots nothing refers to any more.
     pub async fn prune(&self, all: bool) -> Result<PruneReport> {
-        self.run("prune", move |inner, state| {
-            let removals = {
+        let removals = self
+            .run("prune", move |inner, state| {
                 let _lock = DataLock::writer(&inner.images_root)?;
                 let in_use = inner.in_use_check();
-                state.store.prune(all, &*in_use)?
-            };
-            // Collection takes the data root's lock exclusively itself.
-            let report = berth_image::gc::collect(&inner.images_root, &inner.snapshots_root, &[])?;
-            Ok(PruneReport {
-                removals,
-                space_reclaimed: report.bytes_freed,
+                Ok(state.store.prune(all, &*in_use)?)
             })
+            .await?;
+        // Collection takes the data root's lock exclusively, waiting for every writer (a
+        // pull, a commit) to record what it added: never while holding the store, which those
+        // writers take last.
+        let inner = self.inner.clone();
+        let report = blocking("collect", move || {
+            berth_image::gc::collect(&inner.images_root, &inner.snapshots_root, &[])
         })
-        .await
+        .await??;
+        Ok(PruneReport {
+            removals,
+            space_reclaimed: report.bytes_freed,
+        })
     }
 
     /// `POST /images/create?fromImage=`: pulls `reference` and unpacks its layers.
@@ -214,22 +219,26 @@ impl ImageService {
         credentials: Option<Credentials>,
         progress: Progress,
     ) -> Result<Pulled> {
-        self.run("pull", move |inner, state| {
+        let inner = self.inner.clone();
+        // The store's records are locked only to record the image at the end: listing,
+        // inspecting and running other images go on while the layers come.
+        blocking("pull", move || -> Result<Pulled> {
             let _lock = DataLock::writer(&inner.images_root)?;
-            let before = state
-                .store
-                .get(&reference.to_string())
-                .map(|record| record.id.clone());
+            let blobs = lock(&inner.state).store.blobs().clone();
+            let snapshots = Snapshotter::open(&inner.snapshots_root)?;
             let (config, _dir) = inner.config_with(reference.domain(), credentials)?;
             let observer = |event: Event| {
                 let _ = progress.send(event);
             };
-            let State {
-                store, snapshots, ..
-            } = state;
-            let record = berth_distribution::pull(
-                store, snapshots, &reference, &platform, &config, &observer,
+            let fetched = berth_distribution::fetch(
+                &blobs, &snapshots, &reference, &platform, &config, &observer,
             )?;
+            let mut state = lock(&inner.state);
+            let before = state
+                .store
+                .get(&reference.to_string())
+                .map(|record| record.id.clone());
+            let record = berth_distribution::record(&mut state.store, fetched, &reference)?;
             let wanted = format!("{}@", reference.repository());
             let digest = record
                 .repo_digests
@@ -243,7 +252,7 @@ impl ImageService {
                 digest,
             })
         })
-        .await
+        .await?
     }
 
     /// `POST /images/{name}/push`: pushes the image named `reference` with gzip layers and
@@ -394,16 +403,22 @@ impl ImageService {
 
     /// `GET /images/get`: writes a docker-save archive of `names` to `out`.
     pub async fn save(&self, names: Vec<String>, out: impl Write + Send + 'static) -> Result<()> {
-        self.run("save", move |_, state| {
+        let inner = self.inner.clone();
+        // The archive goes out as fast as the client reads it: from a copy of the records,
+        // so a slow reader holds up no other image operation. The data root's lock keeps a
+        // collection from removing the blobs meanwhile.
+        blocking("save", move || -> Result<()> {
+            let _lock = DataLock::writer(&inner.images_root)?;
+            let store = lock(&inner.state).store.clone();
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
             Ok(berth_image::save::save(
-                &state.store,
+                &store,
                 &names,
                 berth_image::save::Format::Docker,
                 out,
             )?)
         })
-        .await
+        .await?
     }
 
     /// How the images share their layers, for `GET /system/df`.

@@ -44,14 +44,17 @@ pub struct ImageRecord {
     pub repo_digests: Vec<String>,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Index {
     /// Full reference (`docker.io/library/busybox:latest`) → image id.
     names: BTreeMap<String, Digest>,
     images: BTreeMap<String, ImageRecord>,
 }
 
-/// Images and their blobs under one data root.
+/// Images and their blobs under one data root. A clone is a copy of the records as they are
+/// (for reading at length without holding the original, as `save` does); changes made
+/// through it are not seen by the original.
+#[derive(Clone)]
 pub struct ImageStore {
     root: PathBuf,
     blobs: BlobStore,

@@ -96,6 +96,11 @@ impl NetNs {
         Forward::start(&self.path, address)
     }
 
+    /// As [`NetNs::forward`], what comes back passing through `gate`.
+    pub fn forward_gated(&self, address: &str, gate: &crate::forward::Gate) -> Forward {
+        Forward::start_gated(&self.path, address, Some(gate.clone()))
+    }
+
     /// The namespace's links with their addresses, its IPv4 and IPv6 routes in every table
     /// (`ip -j`, counters, lifetimes, interface indexes and carrier state left out, entries
     /// sorted) and its

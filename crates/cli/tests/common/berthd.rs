@@ -123,6 +123,11 @@ impl Berthd {
         self.netns.forward(address)
     }
 
+    /// As [`Berthd::forward`], the answers passing through `gate`.
+    pub fn forward_gated(&self, address: &str, gate: &berth_testkit::forward::Gate) -> Forward {
+        self.netns.forward_gated(address, gate)
+    }
+
     /// Links, addresses, routes and the nftables ruleset of the daemon's namespace, without
     /// what changes by itself: equal snapshots mean nothing was left set up in between.
     pub fn net_snapshot(&self) -> String {
