@@ -1,7 +1,8 @@
 //! `berth pull` against berthd and a real registry, as a user sees it: the lines per layer, a
 //! second pull that finds everything, the errors (naming the digest) when the registry serves
 //! bad content, a pull cut off by killing the client or the daemon, a multi-platform image
-//! known by its index digest, and other image commands going on while a pull is under way.
+//! known by its index digest, and other image commands going on while a pull or a load is
+//! under way.
 //! Each daemon reaches the registry through a forward into its network namespace.
 
 mod common;
@@ -350,7 +351,7 @@ fn finishes(mut command: Command, what: &str) -> String {
 }
 
 #[test]
-fn other_image_commands_go_on_while_a_pull_is_under_way() {
+fn other_image_commands_go_on_while_a_pull_or_a_load_is_under_way() {
     let registry = LocalRegistry::start();
     let daemon = Berthd::start("pull-busy");
     daemon.load_busybox("busybox:latest");
@@ -397,4 +398,37 @@ fn other_image_commands_go_on_while_a_pull_is_under_way() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{name}\n"));
     let listed = daemon.berth_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert_eq!(listed, format!("busybox:latest\n{name}\n"));
+
+    // A load whose client has sent half the archive: the same commands go on meanwhile.
+    let layers = [random_layer(30, 4 << 20)];
+    docker_archive(&archive, &layers, Some("loaded:1"));
+    let bytes = std::fs::read(&archive).unwrap();
+    let mut load = daemon.berth_command(&["load", "-q"]);
+    let mut load = load
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = load.stdin.take().unwrap();
+    std::io::Write::write_all(&mut input, &bytes[..bytes.len() / 2]).unwrap();
+    let listed = finishes(
+        daemon.berth_command(&["images", "-q"]),
+        "images during a load",
+    );
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    let ran = finishes(
+        daemon.berth_command(&["run", "--rm", "busybox", "echo", "ran"]),
+        "run during a load",
+    );
+    assert_eq!(ran, "ran\n");
+    std::io::Write::write_all(&mut input, &bytes[bytes.len() / 2..]).unwrap();
+    drop(input);
+    let out = load.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Loaded image: loaded:1\n"
+    );
+    let listed = daemon.berth_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(listed.contains("loaded:1\n"), "{listed}");
 }

@@ -373,19 +373,22 @@ impl ImageService {
         input: impl Read + Send + 'static,
         progress: Progress,
     ) -> Result<Vec<(Digest, Vec<Reference>)>> {
-        self.run("load", move |inner, state| {
+        let inner = self.inner.clone();
+        // Read from a copy of the records, as fast as the client sends, and unpacked before
+        // the images are recorded: other image operations go on meanwhile.
+        blocking("load", move || -> Result<Vec<(Digest, Vec<Reference>)>> {
             let _lock = DataLock::writer(&inner.images_root)?;
+            let reading = lock(&inner.state).store.clone();
+            let snapshots = Snapshotter::open(&inner.snapshots_root)?;
             let observer = |event: Event| {
                 let _ = progress.send(event);
             };
-            Ok(berth_image::archive::load(
-                &mut state.store,
-                &state.snapshots,
-                input,
-                &observer,
-            )?)
+            let images = berth_image::archive::read(&reading, input)?;
+            berth_image::archive::unpack(reading.blobs(), &snapshots, &images, &observer)?;
+            let mut state = lock(&inner.state);
+            Ok(berth_image::archive::record(&mut state.store, images)?)
         })
-        .await
+        .await?
     }
 
     /// Checks that every one of `names` is an image, so a save can fail before it streams.

@@ -20,6 +20,7 @@ use crate::layer::Compression;
 use crate::progress::{Event, Observer, Status};
 use crate::reference::Reference;
 use crate::snapshot::Snapshotter;
+use crate::store::BlobStore;
 
 /// One entry of a docker-save `manifest.json`.
 #[derive(Debug, Deserialize)]
@@ -215,12 +216,25 @@ pub(crate) fn check_image(
     })
 }
 
+/// The images of an archive [`read`] brought into the blob store, each once with all its
+/// names, for [`unpack`] and [`record`].
+pub struct ArchiveImages(Vec<(ImageRecord, Vec<Reference>)>);
+
 /// Loads every image in an image archive (docker-save, either layout, or a pure OCI layout);
 /// returns the ids with their names.
 pub fn load_docker_archive(
     store: &mut ImageStore,
     input: impl Read,
 ) -> Result<Vec<(Digest, Vec<Reference>)>> {
+    let images = read(store, input)?;
+    record(store, images)
+}
+
+/// Reads an image archive (docker-save, either layout, or a pure OCI layout) into `store`'s
+/// blobs and checks its images, recording nothing: `store` may be a copy, so that the
+/// records stay free while a client sends the archive. Hold
+/// [`crate::lock::DataLock::writer`] until [`record`].
+pub fn read(store: &ImageStore, input: impl Read) -> Result<ArchiveImages> {
     let files = Files::read(store, input)?;
     let found = if files.has("manifest.json") {
         docker_manifest(store, &files)?
@@ -231,23 +245,20 @@ pub fn load_docker_archive(
             "the archive has neither manifest.json nor index.json".into(),
         ));
     };
-    // One image may appear several times (once per name): record it once with all its names.
-    let mut loaded: Vec<(Digest, Vec<Reference>)> = Vec::new();
+    // One image may appear several times (once per name): kept once with all its names.
+    let mut images: Vec<(ImageRecord, Vec<Reference>)> = Vec::new();
     for image in found {
-        let names = match loaded.iter_mut().find(|(id, _)| *id == image.id) {
+        let names = match images.iter_mut().find(|(record, _)| record.id == image.id) {
             Some((_, names)) => names,
             None => {
-                store.add(
-                    ImageRecord {
-                        id: image.id.clone(),
-                        layers: image.layers,
-                        diff_ids: image.diff_ids,
-                        repo_digests: Vec::new(),
-                    },
-                    &[],
-                )?;
-                loaded.push((image.id.clone(), Vec::new()));
-                &mut loaded.last_mut().expect("just pushed").1
+                let record = ImageRecord {
+                    id: image.id,
+                    layers: image.layers,
+                    diff_ids: image.diff_ids,
+                    repo_digests: Vec::new(),
+                };
+                images.push((record, Vec::new()));
+                &mut images.last_mut().expect("just pushed").1
             }
         };
         for name in image.names {
@@ -256,46 +267,52 @@ pub fn load_docker_archive(
             }
         }
     }
-    for (id, names) in &loaded {
-        for name in names {
-            store.tag(&id.to_string(), name)?;
+    Ok(ArchiveImages(images))
+}
+
+/// Records the images [`read`] found in `store`, with their names; returns their ids and
+/// names.
+pub fn record(
+    store: &mut ImageStore,
+    images: ArchiveImages,
+) -> Result<Vec<(Digest, Vec<Reference>)>> {
+    let mut loaded = Vec::new();
+    for (record, _) in &images.0 {
+        store.add(record.clone(), &[])?;
+    }
+    for (record, names) in images.0 {
+        for name in &names {
+            store.tag(&record.id.to_string(), name)?;
         }
+        loaded.push((record.id, names));
     }
     Ok(loaded)
 }
 
-/// `docker load`: loads every image in an archive (as [`load_docker_archive`]) and unpacks its
-/// layers into `snapshots`, so that a container can start from it at once.
-pub fn load(
-    store: &mut ImageStore,
+/// Unpacks the layers of the images [`read`] found into `snapshots`, so that a container can
+/// start from them at once.
+pub fn unpack(
+    blobs: &BlobStore,
     snapshots: &Snapshotter,
-    input: impl Read,
+    images: &ArchiveImages,
     observer: &dyn Observer,
-) -> Result<Vec<(Digest, Vec<Reference>)>> {
-    let loaded = load_docker_archive(store, input)?;
-    for (id, _) in &loaded {
-        let record = store
-            .get(&id.to_string())
-            .ok_or_else(|| Error::ImageNotFound(id.to_string()))?;
+) -> Result<()> {
+    for (record, _) in &images.0 {
+        let event = |layer: &Digest, status| Event {
+            id: layer.short().to_string(),
+            status,
+            current: 0,
+            total: None,
+        };
         for layer in &record.layers {
-            observer.event(Event {
-                id: layer.short().to_string(),
-                status: Status::Loading,
-                current: 0,
-                total: None,
-            });
+            observer.event(event(layer, Status::Loading));
         }
-        snapshots.layers(store.blobs(), record)?;
+        snapshots.layers(blobs, record)?;
         for layer in &record.layers {
-            observer.event(Event {
-                id: layer.short().to_string(),
-                status: Status::Loaded,
-                current: 0,
-                total: None,
-            });
+            observer.event(event(layer, Status::Loaded));
         }
     }
-    Ok(loaded)
+    Ok(())
 }
 
 /// The images a docker-save `manifest.json` lists.
