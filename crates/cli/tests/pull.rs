@@ -1,7 +1,7 @@
 //! `berth pull` against berthd and a real registry, as a user sees it: the lines per layer, a
 //! second pull that finds everything, the errors (naming the digest) when the registry serves
 //! bad content, a pull cut off by killing the client or the daemon, a multi-platform image
-//! known by its index digest, and other image commands going on while a pull or a load is
+//! known by its index digest, and other image commands going on while a pull, a load or a push is
 //! under way.
 //! Each daemon reaches the registry through a forward into its network namespace.
 
@@ -350,8 +350,19 @@ fn finishes(mut command: Command, what: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Starts `command` and waits until its transfer is held at `gate`; `stuck` says otherwise.
+fn start_held(mut command: Command, gate: &Gate, stuck: &str) -> std::process::Child {
+    let child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(gate.wait_until_holding(Duration::from_secs(60)), "{stuck}");
+    child
+}
+
 #[test]
-fn other_image_commands_go_on_while_a_pull_or_a_load_is_under_way() {
+fn other_image_commands_go_on_while_a_pull_a_load_or_a_push_is_under_way() {
     let registry = LocalRegistry::start();
     let daemon = Berthd::start("pull-busy");
     daemon.load_busybox("busybox:latest");
@@ -363,15 +374,10 @@ fn other_image_commands_go_on_while_a_pull_or_a_load_is_under_way() {
     docker_archive(&archive, &layers, None);
     let name = registry.push_archive(&archive, "test/slow:1");
 
-    let mut pull = daemon.berth_command(&["pull", "-q", &name]);
-    let pull = pull
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    assert!(
-        gate.wait_until_holding(Duration::from_secs(60)),
-        "the pull never reached its layers"
+    let pull = start_held(
+        daemon.berth_command(&["pull", "-q", &name]),
+        &gate,
+        "the pull never reached its layers",
     );
 
     let listed = finishes(
@@ -431,4 +437,40 @@ fn other_image_commands_go_on_while_a_pull_or_a_load_is_under_way() {
     );
     let listed = daemon.berth_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert!(listed.contains("loaded:1\n"), "{listed}");
+
+    // A push to a registry that does not answer yet: the same again.
+    let other = LocalRegistry::start();
+    let held = Gate::closed_after(0);
+    let _other_forward = daemon.forward_gated(&other.address, &held);
+    let target = format!("{}/test/pushed:1", other.address);
+    daemon.berth_ok(&["tag", "loaded:1", &target]);
+    let push = start_held(
+        daemon.berth_command(&["push", "-q", &target]),
+        &held,
+        "the push never reached the registry",
+    );
+    let listed = finishes(
+        daemon.berth_command(&["images", "-q"]),
+        "images during a push",
+    );
+    // One line a name: loaded:1 and the push's name are the same image.
+    assert_eq!(listed.lines().count(), 4, "{listed}");
+    finishes(
+        daemon.berth_command(&["tag", "busybox", "during:push"]),
+        "tag",
+    );
+    held.open();
+    let out = push.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let digests = daemon.berth_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RepoDigests}}",
+        &target,
+    ]);
+    assert!(
+        digests.contains(&format!("{}/test/pushed@sha256:", other.address)),
+        "{digests}"
+    );
 }

@@ -16,4 +16,4 @@ pub use client::{ClientConfig, Error, Registry, Result};
 pub use credentials::Credentials;
 pub use login::{login, logout};
 pub use pull::{fetch, pull, record, Platform};
-pub use push::push;
+pub use push::{merge_pushed, push, upload};

@@ -9,7 +9,7 @@ use berth_image::compress::{blob_size, compress_layer, stored_compression};
 use berth_image::digest::Digest;
 use berth_image::layer::Compression;
 use berth_image::progress::{Event, Observer, Status};
-use berth_image::{ImageStore, Reference};
+use berth_image::{BlobStore, ImageRecord, ImageStore, Reference};
 use ureq::http::Method;
 
 use crate::client::{
@@ -63,6 +63,39 @@ pub fn push(
     compression: Compression,
     observer: &dyn Observer,
 ) -> Result<Digest> {
+    let record = store
+        .get(&reference.to_string())
+        .cloned()
+        .ok_or_else(|| invalid(reference.to_string(), "no such image in the store"))?;
+    let (digest, pushed) = upload(
+        store.blobs(),
+        record,
+        reference,
+        config,
+        compression,
+        observer,
+    )?;
+    if let Some(pushed) = pushed {
+        let current = store.get(&pushed.id.to_string()).cloned();
+        store.add(merge_pushed(current, pushed), &[])?;
+    }
+    Ok(digest)
+}
+
+/// The part of [`push`] that takes time, on `record` (the image named `reference`) and
+/// `blobs` alone, so a daemon can go on with other images meanwhile: compresses and uploads
+/// the layers, then the config and the manifest. Returns the manifest's digest and, when the
+/// image's record should change (compressed layers to point at, a new repo digest), the
+/// record to store through [`merge_pushed`]. Hold [`berth_image::lock::DataLock::writer`]
+/// until it is stored, so no collection removes the compressed layers meanwhile.
+pub fn upload(
+    blobs: &BlobStore,
+    mut record: ImageRecord,
+    reference: &Reference,
+    config: &ClientConfig,
+    compression: Compression,
+    observer: &dyn Observer,
+) -> Result<(Digest, Option<ImageRecord>)> {
     if reference.digest().is_some() {
         return Err(invalid(
             reference.to_string(),
@@ -75,10 +108,6 @@ pub fn push(
             "a push compresses layers with gzip or zstd",
         ));
     }
-    let mut record = store
-        .get(&reference.to_string())
-        .cloned()
-        .ok_or_else(|| invalid(reference.to_string(), "no such image in the store"))?;
     let registry = Registry::new(reference.domain(), config)?;
     let path = reference.path().to_string();
     registry.add_scope(format!("repository:{path}:pull,push"));
@@ -102,7 +131,6 @@ pub fn push(
         observer,
     };
 
-    let blobs = store.blobs().clone();
     for layer in &record.layers {
         report(observer, layer, Status::Preparing, 0, 0);
     }
@@ -113,7 +141,7 @@ pub fn push(
             let handles: Vec<_> = batch
                 .iter()
                 .map(|layer| {
-                    let (push, blobs) = (&push, &blobs);
+                    let push = &push;
                     scope.spawn(move || -> Result<(Digest, u64)> {
                         if stored_compression(blobs, layer)? != compression {
                             report(observer, layer, Status::Compressing, 0, 0);
@@ -135,8 +163,8 @@ pub fn push(
         Ok(out)
     })?;
 
-    let config_size = blob_size(&blobs, &record.id)?;
-    push.blob(&blobs, &record.id, config_size, None)?;
+    let config_size = blob_size(blobs, &record.id)?;
+    push.blob(blobs, &record.id, config_size, None)?;
 
     let (media_type, config_type, layer_type) = match compression {
         Compression::Gzip => (MEDIA_DOCKER_MANIFEST, DOCKER_CONFIG, DOCKER_LAYER_GZIP),
@@ -166,7 +194,7 @@ pub fn push(
     // second push reuses them; record where the image now is.
     let mut changed = false;
     for (layer, (blob, _)) in record.layers.iter_mut().zip(&pushed) {
-        if layer != blob && stored_compression(&blobs, layer)? == Compression::None {
+        if layer != blob && stored_compression(blobs, layer)? == Compression::None {
             *layer = blob.clone();
             changed = true;
         }
@@ -180,10 +208,25 @@ pub fn push(
         record.repo_digests.push(entry);
         changed = true;
     }
-    if changed {
-        store.add(record, &[])?;
+    Ok((digest, changed.then_some(record)))
+}
+
+/// The record to store after a push: `pushed`, keeping the repo digests `current` (the
+/// image's record as it is now: another push may have added some meanwhile) has for other
+/// repositories.
+pub fn merge_pushed(current: Option<ImageRecord>, mut pushed: ImageRecord) -> ImageRecord {
+    let Some(current) = current else {
+        return pushed;
+    };
+    let repository = |entry: &String| entry.split_once('@').map(|(repo, _)| repo.to_string());
+    let pushed_repositories: Vec<Option<String>> =
+        pushed.repo_digests.iter().map(repository).collect();
+    for entry in current.repo_digests {
+        if !pushed_repositories.contains(&repository(&entry)) {
+            pushed.repo_digests.push(entry);
+        }
     }
-    Ok(digest)
+    pushed
 }
 
 impl Push<'_> {
@@ -347,5 +390,22 @@ mod tests {
             with_query("/u/1?_state=x", "digest=d"),
             "/u/1?_state=x&digest=d"
         );
+    }
+
+    #[test]
+    fn a_push_keeps_the_repo_digests_another_push_added_meanwhile() {
+        let digest = |n: u8| -> Digest { berth_image::digest::sha256(&[n]) };
+        let record = |layers: Vec<Digest>, repo_digests: &[&str]| ImageRecord {
+            id: digest(0),
+            layers,
+            diff_ids: vec![digest(1)],
+            repo_digests: repo_digests.iter().map(|s| s.to_string()).collect(),
+        };
+        let current = record(vec![digest(1)], &["r/a@sha256:1", "r/b@sha256:2"]);
+        let pushed = record(vec![digest(2)], &["r/a@sha256:3"]);
+        let merged = merge_pushed(Some(current), pushed.clone());
+        assert_eq!(merged.layers, vec![digest(2)]);
+        assert_eq!(merged.repo_digests, ["r/a@sha256:3", "r/b@sha256:2"]);
+        assert_eq!(merge_pushed(None, pushed.clone()), pushed);
     }
 }

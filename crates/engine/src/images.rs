@@ -263,24 +263,41 @@ impl ImageService {
         credentials: Option<Credentials>,
         progress: Progress,
     ) -> Result<Digest> {
-        self.run("push", move |inner, state| {
+        let inner = self.inner.clone();
+        // The store's records are locked only to read the image and record the push: other
+        // image operations go on while the layers go up.
+        blocking("push", move || -> Result<Digest> {
             let _lock = DataLock::writer(&inner.images_root)?;
-            if state.store.get(&reference.to_string()).is_none() {
-                return Err(berth_image::Error::ImageNotFound(reference.familiar()).into());
-            }
+            let (blobs, record) = {
+                let state = lock(&inner.state);
+                let record = state
+                    .store
+                    .get(&reference.to_string())
+                    .cloned()
+                    .ok_or_else(|| berth_image::Error::ImageNotFound(reference.familiar()))?;
+                (state.store.blobs().clone(), record)
+            };
             let (config, _dir) = inner.config_with(reference.domain(), credentials)?;
             let observer = |event: Event| {
                 let _ = progress.send(event);
             };
-            Ok(berth_distribution::push(
-                &mut state.store,
+            let (digest, pushed) = berth_distribution::upload(
+                &blobs,
+                record,
                 &reference,
                 &config,
                 Compression::Gzip,
                 &observer,
-            )?)
+            )?;
+            if let Some(pushed) = pushed {
+                let mut state = lock(&inner.state);
+                let current = state.store.get(&pushed.id.to_string()).cloned();
+                let merged = berth_distribution::merge_pushed(current, pushed);
+                state.store.add(merged, &[])?;
+            }
+            Ok(digest)
         })
-        .await
+        .await?
     }
 
     /// Tells image removal which images containers use.
