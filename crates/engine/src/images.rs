@@ -472,16 +472,22 @@ impl ImageService {
         changes: Vec<String>,
         message: String,
     ) -> Result<Digest> {
-        self.run("import", move |inner, state| {
+        let inner = self.inner.clone();
+        // The tar is read while the store's records stay free for other operations.
+        blocking("import", move || -> Result<Digest> {
             let _lock = DataLock::writer(&inner.images_root)?;
+            let blobs = lock(&inner.state).store.blobs().clone();
             let changes: Vec<&str> = changes.iter().map(String::as_str).collect();
-            let id = berth_image::rootfs_tar::import(&mut state.store, input, &changes, &message)?;
+            let record = berth_image::rootfs_tar::import_blobs(&blobs, input, &changes, &message)?;
+            let id = record.id.clone();
+            let mut state = lock(&inner.state);
+            state.store.add(record, &[])?;
             if let Some(reference) = reference {
                 state.store.tag(&id.to_string(), &reference)?;
             }
             Ok(id)
         })
-        .await
+        .await?
     }
 
     /// The bytes container `id` wrote over its image (`SizeRw`). Measured without holding the
@@ -545,21 +551,23 @@ impl ImageService {
         options: berth_image::commit::CommitOptions,
         layer: PathBuf,
     ) -> Result<Digest> {
-        self.run("add layer", move |inner, state| {
+        let inner = self.inner.clone();
+        blocking("add layer", move || -> Result<Digest> {
             let _lock = DataLock::writer(&inner.images_root)?;
+            let blobs = lock(&inner.state).store.blobs().clone();
             let mut file = std::fs::File::open(&layer).map_err(|source| Error::Io {
                 context: format!("open {}", layer.display()),
                 source,
             })?;
-            let (diff_id, _) = state.store.blobs().put_stream(&mut file)?;
+            let (diff_id, _) = blobs.put_stream(&mut file)?;
             Ok(berth_image::commit::add_image(
-                &mut state.store,
+                &mut lock(&inner.state).store,
                 &options,
                 diff_id,
                 &[],
             )?)
         })
-        .await
+        .await?
     }
 
     /// The image without layers or configuration that a build's `FROM scratch` starts from

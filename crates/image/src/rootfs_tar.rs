@@ -17,6 +17,7 @@ use crate::error::{Context, Error, Result};
 use crate::images::{ImageRecord, ImageStore};
 use crate::inspect::ContainerConfig;
 use crate::layer;
+use crate::store::BlobStore;
 use crate::tree_tar::TreeWriter;
 
 /// `docker import`: stores the tar read from `input` (any compression) as the single layer of
@@ -29,12 +30,27 @@ pub fn import(
     changes: &[&str],
     message: &str,
 ) -> Result<Digest> {
+    let record = import_blobs(store.blobs(), input, changes, message)?;
+    let id = record.id.clone();
+    store.add(record, &[])?;
+    Ok(id)
+}
+
+/// The part of [`import`] that reads the tar: stores the layer and the config in `blobs` and
+/// returns the image's record, not yet added to any store (hold
+/// [`crate::lock::DataLock::writer`] until it is).
+pub fn import_blobs(
+    blobs: &BlobStore,
+    input: impl Read,
+    changes: &[&str],
+    message: &str,
+) -> Result<ImageRecord> {
     let mut config = ContainerConfig::default();
     for change in changes {
         changes::apply(&mut config, change)?;
     }
-    let (diff_id, _) = store.blobs().put_stream(&mut layer::decompress(input)?)?;
-    check_tar(store, &diff_id)?;
+    let (diff_id, _) = blobs.put_stream(&mut layer::decompress(input)?)?;
+    check_tar(blobs, &diff_id)?;
     let created = crate::time::format(crate::time::now());
     let message = if message.is_empty() {
         "Imported from -"
@@ -50,28 +66,21 @@ pub fn import(
         "rootfs": { "type": "layers", "diff_ids": [diff_id] },
         "history": [{ "created": created, "comment": message }],
     });
-    let id = store
-        .blobs()
-        .put_new(&serde_json::to_vec(&image_config).expect("JSON values serialise"))?;
-    store.add(
-        ImageRecord {
-            id: id.clone(),
-            layers: vec![diff_id.clone()],
-            diff_ids: vec![diff_id],
-            repo_digests: Vec::new(),
-        },
-        &[],
-    )?;
-    Ok(id)
+    let id = blobs.put_new(&serde_json::to_vec(&image_config).expect("JSON values serialise"))?;
+    Ok(ImageRecord {
+        id,
+        layers: vec![diff_id.clone()],
+        diff_ids: vec![diff_id],
+        repo_digests: Vec::new(),
+    })
 }
 
-/// Reads through the stored layer's headers: what is imported must be a tar.
-fn check_tar(store: &ImageStore, digest: &Digest) -> Result<()> {
+fn check_tar(blobs: &BlobStore, digest: &Digest) -> Result<()> {
     let not_tar = |e: io::Error| Error::Layer {
         entry: PathBuf::from(digest.to_string()),
         reason: format!("the imported file is not a tar archive: {e}"),
     };
-    let mut archive = tar::Archive::new(store.blobs().open_blob(digest)?);
+    let mut archive = tar::Archive::new(blobs.open_blob(digest)?);
     for entry in archive.entries().map_err(not_tar)? {
         entry.map_err(not_tar)?;
     }
