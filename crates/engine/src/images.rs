@@ -320,19 +320,29 @@ impl ImageService {
     }
 
     /// Makes container `container`'s root file system from image `image` and returns its path.
+    /// The store's records are held only to read the image: unpacking its layers (after a
+    /// commit or a build) or copying them (the copy driver) holds up no other operation.
     pub async fn create_rootfs(&self, image: Digest, container: String) -> Result<PathBuf> {
-        self.run("create container rootfs", move |inner, state| {
+        let inner = self.inner.clone();
+        blocking("create container rootfs", move || -> Result<PathBuf> {
             let _lock = DataLock::writer(&inner.images_root)?;
-            let record = state
-                .store
-                .get(&image.to_string())
-                .ok_or_else(|| berth_image::Error::ImageNotFound(image.to_string()))?
-                .clone();
-            Ok(state
-                .snapshots
-                .create_container(state.store.blobs(), &record, &container)?)
+            let (blobs, record, driver) = {
+                let state = lock(&inner.state);
+                let record = state
+                    .store
+                    .get(&image.to_string())
+                    .ok_or_else(|| berth_image::Error::ImageNotFound(image.to_string()))?
+                    .clone();
+                (
+                    state.store.blobs().clone(),
+                    record,
+                    state.snapshots.driver()?,
+                )
+            };
+            let snapshots = Snapshotter::open_with(&inner.snapshots_root, driver)?;
+            Ok(snapshots.create_container(&blobs, &record, &container)?)
         })
-        .await
+        .await?
     }
 
     /// Container `id`'s root file system, mounted.
@@ -364,13 +374,17 @@ impl ImageService {
         .await
     }
 
-    /// Removes container `id`'s root file system and its changes.
+    /// Removes container `id`'s root file system and its changes, without holding the store's
+    /// records (a large one takes a while to delete).
     pub async fn remove_rootfs(&self, id: String) -> Result<()> {
-        self.run("remove container rootfs", move |inner, state| {
+        let inner = self.inner.clone();
+        blocking("remove container rootfs", move || -> Result<()> {
             let _lock = DataLock::writer(&inner.images_root)?;
-            Ok(state.snapshots.remove_container(&id)?)
+            let driver = lock(&inner.state).snapshots.driver()?;
+            let snapshots = Snapshotter::open_with(&inner.snapshots_root, driver)?;
+            Ok(snapshots.remove_container(&id)?)
         })
-        .await
+        .await?
     }
 
     /// `POST /auth`: whether the registry at `server` accepts `credentials`.
