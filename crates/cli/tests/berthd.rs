@@ -603,3 +603,89 @@ fn a_reader_that_stops_early_ends_berth_quietly_as_docker() {
         assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{client}");
     }
 }
+
+#[test]
+fn ps_filters_by_health_network_ports_and_creation_order() {
+    let daemon = Berthd::start("cli-psf");
+    daemon.load_busybox("busybox:latest");
+    daemon.berth_ok(&["network", "create", "n1"]);
+    let health = ["--health-interval", "1s", "--health-retries", "1"];
+    let run = |name: &str, extra: &[&str]| {
+        let args = [
+            &["run", "-d", "--name", name][..],
+            extra,
+            &["busybox", "sleep", "60"],
+        ]
+        .concat();
+        daemon.berth_ok(&args);
+    };
+    run("aa", &[&health[..], &["--health-cmd", "true"]].concat());
+    run("bb", &[&health[..], &["--health-cmd", "false"]].concat());
+    run(
+        "cc",
+        &["--network", "n1", "-p", "18080:80", "--expose", "81/udp"],
+    );
+    daemon.berth_ok(&[
+        "create", "--name", "dd", "--expose", "9000", "busybox", "true",
+    ]);
+    let names = |filters: &[&str]| {
+        let mut args = vec!["ps", "-a", "--format", "{{.Names}}"];
+        for filter in filters {
+            args.extend(["--filter", filter]);
+        }
+        daemon.berth_ok(&args).lines().collect::<Vec<_>>().join(" ")
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while names(&["health=healthy"]) != "aa" || names(&["health=unhealthy"]) != "bb" {
+        assert!(Instant::now() < deadline, "the health checks never settled");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(names(&["health=none"]), "dd cc");
+    assert_eq!(names(&["health=starting"]), "");
+    assert_eq!(names(&["network=n1"]), "cc");
+    assert_eq!(names(&["publish=80"]), "cc");
+    assert_eq!(names(&["publish=79-80/tcp"]), "cc");
+    assert_eq!(names(&["publish=80/udp"]), "");
+    assert_eq!(
+        names(&["publish=81/udp"]),
+        "",
+        "81/udp is exposed, not published"
+    );
+    assert_eq!(names(&["expose=81/udp"]), "cc");
+    assert_eq!(names(&["expose=9000"]), "dd");
+    assert_eq!(names(&["before=cc"]), "bb aa");
+    assert_eq!(names(&["since=bb"]), "dd cc");
+    assert_eq!(names(&["since=aa", "before=dd"]), "cc bb");
+    // Several values of one key: any of them.
+    assert_eq!(names(&["network=n1", "expose=9000"]), "");
+    assert_eq!(names(&["expose=9000", "expose=80"]), "dd cc");
+
+    for (filter, error) in [
+        (
+            "health=bogus",
+            "Unrecognised filter value for health: bogus",
+        ),
+        ("before=nope", "No such container: nope"),
+        ("publish=http", "invalid filter 'publish=http'"),
+        ("colour=red", "invalid filter 'colour'"),
+    ] {
+        let out = daemon.berth(&["ps", "--filter", filter]);
+        assert_eq!(out.code(), Some(1), "{filter}");
+        assert!(out.stderr.contains(error), "{filter}: {}", out.stderr);
+    }
+    // `images` takes filters too, the REPOSITORY argument being one more.
+    let repos = daemon.berth_ok(&[
+        "images",
+        "--filter",
+        "reference=busy*",
+        "--format",
+        "{{.Repository}}",
+    ]);
+    assert_eq!(repos, "busybox\n");
+    let none = daemon.berth_ok(&["images", "-f", "dangling=true", "-q"]);
+    assert_eq!(none, "");
+    let both = daemon.berth_ok(&["images", "-f", "dangling=false", "-q", "busybox"]);
+    assert_eq!(both.lines().count(), 1, "{both}");
+    daemon.berth_ok(&["rm", "-f", "aa", "bb", "cc", "dd"]);
+    daemon.berth_ok(&["network", "rm", "n1"]);
+}

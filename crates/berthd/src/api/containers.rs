@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_api::containers::{
-    ContainerCreateRequest, ContainerCreateResponse, ContainerPruneResponse, ContainerSummary,
+    ContainerCreateRequest, ContainerCreateResponse, ContainerPruneResponse,
     ContainerUpdateRequest, ContainerUpdateResponse, WaitResponse,
 };
 use berth_api::exec::{ExecConfig, ExecCreateResponse, ExecStartConfig};
@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use super::query::Query;
-use super::{hijack, Daemon, JSON_BODY_LIMIT};
+use super::{container_filters, hijack, Daemon, JSON_BODY_LIMIT};
 
 /// Reads a JSON request body (an empty body is the type's default).
 pub async fn json_body<T: DeserializeOwned + Default>(
@@ -80,19 +80,9 @@ pub async fn list(daemon: &Daemon, query: &Query) -> Result<Response, ApiError> 
         || filters.contains_key("status")
         || filters.contains_key("exited");
     let mut rows = daemon.containers.list(all);
-    for (key, values) in &filters {
-        if !matches!(
-            key.as_str(),
-            "id" | "name" | "status" | "label" | "ancestor" | "exited" | "volume"
-        ) {
-            return Err(ApiError::invalid(format!("invalid filter '{key}'")));
-        }
-        // As dockerd: every label must match; any of the values of another filter.
-        if key == "label" {
-            rows.retain(|row| values.iter().all(|value| matches(row, key, value)));
-        } else {
-            rows.retain(|row| values.iter().any(|value| matches(row, key, value)));
-        }
+    if !filters.is_empty() {
+        let everyone = daemon.containers.list(true);
+        container_filters::retain(&mut rows, &filters, &everyone)?;
     }
     if let Some(limit) = limit {
         rows.truncate(limit);
@@ -101,36 +91,6 @@ pub async fn list(daemon: &Daemon, query: &Query) -> Result<Response, ApiError> 
         berth_engine::disk_usage::container_sizes(&daemon.images, &mut rows).await?;
     }
     Ok(Json(rows).into_response())
-}
-
-fn matches(row: &ContainerSummary, key: &str, value: &str) -> bool {
-    match key {
-        "id" => row.id.starts_with(value),
-        "name" => row.names.iter().any(|n| {
-            n.trim_start_matches('/')
-                .contains(value.trim_start_matches('/'))
-        }),
-        "status" => row.state == value,
-        "ancestor" => {
-            row.image == value
-                || row.image_id == value
-                || row
-                    .image_id
-                    .trim_start_matches("sha256:")
-                    .starts_with(value)
-        }
-        "exited" => row.state == "exited" && row.status.starts_with(&format!("Exited ({value})")),
-        // A volume's name or a mount's destination, as dockerd matches them.
-        "volume" => row
-            .mounts
-            .iter()
-            .any(|m| m.name == value || m.destination == value),
-        "label" => match value.split_once('=') {
-            Some((k, v)) => row.labels.get(k).is_some_and(|have| have == v),
-            None => row.labels.contains_key(value),
-        },
-        _ => true,
-    }
 }
 
 /// `GET /containers/{id}/json?size=`.

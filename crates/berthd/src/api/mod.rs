@@ -6,6 +6,7 @@ pub mod archive;
 pub mod auth;
 pub mod build;
 pub mod commit;
+pub mod container_filters;
 pub mod containers;
 pub mod error;
 pub mod events;

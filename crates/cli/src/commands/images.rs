@@ -28,6 +28,10 @@ pub struct ImagesArgs {
     /// Only show image IDs
     #[arg(short, long)]
     quiet: bool,
+    /// Filter output based on conditions provided (dangling=, label=, reference=, before=,
+    /// since=)
+    #[arg(short, long)]
+    filter: Vec<String>,
     /// Format output using a custom template ('table', 'table TEMPLATE', 'json', 'TEMPLATE')
     #[arg(long)]
     format: Option<String>,
@@ -132,9 +136,11 @@ pub fn list(cx: &Context, args: &ImagesArgs) -> Result<()> {
     if args.all {
         query.push("all=1".to_string());
     }
-    if let Some(reference) = &args.reference {
-        let filters = json!({ "reference": [reference] }).to_string();
-        query.push(format!("filters={}", escape(&filters)));
+    // A REPOSITORY[:TAG] argument is one more reference filter, as the docker CLI sends it.
+    let mut filters = args.filter.clone();
+    filters.extend(args.reference.iter().map(|r| format!("reference={r}")));
+    if !filters.is_empty() {
+        query.push(format!("filters={}", super::filters_json(&filters)?));
     }
     let path = format!("/images/json?{}", query.join("&"));
     let images: Vec<ImageListItem> = daemon.get_json(&path)?;

@@ -1,0 +1,187 @@
+//! The filters of `GET /containers/json` (`ps --filter`), as dockerd applies them: every
+//! `label` must match; for every other key, any one of its values. Keys: `id`, `name`,
+//! `status`, `label`, `ancestor`, `exited`, `volume`, `health`, `network`, `before`,
+//! `since`, `publish` and `expose`.
+
+use std::collections::BTreeMap;
+
+use berth_api::containers::ContainerSummary;
+
+use super::error::ApiError;
+
+/// The keys dockerd knows that berth filters by.
+const KEYS: [&str; 13] = [
+    "id", "name", "status", "label", "ancestor", "exited", "volume", "health", "network", "before",
+    "since", "publish", "expose",
+];
+
+/// Keeps the `rows` that `filters` select. `all` is every container, newest first (what
+/// `before` and `since` name is looked up there).
+pub fn retain(
+    rows: &mut Vec<ContainerSummary>,
+    filters: &BTreeMap<String, Vec<String>>,
+    all: &[ContainerSummary],
+) -> Result<(), ApiError> {
+    for (key, values) in filters {
+        if !KEYS.contains(&key.as_str()) {
+            return Err(ApiError::invalid(format!("invalid filter '{key}'")));
+        }
+        let mut tests = Vec::with_capacity(values.len());
+        for value in values {
+            tests.push(Test::parse(key, value, all)?);
+        }
+        if key == "label" {
+            rows.retain(|row| tests.iter().all(|test| test.matches(row)));
+        } else {
+            rows.retain(|row| tests.iter().any(|test| test.matches(row)));
+        }
+    }
+    Ok(())
+}
+
+/// One `key=value` filter, checked before any row is.
+enum Test {
+    /// Matched on the row alone.
+    Row { key: String, value: String },
+    /// Containers made before (or, `newer`, after) the one at this position of the list.
+    Created {
+        position: usize,
+        newer: bool,
+        all: Vec<String>,
+    },
+    /// A port (range) and protocol a container publishes or (`exposed`) has at all.
+    Port {
+        from: u16,
+        to: u16,
+        proto: String,
+        published: bool,
+    },
+}
+
+impl Test {
+    fn parse(key: &str, value: &str, all: &[ContainerSummary]) -> Result<Test, ApiError> {
+        Ok(match key {
+            "before" | "since" => {
+                let position = all
+                    .iter()
+                    .position(|row| {
+                        row.id.starts_with(value)
+                            || row.names.iter().any(|n| n.trim_start_matches('/') == value)
+                    })
+                    .ok_or_else(|| ApiError::not_found(format!("No such container: {value}")))?;
+                Test::Created {
+                    position,
+                    newer: key == "since",
+                    all: all.iter().map(|row| row.id.clone()).collect(),
+                }
+            }
+            "publish" | "expose" => {
+                let (ports, proto) = value.split_once('/').unwrap_or((value, "tcp"));
+                let bad = || ApiError::invalid(format!("invalid filter '{key}={value}'"));
+                let (from, to) = match ports.split_once('-') {
+                    Some((a, b)) => (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?),
+                    None => {
+                        let port = ports.parse().map_err(|_| bad())?;
+                        (port, port)
+                    }
+                };
+                if from > to || !matches!(proto, "tcp" | "udp" | "sctp") {
+                    return Err(bad());
+                }
+                Test::Port {
+                    from,
+                    to,
+                    proto: proto.to_string(),
+                    published: key == "publish",
+                }
+            }
+            "health" if !matches!(value, "starting" | "healthy" | "unhealthy" | "none") => {
+                return Err(ApiError::invalid(format!(
+                    "Unrecognised filter value for health: {value}"
+                )))
+            }
+            _ => Test::Row {
+                key: key.to_string(),
+                value: value.to_string(),
+            },
+        })
+    }
+
+    fn matches(&self, row: &ContainerSummary) -> bool {
+        match self {
+            Test::Row { key, value } => matches(row, key, value),
+            Test::Created {
+                position,
+                newer,
+                all,
+            } => all.iter().position(|id| *id == row.id).is_some_and(|at| {
+                if *newer {
+                    at < *position
+                } else {
+                    at > *position
+                }
+            }),
+            Test::Port {
+                from,
+                to,
+                proto,
+                published,
+            } => row.ports.iter().any(|port| {
+                (!published || port.public_port != 0)
+                    && port.r#type == *proto
+                    && (*from..=*to).contains(&port.private_port)
+            }),
+        }
+    }
+}
+
+fn matches(row: &ContainerSummary, key: &str, value: &str) -> bool {
+    match key {
+        "id" => row.id.starts_with(value),
+        "name" => row.names.iter().any(|n| {
+            n.trim_start_matches('/')
+                .contains(value.trim_start_matches('/'))
+        }),
+        "status" => row.state == value,
+        "ancestor" => {
+            row.image == value
+                || row.image_id == value
+                || row
+                    .image_id
+                    .trim_start_matches("sha256:")
+                    .starts_with(value)
+        }
+        "exited" => row.state == "exited" && row.status.starts_with(&format!("Exited ({value})")),
+        // A volume's name or a mount's destination, as dockerd matches them.
+        "volume" => row
+            .mounts
+            .iter()
+            .any(|m| m.name == value || m.destination == value),
+        "label" => match value.split_once('=') {
+            Some((k, v)) => row.labels.get(k).is_some_and(|have| have == v),
+            None => row.labels.contains_key(value),
+        },
+        // The status line carries the health as `docker ps` shows it.
+        "health" => health(&row.status) == value,
+        // A network's name or id.
+        "network" => row
+            .network_settings
+            .networks
+            .iter()
+            .any(|(name, endpoint)| name == value || endpoint.network_id.starts_with(value)),
+        _ => true,
+    }
+}
+
+/// The health a `ps` status line shows: `Up 3 seconds (healthy)` is `healthy`.
+fn health(status: &str) -> &str {
+    if status.ends_with("(health: starting)") {
+        "starting"
+    } else if status.ends_with("(unhealthy)") {
+        "unhealthy"
+    } else if status.ends_with("(healthy)") {
+        "healthy"
+    } else {
+        "none"
+    }
+}
