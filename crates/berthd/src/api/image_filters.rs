@@ -1,5 +1,6 @@
 //! The filters of `GET /images/json`: `reference` (a glob over familiar names, as
-//! `docker images busybox` and docker-py's `images.list(name=…)` send), `dangling` and `label`.
+//! `docker images busybox` and docker-py's `images.list(name=…)` send), `dangling`, `label`,
+//! and `before`/`since` (images made before or after a named one).
 
 use std::collections::BTreeMap;
 
@@ -30,6 +31,9 @@ pub struct ImageFilters {
     references: Vec<String>,
     dangling: Option<bool>,
     labels: Vec<(String, Option<String>)>,
+    /// Images these are made after (`before`) or before (`since`) bound what is listed.
+    before: Vec<String>,
+    since: Vec<String>,
 }
 
 impl ImageFilters {
@@ -46,6 +50,8 @@ impl ImageFilters {
                         Some((k, v)) => (k.to_string(), Some(v.to_string())),
                         None => (v.clone(), None),
                     })),
+                "before" => parsed.before.extend(values.iter().cloned()),
+                "since" => parsed.since.extend(values.iter().cloned()),
                 other => {
                     return Err(ApiError::invalid(format!(
                         "image list filter {other:?} is not supported yet"
@@ -57,10 +63,30 @@ impl ImageFilters {
     }
 
     /// Keeps the images the filters select; with `reference`, each keeps only the tags that
-    /// match (as dockerd answers).
-    pub fn apply(&self, images: Vec<ImageSummary>) -> Vec<ImageSummary> {
-        images
+    /// match (as dockerd answers). An image `before` or `since` names that is not in `images`
+    /// is a 404.
+    pub fn apply(&self, images: Vec<ImageSummary>) -> Result<Vec<ImageSummary>, ApiError> {
+        let created = |name: &String| {
+            images
+                .iter()
+                .find(|image| names_image(image, name))
+                .map(|image| image.created)
+                .ok_or_else(|| ApiError::not_found(format!("No such image: {name}")))
+        };
+        let before = self
+            .before
+            .iter()
+            .map(created)
+            .collect::<Result<Vec<_>, _>>()?;
+        let since = self
+            .since
+            .iter()
+            .map(created)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(images
             .into_iter()
+            .filter(|image| before.iter().all(|&t| image.created < t))
+            .filter(|image| since.iter().all(|&t| image.created > t))
             .filter_map(|mut image| {
                 let dangling = image.repo_tags.is_empty();
                 if self.dangling.is_some_and(|d| d != dangling) {
@@ -85,8 +111,25 @@ impl ImageFilters {
                 }
                 Some(image)
             })
-            .collect()
+            .collect())
     }
+}
+
+/// Whether `name` (a familiar reference, `latest` implied, or an id or its prefix) is
+/// `image`.
+fn names_image(image: &ImageSummary, name: &str) -> bool {
+    let hex = image.id.trim_start_matches("sha256:");
+    let id = name.trim_start_matches("sha256:");
+    if !id.is_empty() && hex.starts_with(id) {
+        return true;
+    }
+    let last = name.rsplit('/').next().unwrap_or(name);
+    let tagged = if last.contains(':') {
+        name.to_string()
+    } else {
+        format!("{name}:latest")
+    };
+    image.repo_tags.contains(&tagged)
 }
 
 /// Whether the familiar `name:tag` matches `pattern`; a pattern without a tag also matches
@@ -185,7 +228,8 @@ mod tests {
             parent_id: String::new(),
             repo_tags: tags.iter().map(|t| t.to_string()).collect(),
             repo_digests: Vec::new(),
-            created: 0,
+            // Made in the order of their ids' first letters.
+            created: id.bytes().next().map_or(0, i64::from),
             size: 0,
             labels: labels
                 .iter()
@@ -202,6 +246,7 @@ mod tests {
         ImageFilters::parse(&map)
             .unwrap()
             .apply(images)
+            .unwrap()
             .into_iter()
             .map(|i| (i.id, i.repo_tags))
             .collect()
@@ -224,7 +269,25 @@ mod tests {
         assert_eq!(ids(&[("dangling", &["false"])], all()).len(), 2);
         assert_eq!(ids(&[("label", &["tier=db"])], all())[0].0, "c");
         assert_eq!(ids(&[("label", &["tier"])], all()).len(), 2);
-        let unknown = BTreeMap::from([("before".to_string(), vec!["x".to_string()])]);
+        let names = |filters: &[(&str, &[&str])]| -> Vec<String> {
+            ids(filters, all()).into_iter().map(|(id, _)| id).collect()
+        };
+        assert_eq!(names(&[("before", &["c"])]), ["a", "b"]);
+        assert_eq!(names(&[("before", &["alpine:3"])]), ["a", "b"]);
+        assert_eq!(names(&[("since", &["busybox"])]), ["b", "c"]);
+        assert_eq!(
+            names(&[("since", &["a"]), ("before", &["mybox:v1"])]),
+            Vec::<String>::new()
+        );
+        assert_eq!(names(&[("since", &["a"]), ("before", &["c"])]), ["b"]);
+        let missing = BTreeMap::from([("before".to_string(), vec!["nope".to_string()])]);
+        let err = ImageFilters::parse(&missing)
+            .unwrap()
+            .apply(all())
+            .unwrap_err();
+        assert_eq!(err.message, "No such image: nope");
+        assert_eq!(err.kind, berth_api::error::ErrorKind::NotFound);
+        let unknown = BTreeMap::from([("until".to_string(), vec!["x".to_string()])]);
         assert!(ImageFilters::parse(&unknown).is_err());
     }
 }

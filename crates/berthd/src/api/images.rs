@@ -51,7 +51,7 @@ pub async fn list(daemon: &Daemon, query: &Query) -> Result<Response, ApiError> 
         let intermediate = daemon.builds.intermediate_images();
         images.retain(|i| !i.repo_tags.is_empty() || !intermediate.contains(&i.id));
     }
-    Ok(Json(filters.apply(images)).into_response())
+    Ok(Json(filters.apply(images)?).into_response())
 }
 
 /// `GET /images/{name}/json`.
