@@ -228,3 +228,27 @@ fn login_and_credentials_per_operation_against_a_registry_with_auth() {
         "per-operation credentials were left in the exec root"
     );
 }
+
+#[test]
+fn a_refused_upload_is_answered_even_if_the_client_stops_sending() {
+    use std::io::{Read, Write};
+    let daemon = Daemon::start();
+    let mut stream = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
+    // An import whose change is refused, of a body announced far larger than what is sent.
+    write!(
+        stream,
+        "POST /images/create?fromSrc=-&changes=FROM+scratch HTTP/1.1\r\nHost: berth\r\n\
+         Content-Type: application/x-tar\r\nContent-Length: 100000000\r\n\r\n"
+    )
+    .unwrap();
+    stream.write_all(&[0u8; 4096]).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let mut head = [0u8; 64];
+    let n = stream
+        .read(&mut head)
+        .expect("an answer while the client sends nothing more");
+    let head = String::from_utf8_lossy(&head[..n]);
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+}

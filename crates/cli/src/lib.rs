@@ -339,11 +339,13 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> i32 {
         Ok(()) => 0,
         Err(e) => {
             let _ = std::io::stdout().flush();
-            let said_by_others = matches!(
+            // Failures of writing the output: not the daemon's answer, a container's exit
+            // code or the command line.
+            let a_write_failed = matches!(
                 e,
-                Error::Usage(_) | Error::Connect { .. } | Error::Daemon { .. }
+                Error::Protocol { .. } | Error::Io { .. } | Error::Stream(_)
             );
-            if !said_by_others && broken_stdout::reader_gone() {
+            if a_write_failed && broken_stdout::reader_gone() {
                 return broken_stdout::SIGPIPE_STATUS;
             }
             if !matches!(e, Error::Exit(_)) {

@@ -656,6 +656,11 @@ fn ps_filters_by_health_network_ports_and_creation_order() {
     assert_eq!(names(&["before=cc"]), "bb aa");
     assert_eq!(names(&["since=bb"]), "dd cc");
     assert_eq!(names(&["since=aa", "before=dd"]), "cc bb");
+    let cc = daemon.berth_ok(&["inspect", "--format", "{{.Id}}", "cc"]);
+    assert_eq!(names(&[&format!("before={}", &cc[..12])]), "bb aa");
+    // before and since look at stopped containers without -a, as dockerd does.
+    let newer = daemon.berth_ok(&["ps", "--filter", "since=bb", "--format", "{{.Names}}"]);
+    assert_eq!(newer, "dd\ncc\n");
     // Several values of one key: any of them.
     assert_eq!(names(&["network=n1", "expose=9000"]), "");
     assert_eq!(names(&["expose=9000", "expose=80"]), "dd cc");

@@ -77,7 +77,9 @@ pub fn push(
     )?;
     if let Some(pushed) = pushed {
         let current = store.get(&pushed.id.to_string()).cloned();
-        store.add(merge_pushed(current, pushed), &[])?;
+        if let Some(merged) = merge_pushed(current, pushed, reference) {
+            store.add(merged, &[])?;
+        }
     }
     Ok(digest)
 }
@@ -211,22 +213,27 @@ pub fn upload(
     Ok((digest, changed.then_some(record)))
 }
 
-/// The record to store after a push: `pushed`, keeping the repo digests `current` (the
-/// image's record as it is now: another push may have added some meanwhile) has for other
-/// repositories.
-pub fn merge_pushed(current: Option<ImageRecord>, mut pushed: ImageRecord) -> ImageRecord {
-    let Some(current) = current else {
-        return pushed;
-    };
-    let repository = |entry: &String| entry.split_once('@').map(|(repo, _)| repo.to_string());
-    let pushed_repositories: Vec<Option<String>> =
-        pushed.repo_digests.iter().map(repository).collect();
-    for entry in current.repo_digests {
-        if !pushed_repositories.contains(&repository(&entry)) {
-            pushed.repo_digests.push(entry);
-        }
+/// The record to store after a push of `reference`: the image's record as it is now
+/// (`current`: another push or a pull may have changed it meanwhile) with the layers the push
+/// pointed at (`pushed`'s) and, of `pushed`'s repo digests, the one for `reference`'s
+/// repository. `None` when the image was removed meanwhile: it is not brought back.
+pub fn merge_pushed(
+    current: Option<ImageRecord>,
+    pushed: ImageRecord,
+    reference: &Reference,
+) -> Option<ImageRecord> {
+    let mut merged = current?;
+    let repository = reference.repository();
+    let of_repository =
+        |entry: &String| entry.split_once('@').map(|(repo, _)| repo) == Some(repository.as_str());
+    if merged.diff_ids == pushed.diff_ids {
+        merged.layers = pushed.layers;
     }
-    pushed
+    if let Some(entry) = pushed.repo_digests.iter().find(|e| of_repository(e)) {
+        merged.repo_digests.retain(|e| !of_repository(e));
+        merged.repo_digests.push(entry.clone());
+    }
+    Some(merged)
 }
 
 impl Push<'_> {
@@ -393,7 +400,7 @@ mod tests {
     }
 
     #[test]
-    fn a_push_keeps_the_repo_digests_another_push_added_meanwhile() {
+    fn a_push_keeps_what_changed_meanwhile_and_does_not_bring_back_a_removed_image() {
         let digest = |n: u8| -> Digest { berth_image::digest::sha256(&[n]) };
         let record = |layers: Vec<Digest>, repo_digests: &[&str]| ImageRecord {
             id: digest(0),
@@ -401,11 +408,30 @@ mod tests {
             diff_ids: vec![digest(1)],
             repo_digests: repo_digests.iter().map(|s| s.to_string()).collect(),
         };
-        let current = record(vec![digest(1)], &["r/a@sha256:1", "r/b@sha256:2"]);
-        let pushed = record(vec![digest(2)], &["r/a@sha256:3"]);
-        let merged = merge_pushed(Some(current), pushed.clone());
+        let reference: Reference = "r/a:1".parse().unwrap();
+        // Pushed to r/a from a copy that knew r/b@2; meanwhile r/b moved to @4 and r/c came.
+        let pushed = record(
+            vec![digest(2)],
+            &["docker.io/r/b@sha256:2", "docker.io/r/a@sha256:3"],
+        );
+        let current = record(
+            vec![digest(1)],
+            &[
+                "docker.io/r/a@sha256:1",
+                "docker.io/r/b@sha256:4",
+                "docker.io/r/c@sha256:5",
+            ],
+        );
+        let merged = merge_pushed(Some(current), pushed.clone(), &reference).unwrap();
         assert_eq!(merged.layers, vec![digest(2)]);
-        assert_eq!(merged.repo_digests, ["r/a@sha256:3", "r/b@sha256:2"]);
-        assert_eq!(merge_pushed(None, pushed.clone()), pushed);
+        assert_eq!(
+            merged.repo_digests,
+            [
+                "docker.io/r/b@sha256:4",
+                "docker.io/r/c@sha256:5",
+                "docker.io/r/a@sha256:3"
+            ]
+        );
+        assert_eq!(merge_pushed(None, pushed, &reference), None);
     }
 }

@@ -170,8 +170,7 @@ impl ImageService {
 
     /// `POST /images/{name}/tag`: points `target` at the image `source`.
     pub async fn tag(&self, source: String, target: Reference) -> Result<Digest> {
-        self.run("tag", move |inner, state| {
-            let _lock = DataLock::writer(&inner.images_root)?;
+        self.run_writing("tag", move |_, state| {
             Ok(state.store.tag(&source, &target)?)
         })
         .await
@@ -179,8 +178,7 @@ impl ImageService {
 
     /// `DELETE /images/{name}`: what was untagged and deleted.
     pub async fn remove(&self, name: String, force: bool) -> Result<Vec<Removal>> {
-        self.run("remove", move |inner, state| {
-            let _lock = DataLock::writer(&inner.images_root)?;
+        self.run_writing("remove", move |inner, state| {
             let in_use = inner.in_use_check();
             Ok(state.store.remove(&name, force, &*in_use)?)
         })
@@ -191,8 +189,7 @@ impl ImageService {
     /// collects the blobs and snapshots nothing refers to any more.
     pub async fn prune(&self, all: bool) -> Result<PruneReport> {
         let removals = self
-            .run("prune", move |inner, state| {
-                let _lock = DataLock::writer(&inner.images_root)?;
+            .run_writing("prune", move |inner, state| {
                 let in_use = inner.in_use_check();
                 Ok(state.store.prune(all, &*in_use)?)
             })
@@ -292,8 +289,11 @@ impl ImageService {
             if let Some(pushed) = pushed {
                 let mut state = lock(&inner.state);
                 let current = state.store.get(&pushed.id.to_string()).cloned();
-                let merged = berth_distribution::merge_pushed(current, pushed);
-                state.store.add(merged, &[])?;
+                // An image removed while it was pushed stays removed.
+                if let Some(merged) = berth_distribution::merge_pushed(current, pushed, &reference)
+                {
+                    state.store.add(merged, &[])?;
+                }
             }
             Ok(digest)
         })
@@ -340,7 +340,14 @@ impl ImageService {
                 )
             };
             let snapshots = Snapshotter::open_with(&inner.snapshots_root, driver)?;
-            Ok(snapshots.create_container(&blobs, &record, &container)?)
+            let rootfs = snapshots.create_container(&blobs, &record, &container)?;
+            // An image removed while its layers were being unpacked: the container is not
+            // made from it (it is not registered yet, so removal could not see it).
+            if lock(&inner.state).store.get(&image.to_string()).is_none() {
+                snapshots.remove_container(&container)?;
+                return Err(berth_image::Error::ImageNotFound(image.to_string()).into());
+            }
+            Ok(rootfs)
         })
         .await?
     }
@@ -375,14 +382,12 @@ impl ImageService {
     }
 
     /// Removes container `id`'s root file system and its changes, without holding the store's
-    /// records (a large one takes a while to delete).
+    /// records (a large one takes a while to delete; its own record says how it was made).
     pub async fn remove_rootfs(&self, id: String) -> Result<()> {
         let inner = self.inner.clone();
         blocking("remove container rootfs", move || -> Result<()> {
             let _lock = DataLock::writer(&inner.images_root)?;
-            let driver = lock(&inner.state).snapshots.driver()?;
-            let snapshots = Snapshotter::open_with(&inner.snapshots_root, driver)?;
-            Ok(snapshots.remove_container(&id)?)
+            Ok(Snapshotter::open(&inner.snapshots_root)?.remove_container(&id)?)
         })
         .await?
     }
@@ -544,8 +549,7 @@ impl ImageService {
     /// (`empty_layer`): a build step that changes only the configuration. `options.container`
     /// is recorded as is and need not exist.
     pub async fn derive(&self, options: berth_image::commit::CommitOptions) -> Result<Digest> {
-        self.run("derive image", move |inner, state| {
-            let _lock = DataLock::writer(&inner.images_root)?;
+        self.run_writing("derive image", move |_, state| {
             let empty: Digest = berth_image::commit::EMPTY_LAYER.parse()?;
             Ok(berth_image::commit::add_image(
                 &mut state.store,
@@ -587,8 +591,7 @@ impl ImageService {
     /// The image without layers or configuration that a build's `FROM scratch` starts from
     /// (always the same id: its config has no time stamp).
     pub async fn scratch(&self) -> Result<Digest> {
-        self.run("scratch image", move |inner, state| {
-            let _lock = DataLock::writer(&inner.images_root)?;
+        self.run_writing("scratch image", move |_, state| {
             let id = state.store.blobs().put_new(&scratch_config())?;
             if state.store.get(&id.to_string()).is_none() {
                 let record = berth_image::ImageRecord {
@@ -615,14 +618,38 @@ impl ImageService {
         .await
     }
 
+    /// As [`ImageService::run`] for work that adds or removes: the data root's lock is taken
+    /// (shared) before the store, as every long operation takes them, so that waiting for a
+    /// collection to end never holds the store meanwhile.
+    async fn run_writing<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        work: impl FnOnce(&Inner, &mut State) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.run_locked(operation, true, work).await
+    }
+
     /// Runs `work` with the store locked, on the blocking pool.
     async fn run<T: Send + 'static>(
         &self,
         operation: &'static str,
         work: impl FnOnce(&Inner, &mut State) -> Result<T> + Send + 'static,
     ) -> Result<T> {
+        self.run_locked(operation, false, work).await
+    }
+
+    async fn run_locked<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        writing: bool,
+        work: impl FnOnce(&Inner, &mut State) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let inner = self.inner.clone();
         blocking(operation, move || {
+            let _lock = match writing {
+                true => Some(DataLock::writer(&inner.images_root)?),
+                false => None,
+            };
             let mut state = lock(&inner.state);
             work(&inner, &mut state)
         })

@@ -62,13 +62,7 @@ impl Test {
     fn parse(key: &str, value: &str, all: &[ContainerSummary]) -> Result<Test, ApiError> {
         Ok(match key {
             "before" | "since" => {
-                let position = all
-                    .iter()
-                    .position(|row| {
-                        row.id.starts_with(value)
-                            || row.names.iter().any(|n| n.trim_start_matches('/') == value)
-                    })
-                    .ok_or_else(|| ApiError::not_found(format!("No such container: {value}")))?;
+                let position = find(all, value)?;
                 Test::Created {
                     position,
                     newer: key == "since",
@@ -132,6 +126,36 @@ impl Test {
                     && (*from..=*to).contains(&port.private_port)
             }),
         }
+    }
+}
+
+/// Where the container `key` is in `all`, as dockerd looks it up: its full id, its name, or
+/// a prefix of one id only.
+fn find(all: &[ContainerSummary], key: &str) -> Result<usize, ApiError> {
+    let missing = || ApiError::not_found(format!("No such container: {key}"));
+    if key.is_empty() {
+        return Err(missing());
+    }
+    if let Some(at) = all.iter().position(|row| row.id == key) {
+        return Ok(at);
+    }
+    let name = key.trim_start_matches('/');
+    if let Some(at) = all
+        .iter()
+        .position(|row| row.names.iter().any(|n| n.trim_start_matches('/') == name))
+    {
+        return Ok(at);
+    }
+    let mut prefixed = all
+        .iter()
+        .enumerate()
+        .filter(|(_, row)| row.id.starts_with(key));
+    match (prefixed.next(), prefixed.next()) {
+        (Some((at, _)), None) => Ok(at),
+        (Some(_), Some(_)) => Err(ApiError::invalid(format!(
+            "multiple IDs found with provided prefix: {key}"
+        ))),
+        (None, _) => Err(missing()),
     }
 }
 

@@ -73,12 +73,13 @@ pub async fn list(daemon: &Daemon, query: &Query) -> Result<Response, ApiError> 
         .get("limit")
         .and_then(|l| l.parse::<usize>().ok())
         .filter(|l| *l > 0);
-    // As dockerd: a limit (`ps -n`/`-l`) and a status or exited filter look at stopped
-    // containers too.
+    // As dockerd: a limit (`ps -n`/`-l`) and a status, exited, before or since filter look
+    // at stopped containers too.
     let all = query.flag("all")?
         || limit.is_some()
-        || filters.contains_key("status")
-        || filters.contains_key("exited");
+        || ["status", "exited", "before", "since"]
+            .iter()
+            .any(|key| filters.contains_key(*key));
     let mut rows = daemon.containers.list(all);
     if !filters.is_empty() {
         let everyone = daemon.containers.list(true);

@@ -67,9 +67,11 @@ impl ImageFilters {
     /// is a 404.
     pub fn apply(&self, images: Vec<ImageSummary>) -> Result<Vec<ImageSummary>, ApiError> {
         let created = |name: &String| {
+            // A name first, then an id or its prefix, as dockerd looks images up.
             images
                 .iter()
-                .find(|image| names_image(image, name))
+                .find(|image| is_named(image, name))
+                .or_else(|| images.iter().find(|image| has_id(image, name)))
                 .map(|image| image.created)
                 .ok_or_else(|| ApiError::not_found(format!("No such image: {name}")))
         };
@@ -115,14 +117,8 @@ impl ImageFilters {
     }
 }
 
-/// Whether `name` (a familiar reference, `latest` implied, or an id or its prefix) is
-/// `image`.
-fn names_image(image: &ImageSummary, name: &str) -> bool {
-    let hex = image.id.trim_start_matches("sha256:");
-    let id = name.trim_start_matches("sha256:");
-    if !id.is_empty() && hex.starts_with(id) {
-        return true;
-    }
+/// Whether `image` is named `name` (a familiar reference, `latest` implied).
+fn is_named(image: &ImageSummary, name: &str) -> bool {
     let last = name.rsplit('/').next().unwrap_or(name);
     let tagged = if last.contains(':') {
         name.to_string()
@@ -130,6 +126,14 @@ fn names_image(image: &ImageSummary, name: &str) -> bool {
         format!("{name}:latest")
     };
     image.repo_tags.contains(&tagged)
+}
+
+/// Whether `id` is `image`'s id or a prefix of it (with or without `sha256:`).
+fn has_id(image: &ImageSummary, id: &str) -> bool {
+    let id = id.trim_start_matches("sha256:");
+    !id.is_empty()
+        && id.chars().all(|c| c.is_ascii_hexdigit())
+        && image.id.trim_start_matches("sha256:").starts_with(id)
 }
 
 /// Whether the familiar `name:tag` matches `pattern`; a pattern without a tag also matches
@@ -287,6 +291,16 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.message, "No such image: nope");
         assert_eq!(err.kind, berth_api::error::ErrorKind::NotFound);
+        // A name is looked up before an id prefix: "c" is the image tagged c:latest, not the
+        // one whose id starts with c.
+        let named_like_an_id = || vec![image("a", &["c:latest"], &[]), image("c", &[], &[])];
+        let filter = BTreeMap::from([("since".to_string(), vec!["c".to_string()])]);
+        let found = ImageFilters::parse(&filter)
+            .unwrap()
+            .apply(named_like_an_id())
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].id, "c");
         let unknown = BTreeMap::from([("until".to_string(), vec!["x".to_string()])]);
         assert!(ImageFilters::parse(&unknown).is_err());
     }

@@ -17,6 +17,9 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 /// How much of a refused body is read and dropped before answering.
 const DRAIN_LIMIT: usize = 256 << 10;
 
+/// How long the rest of a refused body is waited for.
+const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The task passing a request body on to its reader.
 pub struct Upload {
     forwarding: JoinHandle<()>,
@@ -38,10 +41,11 @@ pub fn reader(body: Body) -> (impl Read + Send + 'static, Upload) {
 
 impl Upload {
     /// Waits until the client has sent the whole body, or [`DRAIN_LIMIT`] more of it after
-    /// the reader was dropped. Call it after the reader is gone and before answering with an
-    /// error.
+    /// the reader was dropped, or [`DRAIN_WAIT`] passed (a client that stopped sending gets
+    /// its answer all the same). Call it after the reader is gone and before answering with
+    /// an error.
     pub async fn settle(self) {
-        let _ = self.forwarding.await;
+        let _ = tokio::time::timeout(DRAIN_WAIT, self.forwarding).await;
     }
 }
 

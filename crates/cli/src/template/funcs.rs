@@ -86,6 +86,8 @@ impl Func {
             Func::Upper => go_print(&value).to_uppercase(),
             Func::Lower => go_print(&value).to_lowercase(),
             Func::Len => match &value {
+                // Go's nil map or slice (a `null` in the JSON) has length 0.
+                Value::Null => "0".to_string(),
                 Value::Array(items) => items.len().to_string(),
                 Value::Object(map) => map.len().to_string(),
                 Value::String(text) => text.len().to_string(),
@@ -99,8 +101,10 @@ impl Func {
                 go_print(&current)
             }
             Func::Join => {
-                let Value::Array(items) = &value else {
-                    return Err(failed(format!("join of {}", kind(&value))));
+                let items = match &value {
+                    Value::Null => &Vec::new(),
+                    Value::Array(items) => items,
+                    other => return Err(failed(format!("join of {}", kind(other)))),
                 };
                 let parts: Vec<String> = items.iter().map(go_print).collect();
                 parts.join(&go_print(&args[0]))
@@ -109,8 +113,9 @@ impl Func {
     }
 }
 
-/// `value[key]` as Go's `index` gives it: a list by position, a map by key (a missing key
-/// gives the empty string, the zero value of Docker's string maps).
+/// `value[key]` as Go's `index` gives it: a list by position, a map by key (a missing key,
+/// or any key of a nil map such as an image's `Labels: null`, gives the empty string, the
+/// zero value of Docker's string maps).
 fn index(value: Value, key: &Value) -> Result<Value, String> {
     match (value, key) {
         (Value::Array(mut items), Value::Number(n)) => {
@@ -124,7 +129,8 @@ fn index(value: Value, key: &Value) -> Result<Value, String> {
         (Value::Object(mut map), Value::String(name)) => {
             Ok(map.remove(name).unwrap_or(Value::String(String::new())))
         }
-        (Value::Null, _) => Err("index of untyped nil".into()),
+        (Value::Null, Value::String(_)) => Ok(Value::String(String::new())),
+        (Value::Null, Value::Number(n)) => Err(format!("index out of range: {n}")),
         (value, key) => Err(format!("cannot index {} with {}", kind(&value), kind(key))),
     }
 }

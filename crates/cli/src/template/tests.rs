@@ -202,5 +202,14 @@ fn index_len_and_join_work_as_in_go() {
         assert!(Template::parse(bad).is_err(), "{bad}");
     }
     assert!(render(r#"{{index .Args "k"}}"#, &v).is_err());
-    assert!(render("{{len .Nope}}", &json!({"Nope": null})).is_err());
+    // A nil map or list (`null`) is empty, as in Go.
+    let nil = json!({"Labels": null, "Args": null});
+    assert_eq!(render(r#"[{{index .Labels "x"}}]"#, &nil).unwrap(), "[]");
+    assert_eq!(
+        render("{{len .Labels}} {{len .Args}}", &nil).unwrap(),
+        "0 0"
+    );
+    assert_eq!(render(r#"[{{join .Args ","}}]"#, &nil).unwrap(), "[]");
+    assert!(render("{{index .Args 0}}", &nil).is_err());
+    assert!(render("{{len .Id}}", &json!({"Id": 3})).is_err());
 }

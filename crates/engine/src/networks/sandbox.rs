@@ -161,10 +161,14 @@ impl NetworkService {
         };
         let embedded = networks.first().is_some_and(|n| n.has_embedded_dns());
         let dns = container_dns(&host_resolv, &spec.dns, embedded).map_err(network_error)?;
-        // Kept whatever the first network: a user network connected later starts the server.
-        let dns_upstreams = container_dns(&host_resolv, &spec.dns, true)
-            .map_err(network_error)?
-            .upstreams;
+        // Its own `--dns` servers, kept whatever the first network (a user network connected
+        // later starts the server); without them, the host's of the moment.
+        let dns_upstreams = spec
+            .dns
+            .servers
+            .iter()
+            .filter_map(|server| server.parse().ok())
+            .collect();
         let mut state = NetworkState {
             netns: Some(self.netns_path(&spec.container_id)),
             dns_upstreams,

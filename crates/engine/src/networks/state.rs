@@ -17,8 +17,8 @@ pub struct NetworkState {
     pub netns: Option<PathBuf>,
     pub endpoints: Vec<EndpointState>,
     pub ports: Vec<PublishedPort>,
-    /// Where its embedded DNS server forwards the names it does not know: its `--dns`
-    /// servers, else the host's. Empty in records older than this field (the host's then).
+    /// Its `--dns` servers, where its embedded DNS server forwards the names it does not know;
+    /// empty: the host's resolvers, read when the server starts.
     pub dns_upstreams: Vec<IpAddr>,
 }
 
