@@ -270,15 +270,22 @@ pub fn read(store: &ImageStore, input: impl Read) -> Result<ArchiveImages> {
     Ok(ArchiveImages(images))
 }
 
-/// Records the images [`read`] found in `store`, with their names; returns their ids and
-/// names.
+/// Records the images [`read`] found in `store` (those it has already stay as they are), with
+/// their names; returns their ids and names.
 pub fn record(
     store: &mut ImageStore,
     images: ArchiveImages,
 ) -> Result<Vec<(Digest, Vec<Reference>)>> {
     let mut loaded = Vec::new();
     for (record, _) in &images.0 {
-        store.add(record.clone(), &[])?;
+        // An image the store has already (pulled, say) keeps its record: its repo digests
+        // and the compressed layers they name stay as they were; only names are added.
+        let known = store
+            .get(&record.id.to_string())
+            .is_some_and(|existing| existing.diff_ids == record.diff_ids);
+        if !known {
+            store.add(record.clone(), &[])?;
+        }
     }
     for (record, names) in images.0 {
         for name in &names {

@@ -222,3 +222,21 @@ fn an_oci_archive_keeps_stored_layers_and_loads_by_annotation() {
     assert_eq!(names(&loaded), ["127.0.0.1:5000/berth/app:v1"]);
     assert_eq!(other.get("127.0.0.1:5000/berth/app:v1").unwrap(), &image);
 }
+
+#[test]
+fn loading_an_image_the_store_has_keeps_its_repo_digests() {
+    let dir = TempDir::new("load-known");
+    let mut store = ImageStore::open(&dir.join("a")).unwrap();
+    let image = busybox_image(&mut store, "hello\n", &["berth-test/app:1"]);
+    let mut archive = Vec::new();
+    save(&store, &["berth-test/app:1"], Format::Docker, &mut archive).unwrap();
+    let mut record = store.get("berth-test/app:1").unwrap().clone();
+    record.repo_digests = vec!["berth-test/app@sha256:1234".into()];
+    store.add(record.clone(), &[]).unwrap();
+
+    let loaded = load_docker_archive(&mut store, &archive[..]).unwrap();
+    assert_eq!(loaded[0].0, image.id);
+    let after = store.get("berth-test/app:1").unwrap();
+    assert_eq!(after.repo_digests, record.repo_digests);
+    assert_eq!(after.layers, record.layers);
+}
