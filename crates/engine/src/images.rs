@@ -16,7 +16,7 @@ use berth_image::layer::Compression;
 use berth_image::lock::DataLock;
 use berth_image::progress::Event;
 use berth_image::snapshot::Snapshotter;
-use berth_image::{Digest, ImageStore, Reference, Removal};
+use berth_image::{BlobStore, Digest, ImageStore, Reference, Removal};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::error::{Error, Result};
@@ -46,7 +46,6 @@ pub struct Pulled {
 
 struct State {
     store: ImageStore,
-    snapshots: Snapshotter,
     sizes: LayerSizes,
 }
 
@@ -64,6 +63,10 @@ pub struct ImageForContainer {
 struct Inner {
     images_root: PathBuf,
     snapshots_root: PathBuf,
+    /// The store's blobs (content-addressed files: written and read without its records).
+    blobs: BlobStore,
+    /// Unpacked layers and containers' root file systems (its driver probed once).
+    snapshots: Snapshotter,
     /// Per-operation registry configuration directories live here.
     auth_root: PathBuf,
     registry: ClientConfig,
@@ -110,11 +113,12 @@ impl ImageService {
             inner: Arc::new(Inner {
                 images_root,
                 snapshots_root,
+                blobs: store.blobs().clone(),
+                snapshots,
                 auth_root,
                 registry,
                 state: Mutex::new(State {
                     store,
-                    snapshots,
                     sizes: LayerSizes::default(),
                 }),
                 next_auth: AtomicU64::new(0),
@@ -125,8 +129,8 @@ impl ImageService {
 
     /// The storage driver the snapshots use (`overlay2` or `vfs`), as `docker info` shows it.
     pub async fn driver(&self) -> Result<String> {
-        self.run("driver", |_, state| {
-            Ok(match state.snapshots.driver()? {
+        self.run("driver", |inner, _| {
+            Ok(match inner.snapshots.driver()? {
                 berth_image::snapshot::Driver::Overlay => "overlay2",
                 _ => "vfs",
             }
@@ -216,19 +220,20 @@ impl ImageService {
         credentials: Option<Credentials>,
         progress: Progress,
     ) -> Result<Pulled> {
-        let inner = self.inner.clone();
         // The store's records are locked only to record the image at the end: listing,
         // inspecting and running other images go on while the layers come.
-        blocking("pull", move || -> Result<Pulled> {
-            let _lock = DataLock::writer(&inner.images_root)?;
-            let blobs = lock(&inner.state).store.blobs().clone();
-            let snapshots = Snapshotter::open(&inner.snapshots_root)?;
+        self.run_long("pull", move |inner| {
             let (config, _dir) = inner.config_with(reference.domain(), credentials)?;
             let observer = |event: Event| {
                 let _ = progress.send(event);
             };
             let fetched = berth_distribution::fetch(
-                &blobs, &snapshots, &reference, &platform, &config, &observer,
+                &inner.blobs,
+                &inner.snapshots,
+                &reference,
+                &platform,
+                &config,
+                &observer,
             )?;
             let mut state = lock(&inner.state);
             let before = state
@@ -249,7 +254,7 @@ impl ImageService {
                 digest,
             })
         })
-        .await?
+        .await
     }
 
     /// `POST /images/{name}/push`: pushes the image named `reference` with gzip layers and
@@ -260,26 +265,20 @@ impl ImageService {
         credentials: Option<Credentials>,
         progress: Progress,
     ) -> Result<Digest> {
-        let inner = self.inner.clone();
         // The store's records are locked only to read the image and record the push: other
         // image operations go on while the layers go up.
-        blocking("push", move || -> Result<Digest> {
-            let _lock = DataLock::writer(&inner.images_root)?;
-            let (blobs, record) = {
-                let state = lock(&inner.state);
-                let record = state
-                    .store
-                    .get(&reference.to_string())
-                    .cloned()
-                    .ok_or_else(|| berth_image::Error::ImageNotFound(reference.familiar()))?;
-                (state.store.blobs().clone(), record)
-            };
+        self.run_long("push", move |inner| {
+            let record = lock(&inner.state)
+                .store
+                .get(&reference.to_string())
+                .cloned()
+                .ok_or_else(|| berth_image::Error::ImageNotFound(reference.familiar()))?;
             let (config, _dir) = inner.config_with(reference.domain(), credentials)?;
             let observer = |event: Event| {
                 let _ = progress.send(event);
             };
             let (digest, pushed) = berth_distribution::upload(
-                &blobs,
+                &inner.blobs,
                 record,
                 &reference,
                 &config,
@@ -297,7 +296,7 @@ impl ImageService {
             }
             Ok(digest)
         })
-        .await?
+        .await
     }
 
     /// Tells image removal which images containers use.
@@ -323,24 +322,14 @@ impl ImageService {
     /// The store's records are held only to read the image: unpacking its layers (after a
     /// commit or a build) or copying them (the copy driver) holds up no other operation.
     pub async fn create_rootfs(&self, image: Digest, container: String) -> Result<PathBuf> {
-        let inner = self.inner.clone();
-        blocking("create container rootfs", move || -> Result<PathBuf> {
-            let _lock = DataLock::writer(&inner.images_root)?;
-            let (blobs, record, driver) = {
-                let state = lock(&inner.state);
-                let record = state
-                    .store
-                    .get(&image.to_string())
-                    .ok_or_else(|| berth_image::Error::ImageNotFound(image.to_string()))?
-                    .clone();
-                (
-                    state.store.blobs().clone(),
-                    record,
-                    state.snapshots.driver()?,
-                )
-            };
-            let snapshots = Snapshotter::open_with(&inner.snapshots_root, driver)?;
-            let rootfs = snapshots.create_container(&blobs, &record, &container)?;
+        self.run_long("create container rootfs", move |inner| {
+            let record = lock(&inner.state)
+                .store
+                .get(&image.to_string())
+                .ok_or_else(|| berth_image::Error::ImageNotFound(image.to_string()))?
+                .clone();
+            let snapshots = &inner.snapshots;
+            let rootfs = snapshots.create_container(&inner.blobs, &record, &container)?;
             // An image removed while its layers were being unpacked: the container is not
             // made from it (it is not registered yet, so removal could not see it).
             if lock(&inner.state).store.get(&image.to_string()).is_none() {
@@ -349,29 +338,29 @@ impl ImageService {
             }
             Ok(rootfs)
         })
-        .await?
+        .await
     }
 
     /// Container `id`'s root file system, mounted.
     pub async fn mount_rootfs(&self, id: String) -> Result<PathBuf> {
-        self.run("mount container rootfs", move |_, state| {
-            Ok(state.snapshots.mount_container(&id)?)
+        self.run("mount container rootfs", move |inner, _| {
+            Ok(inner.snapshots.mount_container(&id)?)
         })
         .await
     }
 
     /// Unmounts container `id`'s root file system (its changes stay).
     pub async fn unmount_rootfs(&self, id: String) -> Result<()> {
-        self.run("unmount container rootfs", move |_, state| {
-            Ok(state.snapshots.unmount_container(&id)?)
+        self.run("unmount container rootfs", move |inner, _| {
+            Ok(inner.snapshots.unmount_container(&id)?)
         })
         .await
     }
 
     /// The ids of every container root file system.
     pub async fn rootfs_ids(&self) -> Result<Vec<String>> {
-        self.run("list container rootfs", move |_, state| {
-            Ok(state
+        self.run("list container rootfs", move |inner, _| {
+            Ok(inner
                 .snapshots
                 .containers()?
                 .into_iter()
@@ -384,12 +373,10 @@ impl ImageService {
     /// Removes container `id`'s root file system and its changes, without holding the store's
     /// records (a large one takes a while to delete; its own record says how it was made).
     pub async fn remove_rootfs(&self, id: String) -> Result<()> {
-        let inner = self.inner.clone();
-        blocking("remove container rootfs", move || -> Result<()> {
-            let _lock = DataLock::writer(&inner.images_root)?;
-            Ok(Snapshotter::open(&inner.snapshots_root)?.remove_container(&id)?)
+        self.run_long("remove container rootfs", move |inner| {
+            Ok(inner.snapshots.remove_container(&id)?)
         })
-        .await?
+        .await
     }
 
     /// `POST /auth`: whether the registry at `server` accepts `credentials`.
@@ -409,22 +396,19 @@ impl ImageService {
         input: impl Read + Send + 'static,
         progress: Progress,
     ) -> Result<Vec<(Digest, Vec<Reference>)>> {
-        let inner = self.inner.clone();
         // Read from a copy of the records, as fast as the client sends, and unpacked before
         // the images are recorded: other image operations go on meanwhile.
-        blocking("load", move || -> Result<Vec<(Digest, Vec<Reference>)>> {
-            let _lock = DataLock::writer(&inner.images_root)?;
+        self.run_long("load", move |inner| {
             let reading = lock(&inner.state).store.clone();
-            let snapshots = Snapshotter::open(&inner.snapshots_root)?;
             let observer = |event: Event| {
                 let _ = progress.send(event);
             };
             let images = berth_image::archive::read(&reading, input)?;
-            berth_image::archive::unpack(reading.blobs(), &snapshots, &images, &observer)?;
+            berth_image::archive::unpack(&inner.blobs, &inner.snapshots, &images, &observer)?;
             let mut state = lock(&inner.state);
             Ok(berth_image::archive::record(&mut state.store, images)?)
         })
-        .await?
+        .await
     }
 
     /// Checks that every one of `names` is an image, so a save can fail before it streams.
@@ -442,12 +426,10 @@ impl ImageService {
 
     /// `GET /images/get`: writes a docker-save archive of `names` to `out`.
     pub async fn save(&self, names: Vec<String>, out: impl Write + Send + 'static) -> Result<()> {
-        let inner = self.inner.clone();
         // The archive goes out as fast as the client reads it: from a copy of the records,
         // so a slow reader holds up no other image operation. The data root's lock keeps a
         // collection from removing the blobs meanwhile.
-        blocking("save", move || -> Result<()> {
-            let _lock = DataLock::writer(&inner.images_root)?;
+        self.run_long("save", move |inner| {
             let store = lock(&inner.state).store.clone();
             let names: Vec<&str> = names.iter().map(String::as_str).collect();
             Ok(berth_image::save::save(
@@ -457,7 +439,7 @@ impl ImageService {
                 out,
             )?)
         })
-        .await?
+        .await
     }
 
     /// How the images share their layers, for `GET /system/df`.
@@ -491,13 +473,11 @@ impl ImageService {
         changes: Vec<String>,
         message: String,
     ) -> Result<Digest> {
-        let inner = self.inner.clone();
         // The tar is read while the store's records stay free for other operations.
-        blocking("import", move || -> Result<Digest> {
-            let _lock = DataLock::writer(&inner.images_root)?;
-            let blobs = lock(&inner.state).store.blobs().clone();
+        self.run_long("import", move |inner| {
             let changes: Vec<&str> = changes.iter().map(String::as_str).collect();
-            let record = berth_image::rootfs_tar::import_blobs(&blobs, input, &changes, &message)?;
+            let record =
+                berth_image::rootfs_tar::import_blobs(&inner.blobs, input, &changes, &message)?;
             let id = record.id.clone();
             let mut state = lock(&inner.state);
             state.store.add(record, &[])?;
@@ -506,15 +486,15 @@ impl ImageService {
             }
             Ok(id)
         })
-        .await?
+        .await
     }
 
     /// The bytes container `id` wrote over its image (`SizeRw`). Measured without holding the
     /// store, so a large container does not hold up pulls and removals meanwhile.
     pub async fn container_size(&self, id: String) -> Result<u64> {
-        let root = self.inner.snapshots_root.clone();
+        let inner = self.inner.clone();
         blocking("container size", move || {
-            Ok(Snapshotter::open(&root)?.container_size(&id)?)
+            Ok(inner.snapshots.container_size(&id)?)
         })
         .await?
     }
@@ -527,12 +507,9 @@ impl ImageService {
         options: berth_image::commit::CommitOptions,
         reference: Option<Reference>,
     ) -> Result<Digest> {
-        let inner = self.inner.clone();
-        blocking("commit", move || -> Result<Digest> {
-            let _lock = DataLock::writer(&inner.images_root)?;
-            let blobs = lock(&inner.state).store.blobs().clone();
-            let snapshots = Snapshotter::open(&inner.snapshots_root)?;
-            let diff_id = berth_image::commit::write_layer(&blobs, &snapshots, &options)?;
+        self.run_long("commit", move |inner| {
+            let diff_id =
+                berth_image::commit::write_layer(&inner.blobs, &inner.snapshots, &options)?;
             let names: Vec<Reference> = reference.into_iter().collect();
             let mut state = lock(&inner.state);
             Ok(berth_image::commit::add_image(
@@ -542,7 +519,7 @@ impl ImageService {
                 &names,
             )?)
         })
-        .await?
+        .await
     }
 
     /// A new image of `options.parent` with `options.config` and one more history entry
@@ -569,15 +546,12 @@ impl ImageService {
         options: berth_image::commit::CommitOptions,
         layer: PathBuf,
     ) -> Result<Digest> {
-        let inner = self.inner.clone();
-        blocking("add layer", move || -> Result<Digest> {
-            let _lock = DataLock::writer(&inner.images_root)?;
-            let blobs = lock(&inner.state).store.blobs().clone();
+        self.run_long("add layer", move |inner| {
             let mut file = std::fs::File::open(&layer).map_err(|source| Error::Io {
                 context: format!("open {}", layer.display()),
                 source,
             })?;
-            let (diff_id, _) = blobs.put_stream(&mut file)?;
+            let (diff_id, _) = inner.blobs.put_stream(&mut file)?;
             Ok(berth_image::commit::add_image(
                 &mut lock(&inner.state).store,
                 &options,
@@ -585,7 +559,7 @@ impl ImageService {
                 &[],
             )?)
         })
-        .await?
+        .await
     }
 
     /// The image without layers or configuration that a build's `FROM scratch` starts from
@@ -612,8 +586,8 @@ impl ImageService {
         &self,
         id: String,
     ) -> Result<Vec<berth_image::fs_changes::Change>> {
-        self.run("container changes", move |_, state| {
-            Ok(state.snapshots.container_changes(&id)?)
+        self.run("container changes", move |inner, _| {
+            Ok(inner.snapshots.container_changes(&id)?)
         })
         .await
     }
@@ -626,7 +600,24 @@ impl ImageService {
         operation: &'static str,
         work: impl FnOnce(&Inner, &mut State) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        self.run_locked(operation, true, work).await
+        self.run_long(operation, move |inner| work(inner, &mut lock(&inner.state)))
+            .await
+    }
+
+    /// Runs `work` on the blocking pool with the data root's lock (shared, so no collection
+    /// removes what it adds until it is recorded) but not the store's records: it takes
+    /// those itself, briefly, so other image operations go on while it works.
+    async fn run_long<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        work: impl FnOnce(&Inner) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = self.inner.clone();
+        blocking(operation, move || {
+            let _lock = DataLock::writer(&inner.images_root)?;
+            work(&inner)
+        })
+        .await?
     }
 
     /// Runs `work` with the store locked, on the blocking pool.
@@ -635,21 +626,8 @@ impl ImageService {
         operation: &'static str,
         work: impl FnOnce(&Inner, &mut State) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        self.run_locked(operation, false, work).await
-    }
-
-    async fn run_locked<T: Send + 'static>(
-        &self,
-        operation: &'static str,
-        writing: bool,
-        work: impl FnOnce(&Inner, &mut State) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
         let inner = self.inner.clone();
         blocking(operation, move || {
-            let _lock = match writing {
-                true => Some(DataLock::writer(&inner.images_root)?),
-                false => None,
-            };
             let mut state = lock(&inner.state);
             work(&inner, &mut state)
         })
