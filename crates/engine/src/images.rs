@@ -396,14 +396,13 @@ impl ImageService {
         input: impl Read + Send + 'static,
         progress: Progress,
     ) -> Result<Vec<(Digest, Vec<Reference>)>> {
-        // Read from a copy of the records, as fast as the client sends, and unpacked before
-        // the images are recorded: other image operations go on meanwhile.
+        // Read into the blobs as fast as the client sends, and unpacked before the images are
+        // recorded: other image operations go on meanwhile.
         self.run_long("load", move |inner| {
-            let reading = lock(&inner.state).store.clone();
             let observer = |event: Event| {
                 let _ = progress.send(event);
             };
-            let images = berth_image::archive::read(&reading, input)?;
+            let images = berth_image::archive::read(&inner.blobs, input)?;
             berth_image::archive::unpack(&inner.blobs, &inner.snapshots, &images, &observer)?;
             let mut state = lock(&inner.state);
             Ok(berth_image::archive::record(&mut state.store, images)?)

@@ -77,7 +77,7 @@ pub(crate) struct Files {
 
 impl Files {
     /// Reads the whole archive, storing each regular file as a blob.
-    fn read(store: &ImageStore, input: impl Read) -> Result<Files> {
+    fn read(blobs: &BlobStore, input: impl Read) -> Result<Files> {
         let mut archive = tar::Archive::new(input);
         let mut files = Files::default();
         for entry in archive.entries().context(|| "read image archive")? {
@@ -88,7 +88,7 @@ impl Files {
             let parent = path.rsplit_once('/').map_or("", |(dir, _)| dir).to_string();
             match entry.header().entry_type() {
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
-                    let stored = store.blobs().put_stream(&mut entry)?;
+                    let stored = blobs.put_stream(&mut entry)?;
                     files.files.insert(path, stored);
                 }
                 tar::EntryType::Symlink => {
@@ -128,15 +128,14 @@ impl Files {
     /// Reads the JSON document at `path`, refusing one over 4 MiB.
     pub(crate) fn json<T: for<'de> Deserialize<'de>>(
         &self,
-        store: &ImageStore,
+        blobs: &BlobStore,
         path: &str,
     ) -> Result<T> {
         let (digest, size) = self.get(path)?;
         if *size > MAX_JSON {
             return Err(invalid(format!("{path} is larger than 4 MiB")));
         }
-        serde_json::from_slice(&store.blobs().get(digest)?)
-            .map_err(|e| invalid(format!("{path}: {e}")))
+        serde_json::from_slice(&blobs.get(digest)?).map_err(|e| invalid(format!("{path}: {e}")))
     }
 }
 
@@ -160,19 +159,19 @@ pub(crate) struct Found {
 /// came from, for errors): the config parses, and lists one diff id per layer, and every
 /// uncompressed layer is exactly its diff id (compressed ones are checked when unpacked).
 pub(crate) fn check_image(
-    store: &ImageStore,
+    blobs: &BlobStore,
     config: (&Digest, &str),
     layers: &[(Digest, String)],
     names: Vec<Reference>,
 ) -> Result<Found> {
     let (id, config_path) = config;
-    let config_size = std::fs::metadata(store.blobs().path(id))
+    let config_size = std::fs::metadata(blobs.path(id))
         .context(|| format!("stat {config_path}"))?
         .len();
     if config_size > MAX_JSON {
         return Err(invalid(format!("{config_path} is larger than 4 MiB")));
     }
-    let config_bytes = store.blobs().get(id)?;
+    let config_bytes = blobs.get(id)?;
     let parsed = ImageConfiguration::from_reader(&config_bytes[..])
         .map_err(|e| invalid(format!("{config_path}: {e}")))?;
     let diff_ids: Vec<Digest> = parsed
@@ -189,7 +188,7 @@ pub(crate) fn check_image(
         )));
     }
     for ((digest, path), diff_id) in layers.iter().zip(&diff_ids) {
-        let compression = crate::save::compression_of(store.blobs(), digest)?;
+        let compression = crate::save::compression_of(blobs, digest)?;
         if compression == Compression::None && digest != diff_id {
             return Err(invalid(format!(
                 "layer {path} is {digest}, but the config says {diff_id}"
@@ -197,7 +196,7 @@ pub(crate) fn check_image(
         }
         if compression != Compression::None {
             // Checked before any name moves to the image: a refused archive names nothing.
-            let tar = crate::layer::decompress(store.blobs().open_blob(digest)?)?;
+            let tar = crate::layer::decompress(blobs.open_blob(digest)?)?;
             let (actual, _) = crate::digest::HashingReader::new(tar, diff_id.algorithm())
                 .finish()
                 .context(|| format!("read layer {path}"))?;
@@ -226,20 +225,19 @@ pub fn load_docker_archive(
     store: &mut ImageStore,
     input: impl Read,
 ) -> Result<Vec<(Digest, Vec<Reference>)>> {
-    let images = read(store, input)?;
+    let images = read(store.blobs(), input)?;
     record(store, images)
 }
 
-/// Reads an image archive (docker-save, either layout, or a pure OCI layout) into `store`'s
-/// blobs and checks its images, recording nothing: `store` may be a copy, so that the
-/// records stay free while a client sends the archive. Hold
-/// [`crate::lock::DataLock::writer`] until [`record`].
-pub fn read(store: &ImageStore, input: impl Read) -> Result<ArchiveImages> {
-    let files = Files::read(store, input)?;
+/// Reads an image archive (docker-save, either layout, or a pure OCI layout) into `blobs` and
+/// checks its images, recording nothing, so that a store's records stay free while a client
+/// sends the archive. Hold [`crate::lock::DataLock::writer`] until [`record`].
+pub fn read(blobs: &BlobStore, input: impl Read) -> Result<ArchiveImages> {
+    let files = Files::read(blobs, input)?;
     let found = if files.has("manifest.json") {
-        docker_manifest(store, &files)?
+        docker_manifest(blobs, &files)?
     } else if files.has("index.json") {
-        crate::oci_layout::images(store, &files)?
+        crate::oci_layout::images(blobs, &files)?
     } else {
         return Err(invalid(
             "the archive has neither manifest.json nor index.json".into(),
@@ -277,7 +275,7 @@ pub fn record(
     images: ArchiveImages,
 ) -> Result<Vec<(Digest, Vec<Reference>)>> {
     let mut loaded = Vec::new();
-    for (record, _) in &images.0 {
+    for (record, names) in images.0 {
         // An image the store has already (pulled, say) keeps its record: its repo digests
         // and the compressed layers they name stay as they were; only names are added.
         let known = store
@@ -286,8 +284,6 @@ pub fn record(
         if !known {
             store.add(record.clone(), &[])?;
         }
-    }
-    for (record, names) in images.0 {
         for name in &names {
             store.tag(&record.id.to_string(), name)?;
         }
@@ -323,8 +319,8 @@ pub fn unpack(
 }
 
 /// The images a docker-save `manifest.json` lists.
-fn docker_manifest(store: &ImageStore, files: &Files) -> Result<Vec<Found>> {
-    let manifest: Vec<SavedImage> = files.json(store, "manifest.json")?;
+fn docker_manifest(blobs: &BlobStore, files: &Files) -> Result<Vec<Found>> {
+    let manifest: Vec<SavedImage> = files.json(blobs, "manifest.json")?;
     let mut found = Vec::new();
     for image in manifest {
         let (id, _) = files.get(&image.config)?;
@@ -339,7 +335,7 @@ fn docker_manifest(store: &ImageStore, files: &Files) -> Result<Vec<Found>> {
             .iter()
             .map(|t| t.parse())
             .collect::<Result<_>>()?;
-        found.push(check_image(store, (id, &image.config), &layers, names)?);
+        found.push(check_image(blobs, (id, &image.config), &layers, names)?);
     }
     Ok(found)
 }

@@ -12,9 +12,9 @@ use serde::Deserialize;
 use crate::archive::{check_image, invalid, Files, Found};
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::images::ImageStore;
 use crate::reference::Reference;
 use crate::save::{media, CONTAINERD_NAME, REF_NAME};
+use crate::store::BlobStore;
 
 const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
@@ -65,12 +65,12 @@ pub(crate) fn host_architecture() -> &'static str {
 }
 
 /// The images an archive's `index.json` names.
-pub(crate) fn images(store: &ImageStore, files: &Files) -> Result<Vec<Found>> {
-    let index: Index = files.json(store, "index.json")?;
+pub(crate) fn images(blobs: &BlobStore, files: &Files) -> Result<Vec<Found>> {
+    let index: Index = files.json(blobs, "index.json")?;
     let mut found = Vec::new();
     for descriptor in &index.manifests {
         let names = names(&descriptor.annotations)?;
-        found.push(image(store, files, descriptor, names, 0)?);
+        found.push(image(blobs, files, descriptor, names, 0)?);
     }
     Ok(found)
 }
@@ -111,7 +111,7 @@ fn blob<'a>(files: &'a Files, descriptor: &Descriptor) -> Result<(&'a Digest, St
 }
 
 fn image(
-    store: &ImageStore,
+    blobs: &BlobStore,
     files: &Files,
     descriptor: &Descriptor,
     names: Vec<Reference>,
@@ -123,7 +123,7 @@ fn image(
             if depth >= MAX_DEPTH {
                 return Err(invalid(format!("{path}: indexes nest too deep")));
             }
-            let index: Index = files.json(store, &path)?;
+            let index: Index = files.json(blobs, &path)?;
             // The host's platform; else an index of one manifest that names none.
             let host = index.manifests.iter().find(|m| {
                 m.platform
@@ -141,17 +141,17 @@ fn image(
                     host_architecture()
                 ))
             })?;
-            image(store, files, wanted, names, depth + 1)
+            image(blobs, files, wanted, names, depth + 1)
         }
         media::MANIFEST | DOCKER_MANIFEST => {
-            let manifest: Manifest = files.json(store, &path)?;
+            let manifest: Manifest = files.json(blobs, &path)?;
             let (config, config_path) = blob(files, &manifest.config)?;
             let layers = manifest
                 .layers
                 .iter()
                 .map(|l| blob(files, l).map(|(d, p)| (d.clone(), p)))
                 .collect::<Result<Vec<_>>>()?;
-            check_image(store, (config, &config_path), &layers, names)
+            check_image(blobs, (config, &config_path), &layers, names)
         }
         other => Err(invalid(format!(
             "index entry {}: unsupported media type {other:?}",
