@@ -3,7 +3,7 @@
 //! `status`, `label`, `ancestor`, `exited`, `volume`, `health`, `network`, `before`,
 //! `since`, `publish` and `expose`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use berth_api::containers::ContainerSummary;
 
@@ -15,25 +15,35 @@ const KEYS: [&str; 13] = [
     "since", "publish", "expose",
 ];
 
-/// Keeps the `rows` that `filters` select. `all` is every container, newest first (what
-/// `before` and `since` name is looked up there).
+/// Keeps the `rows` that `filters` select. With `before` or `since`, `rows` must hold every
+/// container, newest first (dockerd lists stopped ones for them): what they name is looked up
+/// there, before any row goes.
 pub fn retain(
     rows: &mut Vec<ContainerSummary>,
     filters: &BTreeMap<String, Vec<String>>,
-    all: &[ContainerSummary],
 ) -> Result<(), ApiError> {
+    let mut checks = Vec::with_capacity(filters.len());
     for (key, values) in filters {
         if !KEYS.contains(&key.as_str()) {
             return Err(ApiError::invalid(format!("invalid filter '{key}'")));
         }
-        let mut tests = Vec::with_capacity(values.len());
-        for value in values {
-            tests.push(Test::parse(key, value, all)?);
-        }
-        if key == "label" {
-            rows.retain(|row| tests.iter().all(|test| test.matches(row)));
+        let tests = values
+            .iter()
+            .map(|value| Test::parse(key, value, rows))
+            .collect::<Result<Vec<_>, _>>()?;
+        checks.push((key == "label", tests));
+    }
+    // Each container's place in the list: before and since compare them.
+    let order: HashMap<String, usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(at, row)| (row.id.clone(), at))
+        .collect();
+    for (every_one, tests) in checks {
+        if every_one {
+            rows.retain(|row| tests.iter().all(|test| test.matches(row, &order)));
         } else {
-            rows.retain(|row| tests.iter().any(|test| test.matches(row)));
+            rows.retain(|row| tests.iter().any(|test| test.matches(row, &order)));
         }
     }
     Ok(())
@@ -43,12 +53,8 @@ pub fn retain(
 enum Test {
     /// Matched on the row alone.
     Row { key: String, value: String },
-    /// Containers made before (or, `newer`, after) the one at this position of the list.
-    Created {
-        position: usize,
-        newer: bool,
-        all: Vec<String>,
-    },
+    /// Containers made before (or, `newer`, after) the one at this place of the list.
+    Created { position: usize, newer: bool },
     /// A port (range) and protocol a container publishes or (`exposed`) has at all.
     Port {
         from: u16,
@@ -66,7 +72,6 @@ impl Test {
                 Test::Created {
                     position,
                     newer: key == "since",
-                    all: all.iter().map(|row| row.id.clone()).collect(),
                 }
             }
             "publish" | "expose" => {
@@ -101,20 +106,16 @@ impl Test {
         })
     }
 
-    fn matches(&self, row: &ContainerSummary) -> bool {
+    /// Whether `row` passes; `order` gives each container's place in the whole list.
+    fn matches(&self, row: &ContainerSummary, order: &HashMap<String, usize>) -> bool {
         match self {
             Test::Row { key, value } => matches(row, key, value),
-            Test::Created {
-                position,
-                newer,
-                all,
-            } => all.iter().position(|id| *id == row.id).is_some_and(|at| {
-                if *newer {
-                    at < *position
-                } else {
-                    at > *position
-                }
-            }),
+            Test::Created { position, newer } => {
+                order.get(&row.id).is_some_and(|&at| match newer {
+                    true => at < *position,
+                    false => at > *position,
+                })
+            }
             Test::Port {
                 from,
                 to,

@@ -81,10 +81,7 @@ pub async fn list(daemon: &Daemon, query: &Query) -> Result<Response, ApiError> 
             .iter()
             .any(|key| filters.contains_key(*key));
     let mut rows = daemon.containers.list(all);
-    if !filters.is_empty() {
-        let everyone = daemon.containers.list(true);
-        container_filters::retain(&mut rows, &filters, &everyone)?;
-    }
+    container_filters::retain(&mut rows, &filters)?;
     if let Some(limit) = limit {
         rows.truncate(limit);
     }
