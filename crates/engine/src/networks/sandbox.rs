@@ -154,8 +154,7 @@ impl NetworkService {
     /// forwarding of its published ports is loaded by [`NetworkService::reload_firewall`],
     /// which the caller runs while it creates the container.
     pub async fn attach(&self, spec: &SandboxSpec) -> Result<Attached> {
-        let host_resolv =
-            ResolvConf::parse(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
+        let host_resolv = host_resolv_conf();
         let Some(networks) = self.networks_of(spec)? else {
             return host_mode(spec, &host_resolv);
         };
@@ -174,7 +173,7 @@ impl NetworkService {
             dns_upstreams,
             ..NetworkState::default()
         };
-        match self.build(spec, &networks, &mut state).await {
+        match self.build(spec, &networks, &mut state, &host_resolv).await {
             Ok(live) => {
                 self.live().insert(spec.container_id.clone(), live);
                 let primary = state.endpoints.first();
@@ -207,6 +206,7 @@ impl NetworkService {
         spec: &SandboxSpec,
         networks: &[NetworkRecord],
         state: &mut NetworkState,
+        host_resolv: &ResolvConf,
     ) -> Result<Live> {
         let path = self.netns_path(&spec.container_id);
         Netns::remove(&path).map_err(network_error)?;
@@ -233,7 +233,8 @@ impl NetworkService {
         let dns = if dns_scope.is_empty() {
             None
         } else {
-            Some(self.serve_dns(&netns, dns_scope, state)?)
+            let upstreams = dns_upstreams(state, Some(host_resolv))?;
+            Some(self.serve_dns(&netns, dns_scope, upstreams)?)
         };
         let primary = state.endpoints.first().cloned();
         let (reservations, mappings) = match (networks.first(), primary) {
@@ -452,28 +453,15 @@ impl NetworkService {
     }
 
     /// Starts the embedded DNS server on 127.0.0.11:53 inside `netns`, answering for the
-    /// networks in `scope` and forwarding to the upstreams `state` names.
+    /// networks in `scope` and forwarding to `upstreams`.
     fn serve_dns(
         &self,
         netns: &Netns,
         scope: Vec<String>,
-        state: &NetworkState,
+        upstreams: Vec<SocketAddr>,
     ) -> Result<Serving> {
         let udp = netns.bind_udp(EMBEDDED_DNS).map_err(network_error)?;
         let tcp = netns.bind_tcp(EMBEDDED_DNS).map_err(network_error)?;
-        let upstreams = if state.dns_upstreams.is_empty() {
-            let host_resolv =
-                ResolvConf::parse(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
-            container_dns(&host_resolv, &Default::default(), true)
-                .map_err(network_error)?
-                .upstreams
-        } else {
-            state.dns_upstreams.clone()
-        };
-        let upstreams = upstreams
-            .into_iter()
-            .map(|ip| SocketAddr::new(ip, 53))
-            .collect();
         self.inner
             .dns
             .serve(udp, tcp, scope, upstreams)
@@ -503,7 +491,7 @@ impl NetworkService {
             (Some(serving), false) => serving.set_scope(scope),
             (None, true) => {}
             (None, false) => {
-                live.dns = Some(self.serve_dns(netns, scope, state)?);
+                live.dns = Some(self.serve_dns(netns, scope, dns_upstreams(state, None)?)?);
             }
         }
         Ok(())
@@ -666,7 +654,7 @@ impl NetworkService {
         let dns = match (&state.netns, scope.is_empty()) {
             (Some(path), false) => {
                 let netns = Netns::open(path).map_err(network_error)?;
-                Some(self.serve_dns(&netns, scope, state)?)
+                Some(self.serve_dns(&netns, scope, dns_upstreams(state, None)?)?)
             }
             _ => None,
         };
@@ -733,12 +721,33 @@ impl NetworkService {
     }
 }
 
+/// The host's resolv.conf as it is now (empty when it cannot be read).
+fn host_resolv_conf() -> ResolvConf {
+    ResolvConf::parse(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
+}
+
+/// Where a container's embedded DNS server forwards: its `--dns` servers (in `state`), else
+/// the host's resolvers, from `host` when the caller has read them already.
+fn dns_upstreams(state: &NetworkState, host: Option<&ResolvConf>) -> Result<Vec<SocketAddr>> {
+    let upstreams = if state.dns_upstreams.is_empty() {
+        let host = host.cloned().unwrap_or_else(host_resolv_conf);
+        container_dns(&host, &Default::default(), true)
+            .map_err(network_error)?
+            .upstreams
+    } else {
+        state.dns_upstreams.clone()
+    };
+    Ok(upstreams
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .collect())
+}
+
 /// The /etc files of a container that runs in another container's namespace
 /// (`--network container:NAME`): loopback names and its hostname, the host's resolvers
 /// without loopback ones.
 pub fn shared_namespace_files(spec: &SandboxSpec) -> Result<Attached> {
-    let host_resolv =
-        ResolvConf::parse(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
+    let host_resolv = host_resolv_conf();
     let dns = container_dns(&host_resolv, &spec.dns, false).map_err(network_error)?;
     Ok(Attached {
         state: NetworkState::default(),
