@@ -2,6 +2,7 @@
 //! things (processes, files) and removes them on drop, also when a test fails.
 
 pub mod archive;
+pub mod daemon;
 pub mod engine;
 pub mod files;
 pub mod forward;

@@ -12,6 +12,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use berth_testkit::archive::{busybox_image_layer, docker_archive};
+use berth_testkit::daemon::{berthd_args, berthd_log};
 use berth_testkit::forward::Forward;
 use berth_testkit::netns::NetNs;
 use berth_testkit::tempdir::TempDir;
@@ -33,17 +34,6 @@ pub fn berthd(netns: &NetNs, dir: &Path, socket: &Path) -> Command {
     command
 }
 
-fn berthd_args(command: &mut Command, dir: &Path, socket: &Path) {
-    command
-        .arg("--host")
-        .arg(format!("unix://{}", socket.display()))
-        .arg("--data-root")
-        .arg(dir.join("data"))
-        .arg("--exec-root")
-        .arg(dir.join("exec"))
-        .args(["--log-level", "error"]);
-}
-
 /// How a daemon is started, again the same way on a restart.
 struct Launch {
     /// What the command line starts with before berthd (a wrapper that execs it).
@@ -58,16 +48,11 @@ impl Launch {
         let berthd = env!("CARGO_BIN_EXE_berthd");
         let mut command = netns.command(self.wrapper.iter().map(String::as_str).chain([berthd]));
         berthd_args(&mut command, dir, socket);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("berthd.log"))
-            .expect("open berthd.log");
         command
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(log)
+            .stderr(berthd_log(dir))
             .spawn()
             .expect("start berthd")
     }

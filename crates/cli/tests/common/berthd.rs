@@ -11,6 +11,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 use berth_testkit::archive::{busybox_image_layer, docker_archive};
+use berth_testkit::daemon::{berthd_args, berthd_log};
 use berth_testkit::engine::{run_command, Outcome};
 use berth_testkit::forward::Forward;
 use berth_testkit::netns::NetNs;
@@ -33,23 +34,12 @@ pub struct Berthd {
 /// berthd in `netns` on `socket`, data and exec roots under `dir`, its stderr appended to
 /// `<dir>/berthd.log`.
 fn spawn_berthd(netns: &NetNs, dir: &Path, socket: &Path) -> Child {
-    let log = dir.join("berthd.log");
-    let log = std::fs::File::options()
-        .create(true)
-        .append(true)
-        .open(&log);
-    netns
-        .command([sibling("berthd")])
-        .arg("--host")
-        .arg(format!("unix://{}", socket.display()))
-        .arg("--data-root")
-        .arg(dir.join("data"))
-        .arg("--exec-root")
-        .arg(dir.join("exec"))
-        .args(["--log-level", "error"])
+    let mut command = netns.command([sibling("berthd")]);
+    berthd_args(&mut command, dir, socket);
+    command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(log.expect("open berthd.log"))
+        .stderr(berthd_log(dir))
         .spawn()
         .expect("start berthd (run `cargo build --workspace` first)")
 }
