@@ -106,8 +106,12 @@ pub struct SaveArgs {
     images: Vec<String>,
 }
 
-/// Writes `from` to `path` so that a crash leaves either the old file or the whole new one.
-fn write_atomically(path: &Path, from: &mut dyn io::Read) -> Result<()> {
+/// Writes `path` through `write` (given the new file) so that a crash or a failure leaves
+/// either the old file or the whole new one: a temp file beside it, synced, renamed over it.
+pub(crate) fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut File) -> Result<()>,
+) -> Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
         _ => PathBuf::from("."),
@@ -120,17 +124,17 @@ fn write_atomically(path: &Path, from: &mut dyn io::Read) -> Result<()> {
         name.to_string_lossy(),
         std::process::id()
     ));
-    let result = (|| -> io::Result<()> {
-        let mut file = File::create(&temp)?;
-        io::copy(from, &mut file)?;
-        file.sync_all()?;
-        fs::rename(&temp, path)?;
-        File::open(&dir)?.sync_all()
-    })();
-    result.map_err(|e| {
+    let failed = |e: io::Error| Error::io(format!("writing {}", path.display()), e);
+    let result = File::create(&temp).map_err(failed).and_then(|mut file| {
+        write(&mut file)?;
+        file.sync_all().map_err(failed)?;
+        fs::rename(&temp, path).map_err(failed)?;
+        File::open(&dir).and_then(|d| d.sync_all()).map_err(failed)
+    });
+    if result.is_err() {
         let _ = fs::remove_file(&temp);
-        Error::io(format!("writing {}", path.display()), e)
-    })
+    }
+    result
 }
 
 /// Streams the images as a docker-save archive to `-o` or a non-terminal stdout.
@@ -154,7 +158,11 @@ pub fn save(cx: &Context, args: &SaveArgs) -> Result<()> {
 /// Writes an archive streamed from the daemon to `output` (atomically) or to stdout.
 pub(crate) fn write_output(output: Option<&Path>, from: &mut dyn io::Read) -> Result<()> {
     match output {
-        Some(output) => write_atomically(output, from),
+        Some(output) => write_atomically(output, |file| {
+            io::copy(from, file)
+                .map(drop)
+                .map_err(|e| Error::io(format!("writing {}", output.display()), e))
+        }),
         None => {
             let mut stdout = io::stdout().lock();
             io::copy(from, &mut stdout)

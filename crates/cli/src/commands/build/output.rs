@@ -14,6 +14,7 @@ use nix::sys::stat::Mode;
 use serde_json::{json, Value};
 
 use crate::client::{escape, Daemon};
+use crate::commands::transfer::write_atomically;
 use crate::error::{Error, Result};
 use crate::http::Body;
 
@@ -162,49 +163,18 @@ pub fn export(daemon: &Daemon, image: &str, output: &Output) -> Result<()> {
 const DOCKER_ONLY: [&str; 2] = ["manifest.json", "repositories"];
 
 /// Writes `image` to `file` (or stdout) as an OCI image layout tar: the daemon's `docker
-/// save` archive (an OCI layout since Docker 25) without its docker-only files. The tar is
-/// written next to `file` and renamed over it once complete, so a failed export leaves no
-/// partial layout.
+/// save` archive (an OCI layout since Docker 25) without its docker-only files. A failed
+/// export leaves no partial layout (see [`write_atomically`]).
 fn export_oci(daemon: &Daemon, image: &str, file: Option<&Path>) -> Result<()> {
     let path = format!("/images/{}/get", escape(image));
     let response = daemon.request("GET", &path, &[], Body::Empty)?;
     let Some(file) = file else {
         return copy_layout(response.body, io::stdout().lock(), "stdout").map(drop);
     };
-    let name = file.file_name().ok_or_else(|| {
-        Error::Usage(format!(
-            "invalid output dest {}: not a file",
-            file.display()
-        ))
-    })?;
-    let mut temp_name = std::ffi::OsString::from(".");
-    temp_name.push(name);
-    temp_name.push(format!(".{}.tmp", std::process::id()));
-    let temp = file.with_file_name(temp_name);
-    let written = write_layout(response.body, &temp).and_then(|()| {
-        std::fs::rename(&temp, file).map_err(|e| {
-            Error::io(
-                format!("rename {} to {}", temp.display(), file.display()),
-                e,
-            )
-        })
-    });
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    written
-}
-
-/// Copies the layout in `body` into a new file `out`, synced.
-fn write_layout(body: impl io::Read, out: &Path) -> Result<()> {
-    let file = std::fs::File::create(out)
-        .map_err(|e| Error::io(format!("create {}", out.display()), e))?;
-    let what = out.display().to_string();
-    copy_layout(body, io::BufWriter::new(file), &what)?
-        .into_inner()
-        .map_err(io::IntoInnerError::into_error)
-        .and_then(|file| file.sync_all())
-        .map_err(|e| Error::io(format!("write {what}"), e))
+    let what = file.display().to_string();
+    write_atomically(file, |out| {
+        copy_layout(response.body, io::BufWriter::new(out), &what).map(drop)
+    })
 }
 
 /// Copies the entries of the archive `body` but the docker-only ones as a tar to `out`
